@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skiffhq/skiff/server/apiserver"
+	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/registry"
+	"github.com/skiffhq/skiff/server/store"
+)
+
+func newServerCommand(io streams) *cobra.Command {
+	cfg := defaultServerConfig()
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: API server and state store",
+		Long: `Run the skiff control plane. On a fresh machine it needs no flags: it creates
+its data directory, certificate authority, admin credentials and state
+database, and serves the API over HTTPS. The admin client config is written
+to <data-dir>/admin.yaml.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			final := defaultServerConfig()
+			if err := final.loadConfigFile(configPath, cmd.Flags().Changed("config")); err != nil {
+				return err
+			}
+			final.loadEnv(os.Getenv)
+			f := cmd.Flags()
+			if f.Changed("data-dir") {
+				final.DataDir = cfg.DataDir
+			}
+			if f.Changed("listen") {
+				final.Listen = cfg.Listen
+			}
+			if f.Changed("tls-san") {
+				final.TLSSANs = cfg.TLSSANs
+			}
+			if f.Changed("log-level") {
+				final.LogLevel = cfg.LogLevel
+			}
+			if f.Changed("bookmark-seconds") {
+				final.BookmarkSeconds = cfg.BookmarkSeconds
+			}
+			if err := final.Validate(); err != nil {
+				return fmt.Errorf("server config: %w", err)
+			}
+			return runServer(cmd.Context(), final, io)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "/etc/skiff/config.yaml", "server config file (YAML)")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for state, certificates and admin.yaml")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTPS address of the API")
+	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra DNS name or IP for the serving certificate (repeatable)")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.IntVar(&cfg.BookmarkSeconds, "bookmark-seconds", cfg.BookmarkSeconds, "seconds between BOOKMARK events on an idle watch")
+	return cmd
+}
+
+// runServer brings the control plane up and runs it until ctx ends.
+func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
+	start := time.Now()
+	level, _ := cfg.level()
+	log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+
+	pkiDir := filepath.Join(cfg.DataDir, "pki")
+	pki, err := auth.EnsurePKI(pkiDir, auth.PKIConfig{ExtraSANs: cfg.TLSSANs}, log.With("component", "pki"))
+	if err != nil {
+		return err
+	}
+	token, created, err := auth.EnsureAdminToken(pkiDir)
+	if err != nil {
+		return err
+	}
+	hash, err := auth.LoadTokenHash(pkiDir)
+	if err != nil {
+		return err
+	}
+
+	st, err := store.Open(store.Config{Path: filepath.Join(cfg.DataDir, "state.db"), Log: log.With("component", "store")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg, err := registry.New(registry.Config{
+		Store:            st,
+		BookmarkInterval: time.Duration(cfg.BookmarkSeconds) * time.Second,
+		Log:              log.With("component", "registry"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := reg.EnsureNamespaces(ctx); err != nil {
+		return err
+	}
+
+	api, err := apiserver.New(apiserver.Config{
+		Backend: reg,
+		Auth:    auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{"skiff:admins"}}),
+		Version: apiserver.VersionInfo{Version: version, Commit: commit},
+		Log:     log.With("component", "apiserver"),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	adminPath := filepath.Join(cfg.DataDir, "admin.yaml")
+	if err := writeAdminConfig(adminPath, serverURL(ln.Addr()), string(pki.CAPEM()), token, created); err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("skiff server ready", "url", serverURL(ln.Addr()), "admin-config", adminPath,
+		"revision", st.Revision(), "startup", time.Since(start).Round(time.Millisecond).String())
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
+	err = g.Wait()
+	log.Info("skiff server stopped")
+	return err
+}
+
+// serverURL is the URL a client on this machine uses to reach addr.
+func serverURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "https://" + addr.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// writeAdminConfig writes admin.yaml when the admin token was just made,
+// and afterwards only rewrites it when the server URL or CA changed. The
+// token exists in plain text only there: if admin.yaml is lost, the token
+// cannot be recovered from the server's hash.
+func writeAdminConfig(path, url, ca, token string, created bool) error {
+	if created {
+		return client.WriteConfig(path, client.Config{Server: url, CA: ca, Token: token})
+	}
+	old, err := client.LoadConfig(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s is missing and the admin token is stored only as a hash; remove %s to make a new admin token",
+			path, filepath.Join(filepath.Dir(path), "pki", "admin-token.sha256"))
+	}
+	if err != nil {
+		return err
+	}
+	if old.Server == url && old.CA == ca {
+		return nil
+	}
+	old.Server, old.CA = url, ca
+	return client.WriteConfig(path, old)
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ServerConfig is everything `skiff server` can be told. The YAML file
+// (/etc/skiff/config.yaml), environment variables (SKIFF_<FIELD>) and flags
+// only fill it, in that order, later ones winning.
+type ServerConfig struct {
+	// DataDir holds state.db, pki/ and admin.yaml. Env SKIFF_DATA_DIR.
+	DataDir string `json:"dataDir,omitempty"`
+	// Listen is the address of the HTTPS API. Env SKIFF_LISTEN.
+	Listen string `json:"listen,omitempty"`
+	// TLSSANs are extra DNS names or IPs for the serving certificate, for
+	// clients that reach the server by a name it cannot see itself.
+	TLSSANs []string `json:"tlsSANs,omitempty"`
+	// LogLevel is debug, info, warn or error. Env SKIFF_LOG_LEVEL.
+	LogLevel string `json:"logLevel,omitempty"`
+	// BookmarkSeconds: an idle watch gets a BOOKMARK this often.
+	BookmarkSeconds int `json:"bookmarkSeconds,omitempty"`
+}
+
+func defaultServerConfig() ServerConfig {
+	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30}
+}
+
+// Validate says what is wrong, naming the setting.
+func (c ServerConfig) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("dataDir: required"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port: %v", c.Listen, err))
+	}
+	if _, err := c.level(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.BookmarkSeconds < 1 {
+		errs = append(errs, fmt.Errorf("bookmarkSeconds: %d must be at least 1", c.BookmarkSeconds))
+	}
+	return errors.Join(errs...)
+}
+
+func (c ServerConfig) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("logLevel: %q must be debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// loadConfigFile fills c from a YAML file. A missing file is fine unless
+// required (named explicitly); an unknown key is an error naming it.
+func (c *ServerConfig) loadConfigFile(path string, required bool) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !required {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(data, c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// loadEnv fills c from SKIFF_* variables.
+func (c *ServerConfig) loadEnv(getenv func(string) string) {
+	if v := getenv("SKIFF_DATA_DIR"); v != "" {
+		c.DataDir = v
+	}
+	if v := getenv("SKIFF_LISTEN"); v != "" {
+		c.Listen = v
+	}
+	if v := getenv("SKIFF_LOG_LEVEL"); v != "" {
+		c.LogLevel = v
+	}
+	if v := getenv("SKIFF_TLS_SANS"); v != "" {
+		c.TLSSANs = strings.Split(v, ",")
+	}
+}

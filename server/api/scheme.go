@@ -1,0 +1,90 @@
+package api
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// Kind describes one stored kind: how manifests name it, where the API
+// serves it, and how to make an empty one.
+type Kind struct {
+	Kind       string   // "Deployment"
+	APIVersion string   // "apps/v1", as in Kubernetes manifests
+	Resource   string   // "deployments": the URL path segment
+	ShortNames []string // CLI aliases: "deploy"
+	Namespaced bool
+	// HasStatus: the kind has a /status subresource; a write to the main
+	// resource keeps the stored status, a write to /status keeps the rest.
+	HasStatus bool
+	New       func() Object
+}
+
+// kinds is the fixed table of every kind skiff serves. It is never
+// changed after start; add a kind here (see docs/adding-a-kind.md).
+var kinds = []Kind{
+	{Kind: "Namespace", APIVersion: "v1", Resource: "namespaces", ShortNames: []string{"ns"}, HasStatus: true, New: func() Object { return &Namespace{} }},
+	{Kind: "Node", APIVersion: "v1", Resource: "nodes", ShortNames: []string{"no"}, HasStatus: true, New: func() Object { return &Node{} }},
+	{Kind: "Pod", APIVersion: "v1", Resource: "pods", ShortNames: []string{"po"}, Namespaced: true, HasStatus: true, New: func() Object { return &Pod{} }},
+	{Kind: "ConfigMap", APIVersion: "v1", Resource: "configmaps", ShortNames: []string{"cm"}, Namespaced: true, New: func() Object { return &ConfigMap{} }},
+	{Kind: "Secret", APIVersion: "v1", Resource: "secrets", Namespaced: true, New: func() Object { return &Secret{} }},
+	{Kind: "Event", APIVersion: "v1", Resource: "events", ShortNames: []string{"ev"}, Namespaced: true, New: func() Object { return &Event{} }},
+	{Kind: "Service", APIVersion: "v1", Resource: "services", ShortNames: []string{"svc"}, Namespaced: true, HasStatus: true, New: func() Object { return &Service{} }},
+	{Kind: "Endpoints", APIVersion: "v1", Resource: "endpoints", ShortNames: []string{"ep"}, Namespaced: true, New: func() Object { return &Endpoints{} }},
+	{Kind: "Deployment", APIVersion: "apps/v1", Resource: "deployments", ShortNames: []string{"deploy"}, Namespaced: true, HasStatus: true, New: func() Object { return &Deployment{} }},
+	{Kind: "ReplicaSet", APIVersion: "apps/v1", Resource: "replicasets", ShortNames: []string{"rs"}, Namespaced: true, HasStatus: true, New: func() Object { return &ReplicaSet{} }},
+	{Kind: "DaemonSet", APIVersion: "apps/v1", Resource: "daemonsets", ShortNames: []string{"ds"}, Namespaced: true, HasStatus: true, New: func() Object { return &DaemonSet{} }},
+	{Kind: "StatefulSet", APIVersion: "apps/v1", Resource: "statefulsets", ShortNames: []string{"sts"}, Namespaced: true, HasStatus: true, New: func() Object { return &StatefulSet{} }},
+	{Kind: "Job", APIVersion: "batch/v1", Resource: "jobs", Namespaced: true, HasStatus: true, New: func() Object { return &Job{} }},
+	{Kind: "CronJob", APIVersion: "batch/v1", Resource: "cronjobs", ShortNames: []string{"cj"}, Namespaced: true, HasStatus: true, New: func() Object { return &CronJob{} }},
+}
+
+// Kinds returns every kind, in a stable order.
+func Kinds() []Kind { return append([]Kind(nil), kinds...) }
+
+// LookupKind finds a kind by its Kind name ("Deployment").
+func LookupKind(kind string) (Kind, bool) {
+	for _, k := range kinds {
+		if k.Kind == kind {
+			return k, true
+		}
+	}
+	return Kind{}, false
+}
+
+// LookupResource finds a kind by what a person or URL calls it: the
+// resource ("deployments"), the lower-case kind ("deployment"), or a short
+// name ("deploy"), in any case.
+func LookupResource(name string) (Kind, bool) {
+	n := strings.ToLower(name)
+	for _, k := range kinds {
+		if k.Resource == n || strings.ToLower(k.Kind) == n {
+			return k, true
+		}
+		for _, s := range k.ShortNames {
+			if s == n {
+				return k, true
+			}
+		}
+	}
+	return Kind{}, false
+}
+
+// KindOf returns the kind of obj by its Go type.
+func KindOf(obj Object) (Kind, error) {
+	t := reflect.TypeOf(obj)
+	for _, k := range kinds {
+		if reflect.TypeOf(k.New()) == t {
+			return k, nil
+		}
+	}
+	return Kind{}, fmt.Errorf("api: %T is not a registered kind", obj)
+}
+
+// SetTypeMeta fills obj's apiVersion and kind from its Go type.
+func SetTypeMeta(obj Object) {
+	if k, err := KindOf(obj); err == nil {
+		tm := obj.GetTypeMeta()
+		tm.APIVersion, tm.Kind = k.APIVersion, k.Kind
+	}
+}

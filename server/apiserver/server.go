@@ -1,0 +1,180 @@
+// Package apiserver serves skiff's API over HTTPS: the /api/v1 paths of
+// docs/api.md, watch streams, health and version. It owns the HTTP side —
+// paths, query parameters, bodies, authentication, the mapping of error
+// classes to Status answers — and hands every operation to a
+// client.Backend (the registry), which owns the rules.
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/client"
+)
+
+// DefaultMaxBodyBytes caps request bodies.
+const DefaultMaxBodyBytes = 3 << 20
+
+// Config configures a Server.
+type Config struct {
+	Backend client.Backend
+	Auth    auth.TokenAuthenticator
+	// Ready reports whether the server should answer /readyz with 200.
+	Ready        func() bool
+	MaxBodyBytes int64
+	Version      VersionInfo
+	Log          *slog.Logger
+}
+
+// VersionInfo is the answer of GET /version.
+type VersionInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"goVersion"`
+	Platform  string `json:"platform"`
+}
+
+// Validate reports what is wrong with c.
+func (c Config) Validate() error {
+	if c.Backend == nil {
+		return errors.New("apiserver: backend is required")
+	}
+	if c.Auth == nil {
+		return errors.New("apiserver: authenticator is required")
+	}
+	if c.MaxBodyBytes < 0 {
+		return errors.New("apiserver: max body bytes is negative")
+	}
+	return nil
+}
+
+// Server is the HTTPS API.
+type Server struct {
+	backend client.Backend
+	auth    auth.TokenAuthenticator
+	ready   func() bool
+	maxBody int64
+	version VersionInfo
+	log     *slog.Logger
+	handler http.Handler
+}
+
+// New builds the server's routes.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func() bool { return true }
+	}
+	cfg.Version.GoVersion = runtime.Version()
+	cfg.Version.Platform = runtime.GOOS + "/" + runtime.GOARCH
+	s := &Server{
+		backend: cfg.Backend, auth: cfg.Auth, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes,
+		version: cfg.Version, log: cfg.Log,
+	}
+	e := echo.NewWithConfig(echo.Config{
+		Logger:           cfg.Log,
+		HTTPErrorHandler: s.handleError,
+	})
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/version", s.getVersion)
+	e.Any("/api/v1/*", s.serveObjects)
+	s.handler = s.authenticate(e)
+	return s, nil
+}
+
+// Handler is the server's http.Handler, authentication included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) handleError(c *echo.Context, err error) {
+	if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Committed {
+		return
+	}
+	st := statusOf(err)
+	if st.Code >= 500 {
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	writeError(c.Response(), err)
+}
+
+// authenticate lets /healthz and /readyz through and demands a valid
+// bearer token for everything else, unknown paths included.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := auth.BearerToken(r)
+		if !ok {
+			writeError(w, fmt.Errorf("a bearer token is required: %w", errdefs.ErrUnauthorized))
+			return
+		}
+		id, err := s.auth.AuthenticateToken(r.Context(), token)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+	})
+}
+
+func (s *Server) healthz(c *echo.Context) error { return c.String(http.StatusOK, "ok") }
+
+func (s *Server) readyz(c *echo.Context) error {
+	if !s.ready() {
+		return c.String(http.StatusServiceUnavailable, "not ready")
+	}
+	return c.String(http.StatusOK, "ok")
+}
+
+func (s *Server) getVersion(c *echo.Context) error { return c.JSON(http.StatusOK, s.version) }
+
+// Serve answers HTTPS on ln until ctx ends, then shuts down gracefully,
+// giving open requests (watches are cut) up to five seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("apiserver: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("apiserver: %w", err)
+	}
+	return nil
+}

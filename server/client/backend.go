@@ -1,0 +1,33 @@
+package client
+
+import (
+	"context"
+
+	"github.com/skiffhq/skiff/server/api"
+)
+
+// Backend is what a typed client talks to: the API server over HTTPS
+// (*HTTP, from New) or, for components inside the server process, the
+// registry directly (server/registry). Both give the same answers: errors
+// are of the errdefs classes, objects are defaulted and validated.
+//
+// resource is the plural resource name ("pods"); namespace is "" for
+// cluster-scoped kinds, and for List and Watch "" means all namespaces.
+type Backend interface {
+	Create(ctx context.Context, resource, namespace string, obj api.Object) (api.Object, error)
+	Get(ctx context.Context, resource, namespace, name string) (api.Object, error)
+	List(ctx context.Context, resource, namespace string, opts api.ListOptions) (*ObjectList, error)
+	// Update replaces the object; subresource "status" replaces only its status.
+	Update(ctx context.Context, resource, namespace string, obj api.Object, subresource string) (api.Object, error)
+	// Patch applies a JSON merge patch (RFC 7386).
+	Patch(ctx context.Context, resource, namespace, name string, patch []byte, subresource string) (api.Object, error)
+	Delete(ctx context.Context, resource, namespace, name string, opts api.DeleteOptions) (api.Object, error)
+	Watch(ctx context.Context, resource, namespace string, opts api.ListOptions) (api.Watcher, error)
+}
+
+// ObjectList is one page of a list.
+type ObjectList struct {
+	Items           []api.Object
+	ResourceVersion string
+	Continue        string
+}

@@ -1,0 +1,412 @@
+// Package registry is the API's rules on top of the store: it checks that
+// an object fits the path it was sent to, fills defaults, validates, keeps
+// namespaces honest, and turns merge patches into updates. The API server
+// serves it over HTTPS; components inside the server process use it
+// directly as a client.Backend, so both get the same answers. It owns no
+// state of its own and knows nothing of HTTP.
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/store"
+)
+
+// Config configures a Registry.
+type Config struct {
+	Store store.Store
+	// BookmarkInterval is how often an idle watch gets a BOOKMARK.
+	// Default 30 s.
+	BookmarkInterval time.Duration
+	Log              *slog.Logger
+}
+
+// Validate reports what is wrong with c.
+func (c Config) Validate() error {
+	if c.Store == nil {
+		return fmt.Errorf("registry: store is required")
+	}
+	if c.BookmarkInterval < 0 {
+		return fmt.Errorf("registry: bookmark interval %v is negative", c.BookmarkInterval)
+	}
+	return nil
+}
+
+// Registry serves the API's operations on a store.
+type Registry struct {
+	store    store.Store
+	bookmark time.Duration
+	log      *slog.Logger
+}
+
+var _ client.Backend = (*Registry)(nil)
+
+// New returns a Registry.
+func New(cfg Config) (*Registry, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.BookmarkInterval == 0 {
+		cfg.BookmarkInterval = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Registry{store: cfg.Store, bookmark: cfg.BookmarkInterval, log: cfg.Log}, nil
+}
+
+// SystemNamespaces are the namespaces that exist from the first start and
+// cannot be deleted.
+func SystemNamespaces() []string { return []string{"default", "skiff-system"} }
+
+// EnsureNamespaces creates the system namespaces that do not exist yet.
+// When they all exist it writes nothing.
+func (r *Registry) EnsureNamespaces(ctx context.Context) error {
+	for _, name := range SystemNamespaces() {
+		_, err := r.store.Get(ctx, api.Key{Resource: "namespaces", Name: name})
+		if errdefs.IsNotFound(err) {
+			_, err = r.Create(ctx, "namespaces", "", &api.Namespace{ObjectMeta: api.ObjectMeta{Name: name}})
+			if errdefs.IsAlreadyExists(err) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("namespace %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// kindFor finds the kind served at resource.
+func kindFor(resource string) (api.Kind, error) {
+	k, ok := api.LookupResource(resource)
+	if !ok || k.Resource != resource {
+		return api.Kind{}, fmt.Errorf("the server has no resource %q: %w", resource, errdefs.ErrNotFound)
+	}
+	return k, nil
+}
+
+// fit checks that obj is of kind k and belongs at namespace, and fills its
+// namespace from the path.
+func fit(k api.Kind, namespace string, obj api.Object) error {
+	ok, err := api.KindOf(obj)
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, errdefs.ErrBadRequest)
+	}
+	if ok.Kind != k.Kind {
+		return fmt.Errorf("a %s was sent to %s: %w", ok.Kind, k.Resource, errdefs.ErrBadRequest)
+	}
+	m := obj.GetObjectMeta()
+	switch {
+	case !k.Namespaced && namespace != "":
+		return fmt.Errorf("%s is not namespaced; use /api/v1/%s: %w", k.Kind, k.Resource, errdefs.ErrBadRequest)
+	case !k.Namespaced:
+		if m.Namespace != "" {
+			return api.FieldErrors{api.Forbidden("metadata.namespace", k.Kind+" is cluster-scoped; remove the namespace")}
+		}
+	case namespace == "":
+		return fmt.Errorf("%s is namespaced; use /api/v1/namespaces/{namespace}/%s: %w", k.Kind, k.Resource, errdefs.ErrBadRequest)
+	case m.Namespace == "":
+		m.Namespace = namespace
+	case m.Namespace != namespace:
+		return fmt.Errorf("the object's namespace %q does not match the request's %q: %w", m.Namespace, namespace, errdefs.ErrBadRequest)
+	}
+	return nil
+}
+
+// invalid names the object in a validation failure.
+func invalid(k api.Kind, obj api.Object, errs api.FieldErrors) error {
+	return &InvalidError{Kind: k.Kind, Name: obj.GetObjectMeta().Name, Errs: errs}
+}
+
+// InvalidError is a validation failure of one object: its kind, name and
+// every field problem. It is of class errdefs.ErrInvalid.
+type InvalidError struct {
+	Kind, Name string
+	Errs       api.FieldErrors
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("%s %q is invalid: %s", e.Kind, e.Name, e.Errs.Error())
+}
+
+// Unwrap exposes the field errors (and so errdefs.ErrInvalid).
+func (e *InvalidError) Unwrap() error { return e.Errs }
+
+// Create defaults, validates and stores a new object.
+func (r *Registry) Create(ctx context.Context, resource, namespace string, obj api.Object) (api.Object, error) {
+	k, err := kindFor(resource)
+	if err != nil {
+		return nil, err
+	}
+	if err := fit(k, namespace, obj); err != nil {
+		return nil, err
+	}
+	api.Default(obj)
+	if errs := api.Validate(obj); len(errs) > 0 {
+		return nil, invalid(k, obj, errs)
+	}
+	if k.Namespaced {
+		if err := r.namespaceOpen(ctx, obj.GetObjectMeta().Namespace); err != nil {
+			return nil, err
+		}
+	}
+	return r.store.Create(ctx, obj)
+}
+
+// namespaceOpen checks that ns exists and is not being deleted.
+func (r *Registry) namespaceOpen(ctx context.Context, ns string) error {
+	got, err := r.store.Get(ctx, api.Key{Resource: "namespaces", Name: ns})
+	if errdefs.IsNotFound(err) {
+		return fmt.Errorf("namespace %q does not exist; create it first: %w", ns, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if got.GetObjectMeta().DeletionTimestamp != nil {
+		return fmt.Errorf("namespace %q is being deleted: %w", ns, errdefs.ErrForbidden)
+	}
+	return nil
+}
+
+// Get reads one object.
+func (r *Registry) Get(ctx context.Context, resource, namespace, name string) (api.Object, error) {
+	k, err := kindFor(resource)
+	if err != nil {
+		return nil, err
+	}
+	return r.store.Get(ctx, key(k, namespace, name))
+}
+
+func key(k api.Kind, namespace, name string) api.Key {
+	if !k.Namespaced {
+		namespace = ""
+	}
+	return api.Key{Resource: k.Resource, Namespace: namespace, Name: name}
+}
+
+// selectors parses the selectors of opts for kind k.
+func selectors(k api.Kind, opts api.ListOptions) (labels, fields api.Selector, err error) {
+	if opts.LabelSelector != "" {
+		if labels, err = api.ParseSelector(opts.LabelSelector); err != nil {
+			return nil, nil, fmt.Errorf("labelSelector: %w", err)
+		}
+	}
+	if opts.FieldSelector != "" {
+		if fields, err = api.ParseFieldSelector(opts.FieldSelector); err != nil {
+			return nil, nil, fmt.Errorf("fieldSelector: %w", err)
+		}
+		supported := api.SelectableFields(k.New())
+		for _, f := range fieldKeys(opts.FieldSelector) {
+			if _, ok := supported[f]; !ok {
+				return nil, nil, fmt.Errorf("fieldSelector: %s cannot be selected on by %q; supported: %s: %w",
+					k.Resource, f, strings.Join(sortedKeys(supported), ", "), errdefs.ErrBadRequest)
+			}
+		}
+	}
+	return labels, fields, nil
+}
+
+// fieldKeys returns the field names a parsed field selector refers to.
+func fieldKeys(sel string) []string {
+	var keys []string
+	for _, term := range strings.Split(sel, ",") {
+		if i := strings.IndexAny(term, "!="); i > 0 {
+			keys = append(keys, strings.TrimSpace(term[:i]))
+		}
+	}
+	return keys
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// List reads a page of objects.
+func (r *Registry) List(ctx context.Context, resource, namespace string, opts api.ListOptions) (*client.ObjectList, error) {
+	k, err := kindFor(resource)
+	if err != nil {
+		return nil, err
+	}
+	labels, fields, err := selectors(k, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("limit %d is negative: %w", opts.Limit, errdefs.ErrBadRequest)
+	}
+	res, err := r.store.List(ctx, k.Resource, store.ListOptions{
+		Namespace: namespace, Labels: labels, Fields: fields, Limit: opts.Limit, Continue: opts.Continue,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &client.ObjectList{Items: res.Items, ResourceVersion: strconv.FormatInt(res.Revision, 10), Continue: res.Continue}, nil
+}
+
+// Update validates and stores a changed object (or, for subresource
+// "status", its status).
+func (r *Registry) Update(ctx context.Context, resource, namespace string, obj api.Object, subresource string) (api.Object, error) {
+	k, err := kindFor(resource)
+	if err != nil {
+		return nil, err
+	}
+	if err := fit(k, namespace, obj); err != nil {
+		return nil, err
+	}
+	m := obj.GetObjectMeta()
+	old, err := r.store.Get(ctx, key(k, m.Namespace, m.Name))
+	if err != nil {
+		return nil, err
+	}
+	api.Default(obj)
+	if errs := api.ValidateUpdate(old, obj); len(errs) > 0 {
+		return nil, invalid(k, obj, errs)
+	}
+	return r.store.Update(ctx, obj, store.UpdateOptions{Subresource: subresource})
+}
+
+// Patch applies a JSON merge patch to the current object and stores the
+// result, retrying if the object changes in between.
+func (r *Registry) Patch(ctx context.Context, resource, namespace, name string, patch []byte, subresource string) (api.Object, error) {
+	k, err := kindFor(resource)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := r.store.Get(ctx, key(k, namespace, name))
+		if err != nil {
+			return nil, err
+		}
+		curJSON, err := json.Marshal(cur)
+		if err != nil {
+			return nil, err
+		}
+		patched, err := api.MergePatch(curJSON, patch)
+		if err != nil {
+			return nil, err
+		}
+		next := k.New()
+		if err := api.DecodeInto(patched, next); err != nil {
+			return nil, err
+		}
+		m := next.GetObjectMeta()
+		if m.Name != name || (k.Namespaced && m.Namespace != namespace) {
+			return nil, api.FieldErrors{api.Forbidden("metadata.name", "a patch cannot change the name or namespace")}
+		}
+		// Pin the version read, so a concurrent change is a conflict
+		// and the patch is applied again to the new state.
+		if m.ResourceVersion == "" || m.ResourceVersion != cur.GetObjectMeta().ResourceVersion {
+			if m.ResourceVersion != "" {
+				return nil, fmt.Errorf("%s %q: the patch asks for resourceVersion %s, the latest is %s: %w",
+					k.Kind, name, m.ResourceVersion, cur.GetObjectMeta().ResourceVersion, errdefs.ErrConflict)
+			}
+			m.ResourceVersion = cur.GetObjectMeta().ResourceVersion
+		}
+		out, err := r.Update(ctx, resource, namespace, next, subresource)
+		if errdefs.IsConflict(err) && attempt < 5 && !patchPinsVersion(patch) {
+			continue
+		}
+		return out, err
+	}
+}
+
+// patchPinsVersion reports whether the patch itself sets
+// metadata.resourceVersion (then a conflict is the caller's to handle).
+func patchPinsVersion(patch []byte) bool {
+	var p struct {
+		Metadata struct {
+			ResourceVersion *string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	return json.Unmarshal(patch, &p) == nil && p.Metadata.ResourceVersion != nil
+}
+
+// Delete deletes an object, or starts its graceful deletion.
+func (r *Registry) Delete(ctx context.Context, resource, namespace, name string, opts api.DeleteOptions) (api.Object, error) {
+	k, err := kindFor(resource)
+	if err != nil {
+		return nil, err
+	}
+	switch opts.PropagationPolicy {
+	case "", "Background":
+	case "Foreground", "Orphan":
+		return nil, fmt.Errorf("propagationPolicy %s is not supported yet (it comes with the garbage collector); use Background: %w",
+			opts.PropagationPolicy, errdefs.ErrBadRequest)
+	default:
+		return nil, fmt.Errorf("propagationPolicy %q: must be Background, Foreground or Orphan: %w", opts.PropagationPolicy, errdefs.ErrBadRequest)
+	}
+	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
+		return nil, fmt.Errorf("gracePeriodSeconds %d is negative: %w", *g, errdefs.ErrBadRequest)
+	}
+	if k.Resource == "namespaces" {
+		if err := r.namespaceDeletable(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	return r.store.Delete(ctx, key(k, namespace, name), opts)
+}
+
+// namespaceDeletable refuses to delete a system namespace or one that still
+// holds objects: nothing is deleted that the user did not name.
+func (r *Registry) namespaceDeletable(ctx context.Context, name string) error {
+	for _, sys := range SystemNamespaces() {
+		if name == sys {
+			return fmt.Errorf("namespace %q is a system namespace and cannot be deleted: %w", name, errdefs.ErrForbidden)
+		}
+	}
+	var left []string
+	for _, k := range api.Kinds() {
+		if !k.Namespaced {
+			continue
+		}
+		res, err := r.store.List(ctx, k.Resource, store.ListOptions{Namespace: name, Limit: 3})
+		if err != nil {
+			return err
+		}
+		for _, o := range res.Items {
+			left = append(left, k.Resource+"/"+o.GetObjectMeta().Name)
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("namespace %q still holds objects (%s); delete them first: %w", name, strings.Join(left, ", "), errdefs.ErrConflict)
+	}
+	return nil
+}
+
+// Watch streams changes after opts.ResourceVersion.
+func (r *Registry) Watch(ctx context.Context, resource, namespace string, opts api.ListOptions) (api.Watcher, error) {
+	k, err := kindFor(resource)
+	if err != nil {
+		return nil, err
+	}
+	labels, fields, err := selectors(k, opts)
+	if err != nil {
+		return nil, err
+	}
+	var rev int64
+	if opts.ResourceVersion != "" {
+		rev, err = strconv.ParseInt(opts.ResourceVersion, 10, 64)
+		if err != nil || rev < 0 {
+			return nil, fmt.Errorf("resourceVersion %q is not a revision: %w", opts.ResourceVersion, errdefs.ErrBadRequest)
+		}
+	}
+	return r.store.Watch(ctx, k.Resource, store.WatchOptions{
+		Namespace: namespace, Labels: labels, Fields: fields, Revision: rev, BookmarkInterval: r.bookmark,
+	})
+}

@@ -1,0 +1,43 @@
+// Package store keeps skiff's objects and the history of their changes. It
+// owns durability, revisions, optimistic concurrency, graceful deletion and
+// watch; it does not default or validate objects (server/registry does) and
+// knows nothing of HTTP.
+//
+// # Bucket layout (bbolt, state.db)
+//
+//	meta/                       bucket
+//	  "schema"    -> uint64 BE  schema version; see migrate.go
+//	  "revision"  -> uint64 BE  revision of the last change, deletions included
+//	objects/                    bucket
+//	  <resource>/               one nested bucket per resource ("pods")
+//	    "<namespace>/<name>"    -> object JSON (namespaced kinds)
+//	    "<name>"                -> object JSON (cluster-scoped kinds)
+//
+// Keys sort by namespace, then name, so a namespace is a prefix scan. The
+// object's metadata.resourceVersion is the revision of its last change.
+//
+// # Revisions and writes
+//
+// One counter, persisted in meta/revision, numbers every change: each
+// create, update and delete takes the next revision, so revisions are
+// contiguous and the resourceVersion of an object is the revision that last
+// touched it. All writes go through one writer goroutine, which takes every
+// write that is waiting, applies them in order in one bbolt transaction and
+// commits (one fsync) before answering any of them: under load, many writes
+// share one fsync (group commit); alone, a write waits for nothing. A write
+// is acknowledged only after its transaction is durable. A transaction in
+// which nothing changed (an update with the same content, a failed
+// precondition) is rolled back, so nothing is written to disk when nothing
+// changes: flash cards wear out.
+//
+// # Watch
+//
+// Committed changes are appended, in revision order, to an in-memory ring of
+// the last Config.HistorySize events, which every watcher follows at its own
+// pace with its own cursor. A watch from a revision still in the ring
+// resumes with no event lost or repeated; from an older revision (or one
+// from before the process started) it fails with errdefs.ErrExpired, and
+// the client lists again. A watcher that falls so far behind that the ring
+// overwrites its cursor gets an Error event of the same class. History is
+// not written to disk: keeping it costs memory, not flash.
+package store

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+)
+
+// Create stores a new object.
+func (s *Bolt) Create(ctx context.Context, in api.Object) (api.Object, error) {
+	k, err := api.KindOf(in)
+	if err != nil {
+		return nil, err
+	}
+	obj := api.Clone(in)
+	api.SetTypeMeta(obj)
+	m := obj.GetObjectMeta()
+	if m.Name == "" && m.GenerateName == "" {
+		return nil, api.FieldErrors{api.Required("metadata.name", "name or generateName is required")}
+	}
+	if k.Namespaced && m.Namespace == "" {
+		return nil, api.FieldErrors{api.Required("metadata.namespace", "")}
+	}
+	if !k.Namespaced {
+		m.Namespace = ""
+	}
+	m.UID = newUID()
+	m.CreationTimestamp = api.Now()
+	m.Generation = 1
+	m.DeletionTimestamp, m.DeletionGracePeriodSeconds = nil, nil
+	return s.do(ctx, func(t *txn) (api.Object, error) {
+		if m.Name == "" {
+			name, ok := generateName(m.GenerateName, func(n string) bool {
+				return t.exists(k, api.Key{Resource: k.Resource, Namespace: m.Namespace, Name: n})
+			})
+			if !ok {
+				return nil, fmt.Errorf("%s: no free name with prefix %q: %w", k.Kind, m.GenerateName, errdefs.ErrAlreadyExists)
+			}
+			m.Name = name
+		}
+		if t.exists(k, api.Key{Resource: k.Resource, Namespace: m.Namespace, Name: m.Name}) {
+			return nil, fmt.Errorf("%s %q: %w", k.Kind, m.Name, errdefs.ErrAlreadyExists)
+		}
+		return t.put(k, obj, nil)
+	})
+}
+
+// Update replaces an object; see Updater.
+func (s *Bolt) Update(ctx context.Context, in api.Object, opts UpdateOptions) (api.Object, error) {
+	k, err := api.KindOf(in)
+	if err != nil {
+		return nil, err
+	}
+	status := false
+	switch {
+	case opts.Subresource == "status" && k.HasStatus:
+		status = true
+	case opts.Subresource != "":
+		return nil, fmt.Errorf("%s has no subresource %q: %w", k.Kind, opts.Subresource, errdefs.ErrNotFound)
+	}
+	obj := api.Clone(in)
+	api.SetTypeMeta(obj)
+	nm := obj.GetObjectMeta()
+	if !k.Namespaced {
+		nm.Namespace = ""
+	}
+	key := api.Key{Resource: k.Resource, Namespace: nm.Namespace, Name: nm.Name}
+	return s.do(ctx, func(t *txn) (api.Object, error) {
+		old, oldData, err := t.get(k, key)
+		if err != nil {
+			return nil, err
+		}
+		om := old.GetObjectMeta()
+		if nm.ResourceVersion != "" && nm.ResourceVersion != om.ResourceVersion {
+			return nil, fmt.Errorf("%s %q: resourceVersion %s is not the latest (%s); read it again and retry: %w",
+				k.Kind, nm.Name, nm.ResourceVersion, om.ResourceVersion, errdefs.ErrConflict)
+		}
+		if nm.UID != "" && nm.UID != om.UID {
+			return nil, fmt.Errorf("%s %q: uid %s does not match the stored object's %s: %w", k.Kind, nm.Name, nm.UID, om.UID, errdefs.ErrConflict)
+		}
+		next := obj
+		if status {
+			// Only the status changes: start from the stored object.
+			next, _ = decode(k, oldData)
+			copyStatus(next, obj)
+		} else {
+			if k.HasStatus {
+				copyStatus(next, old)
+			}
+			m := next.GetObjectMeta()
+			m.UID, m.CreationTimestamp = om.UID, om.CreationTimestamp
+			m.DeletionTimestamp, m.DeletionGracePeriodSeconds = om.DeletionTimestamp, om.DeletionGracePeriodSeconds
+			m.Generation = om.Generation
+			if !sameDesiredState(next, old) {
+				m.Generation++
+			}
+		}
+		next.GetObjectMeta().ResourceVersion = om.ResourceVersion
+		data, err := json.Marshal(next)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode %s %q: %w", k.Kind, nm.Name, err)
+		}
+		if bytes.Equal(data, oldData) {
+			return old, nil // no change: no write, no event
+		}
+		m := next.GetObjectMeta()
+		if m.DeletionTimestamp != nil && len(m.Finalizers) == 0 && (m.DeletionGracePeriodSeconds == nil || *m.DeletionGracePeriodSeconds == 0) {
+			if err := t.del(k, next); err != nil {
+				return nil, err
+			}
+			return api.Clone(next), nil
+		}
+		return t.put(k, next, old)
+	})
+}
+
+// Delete deletes an object; see Deleter.
+func (s *Bolt) Delete(ctx context.Context, key api.Key, opts api.DeleteOptions) (api.Object, error) {
+	k, ok := api.LookupResource(key.Resource)
+	if !ok {
+		return nil, fmt.Errorf("resource %q: %w", key.Resource, errdefs.ErrNotFound)
+	}
+	now := time.Now()
+	return s.do(ctx, func(t *txn) (api.Object, error) {
+		old, oldData, err := t.get(k, key)
+		if err != nil {
+			return nil, err
+		}
+		m := old.GetObjectMeta()
+		if p := opts.Preconditions; p != nil {
+			if p.UID != nil && *p.UID != m.UID {
+				return nil, fmt.Errorf("%s %q: precondition failed: uid is %s, not %s: %w", k.Kind, key.Name, m.UID, *p.UID, errdefs.ErrConflict)
+			}
+			if p.ResourceVersion != nil && *p.ResourceVersion != m.ResourceVersion {
+				return nil, fmt.Errorf("%s %q: precondition failed: resourceVersion is %s, not %s: %w", k.Kind, key.Name, m.ResourceVersion, *p.ResourceVersion, errdefs.ErrConflict)
+			}
+		}
+		grace := api.DeletionGrace(old, opts.GracePeriodSeconds)
+		if len(m.Finalizers) == 0 && grace == 0 {
+			if err := t.del(k, old); err != nil {
+				return nil, err
+			}
+			return api.Clone(old), nil
+		}
+		if m.DeletionTimestamp != nil && (m.DeletionGracePeriodSeconds == nil || grace >= *m.DeletionGracePeriodSeconds) {
+			return old, nil // already being deleted, no sooner than asked
+		}
+		prev, _ := decode(k, oldData)
+		ts := api.NewTime(now.Add(time.Duration(grace) * time.Second))
+		m.DeletionTimestamp, m.DeletionGracePeriodSeconds = &ts, &grace
+		return t.put(k, old, prev)
+	})
+}
+
+// copyStatus sets dst's Status field to src's. Kinds with HasStatus have one.
+func copyStatus(dst, src api.Object) {
+	d := reflect.ValueOf(dst).Elem().FieldByName("Status")
+	s := reflect.ValueOf(src).Elem().FieldByName("Status")
+	if d.IsValid() && s.IsValid() && d.CanSet() {
+		d.Set(s)
+	}
+}
+
+// sameDesiredState reports whether a and b agree on everything but type,
+// metadata and status: the part whose changes bump generation.
+func sameDesiredState(a, b api.Object) bool {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	t := va.Type()
+	for i := 0; i < t.NumField(); i++ {
+		switch t.Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		ja, _ := json.Marshal(va.Field(i).Interface())
+		jb, _ := json.Marshal(vb.Field(i).Interface())
+		if !bytes.Equal(ja, jb) {
+			return false
+		}
+	}
+	return true
+}
+
+// newUID returns a random (version 4) UUID.
+func newUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// generateName appends a random suffix to prefix, as Kubernetes does, and
+// retries a few times if taken.
+func generateName(prefix string, taken func(string) bool) (string, bool) {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	for try := 0; try < 8; try++ {
+		var b [5]byte
+		rand.Read(b[:])
+		for i := range b {
+			b[i] = alphabet[int(b[i])%len(alphabet)]
+		}
+		name := prefix + string(b[:])
+		if !taken(name) {
+			return name, true
+		}
+	}
+	return "", false
+}
