@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // CronJob time zones on boards without a zone database
 
 	"github.com/spf13/cobra"
 )

@@ -101,6 +101,6 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	t.Time = v.UTC()
+	t.Time = v.UTC().Truncate(time.Second)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // Kind describes one stored kind: how manifests name it, where the API
@@ -70,13 +71,19 @@ func LookupResource(name string) (Kind, bool) {
 	return Kind{}, false
 }
 
+// kindByType indexes the kind table by Go type; built once, read-only.
+var kindByType = sync.OnceValue(func() map[reflect.Type]int {
+	m := make(map[reflect.Type]int, len(kinds))
+	for i, k := range kinds {
+		m[reflect.TypeOf(k.New())] = i
+	}
+	return m
+})
+
 // KindOf returns the kind of obj by its Go type.
 func KindOf(obj Object) (Kind, error) {
-	t := reflect.TypeOf(obj)
-	for _, k := range kinds {
-		if reflect.TypeOf(k.New()) == t {
-			return k, nil
-		}
+	if i, ok := kindByType()[reflect.TypeOf(obj)]; ok {
+		return kinds[i], nil
 	}
 	return Kind{}, fmt.Errorf("api: %T is not a registered kind", obj)
 }
