@@ -53,10 +53,17 @@ func Decode(data []byte) (Object, error) {
 	}
 	obj := k.New()
 	if err := decodeTree(data, tree, obj); err != nil {
+		var fes FieldErrors
+		if errors.As(err, &fes) && UnknownOnly(fes) {
+			return obj, err // filled but for the unknown fields
+		}
 		return nil, err
 	}
 	return obj, nil
 }
+
+// Decode also returns the object, filled from its known fields, when the
+// only problems are unknown fields.
 
 // DecodeInto strictly decodes JSON into obj, as Decode does, without
 // looking at the kind. It sets obj's apiVersion and kind from its type
@@ -78,18 +85,35 @@ func DecodeInto(data []byte, obj Object) error {
 	return nil
 }
 
-// decodeTree checks tree against obj's type and then decodes data.
+// decodeTree checks tree against obj's type and then decodes data. When
+// the only problems are unknown fields, obj is still filled from the known
+// ones (see UnknownOnly), so a caller can validate it and report every
+// problem at once.
 func decodeTree(data []byte, tree any, obj any) error {
 	var errs FieldErrors
 	check(tree, reflect.TypeOf(obj), "", &errs)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+		if UnknownOnly(errs) {
+			json.Unmarshal(data, obj)
+		}
 		return errs
 	}
 	if err := json.Unmarshal(data, obj); err != nil {
 		return FieldErrors{{Type: FieldInvalid, Field: "<root>", Detail: err.Error()}}
 	}
 	return nil
+}
+
+// UnknownOnly reports whether every error in errs is an unknown field: the
+// decoded object is then complete but for those fields.
+func UnknownOnly(errs FieldErrors) bool {
+	for _, e := range errs {
+		if e.Type != FieldUnknown {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // jsonObject keeps an object's members in input order.

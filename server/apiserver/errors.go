@@ -70,7 +70,7 @@ func statusOf(err error) *api.Status {
 func causes(errs api.FieldErrors) []api.StatusCause {
 	out := make([]api.StatusCause, len(errs))
 	for i, e := range errs {
-		out[i] = api.StatusCause{Reason: string(e.Type), Field: e.Field, Message: e.Error()}
+		out[i] = api.StatusCause{Reason: string(e.Type), Field: e.Field, Message: strings.TrimPrefix(e.Error(), e.Field+": ")}
 	}
 	return out
 }

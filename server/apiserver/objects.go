@@ -14,6 +14,7 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/registry"
 )
 
 // serveObjects dispatches every /api/v1/... request.
@@ -84,7 +85,21 @@ func (s *Server) decodeBody(c *echo.Context, t target) (api.Object, error) {
 	}
 	obj := t.kind.New()
 	if err := api.DecodeInto(body, obj); err != nil {
-		return nil, err
+		// With only unknown fields, report the object's other problems
+		// in the same answer.
+		var unknown api.FieldErrors
+		if !errors.As(err, &unknown) || !api.UnknownOnly(unknown) {
+			return nil, err
+		}
+		check := api.Clone(obj)
+		if m := check.GetObjectMeta(); t.kind.Namespaced && m.Namespace == "" {
+			m.Namespace = t.namespace
+		}
+		api.Default(check)
+		if t.name == "" || t.subresource == "" {
+			unknown = append(unknown, api.Validate(check)...)
+		}
+		return nil, &registry.InvalidError{Kind: t.kind.Kind, Name: obj.GetObjectMeta().Name, Errs: unknown}
 	}
 	tm := obj.GetTypeMeta()
 	if tm.Kind != "" && tm.Kind != t.kind.Kind {
