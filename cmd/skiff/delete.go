@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,10 @@ func newDeleteCommand(io streams) *cobra.Command {
 				if err != nil {
 					return err // even one unreadable document: delete nothing
 				}
+				// Delete in the reverse of apply order: what lives in a
+				// namespace before the namespace.
+				sortForApply(docs)
+				slices.Reverse(docs)
 				for _, d := range docs {
 					k, _ := api.KindOf(d.obj)
 					ns := d.obj.GetObjectMeta().Namespace
