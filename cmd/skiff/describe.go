@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,7 +55,9 @@ func newDescribeCommand(io streams) *cobra.Command {
 
 // describe renders obj for a person: metadata first, then the spec and
 // status as indented key: value lines, then the events.
-func describe(w io.Writer, obj api.Object, events []api.Object, now time.Time) {
+func describe(out io.Writer, obj api.Object, events []api.Object, now time.Time) {
+	w := tabwriter.NewWriter(out, 0, 8, 1, ' ', 0)
+	defer w.Flush()
 	m := obj.GetObjectMeta()
 	line := func(indent int, key, val string) {
 		fmt.Fprintf(w, "%s%s\t%s\n", strings.Repeat("  ", indent), key+":", val)

@@ -150,7 +150,7 @@ func parseManifest(source string, data []byte) ([]document, []string) {
 		}
 		n++
 		where := fmt.Sprintf("%s: document %d", source, n)
-		js, err := yaml.YAMLToJSON(raw)
+		js, err := yaml.YAMLToJSONStrict(raw) // a duplicate key is an error, not a silent "last wins"
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: not YAML or JSON: %v", where, err))
 			continue
