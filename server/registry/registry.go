@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -319,10 +320,35 @@ func (r *Registry) Patch(ctx context.Context, resource, namespace, name string, 
 			m.ResourceVersion = cur.GetObjectMeta().ResourceVersion
 		}
 		out, err := r.Update(ctx, resource, namespace, next, subresource)
-		if errdefs.IsConflict(err) && attempt < 5 && !patchPinsVersion(patch) {
+		// A conflict means another write got in first: apply the patch
+		// again to the new state. Each retry follows someone's progress,
+		// so this ends; the cap is a guard, not a limit to reach.
+		if errdefs.IsConflict(err) && attempt < maxPatchAttempts && !patchPinsVersion(patch) {
+			if werr := backoff(ctx, attempt); werr != nil {
+				return nil, werr
+			}
 			continue
 		}
 		return out, err
+	}
+}
+
+const maxPatchAttempts = 200
+
+// backoff waits a little, more as attempts grow, with jitter so that
+// contending patchers spread out.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt < 2 {
+		return nil
+	}
+	d := time.Duration(rand.Int64N(int64(min(attempt, 20))*int64(time.Millisecond)) + 1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

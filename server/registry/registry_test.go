@@ -1,0 +1,110 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/store"
+)
+
+var ctx = context.Background()
+
+func newRegistry(t *testing.T) (*Registry, *store.Bolt) {
+	t.Helper()
+	st, err := store.Open(store.Config{Path: filepath.Join(t.TempDir(), "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r, err := New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.EnsureNamespaces(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return r, st
+}
+
+func TestEnsureNamespacesWritesOnce(t *testing.T) {
+	r, st := newRegistry(t)
+	before := st.Stats()
+	if err := r.EnsureNamespaces(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := st.Stats(); after.Commits != before.Commits {
+		t.Errorf("second EnsureNamespaces committed: %+v → %+v", before, after)
+	}
+	for _, ns := range SystemNamespaces() {
+		if _, err := r.Delete(ctx, "namespaces", "", ns, api.DeleteOptions{}); !errdefs.IsForbidden(err) {
+			t.Errorf("delete %s: %v, want forbidden", ns, err)
+		}
+	}
+}
+
+func TestCreateRules(t *testing.T) {
+	r, _ := newRegistry(t)
+	cm := func(ns string) *api.ConfigMap {
+		return &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "c", Namespace: ns}}
+	}
+	got, err := r.Create(ctx, "configmaps", "default", cm(""))
+	if err != nil || got.GetObjectMeta().Namespace != "default" {
+		t.Fatalf("create with namespace from the path: %v %v", got, err)
+	}
+	if _, err := r.Create(ctx, "configmaps", "missing", cm("")); !errdefs.IsNotFound(err) {
+		t.Errorf("create in a missing namespace: %v, want not found", err)
+	}
+	if _, err := r.Create(ctx, "configmaps", "default", cm("other")); !errors.Is(err, errdefs.ErrBadRequest) {
+		t.Errorf("namespace mismatch: %v, want bad request", err)
+	}
+	if _, err := r.Create(ctx, "pods", "default", cm("")); !errors.Is(err, errdefs.ErrBadRequest) {
+		t.Errorf("configmap sent to pods: %v, want bad request", err)
+	}
+	if _, err := r.Create(ctx, "nodes", "default", &api.Node{ObjectMeta: api.ObjectMeta{Name: "n"}}); !errors.Is(err, errdefs.ErrBadRequest) {
+		t.Errorf("node under a namespace: %v, want bad request", err)
+	}
+	bad := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "Bad_Name"}, Spec: api.PodSpec{Containers: []api.Container{{Name: "c"}}}}
+	_, err = r.Create(ctx, "pods", "default", bad)
+	var inv *InvalidError
+	if !errors.As(err, &inv) || inv.Kind != "Pod" || inv.Name != "Bad_Name" || len(inv.Errs) < 2 {
+		t.Errorf("invalid pod: %v, want an InvalidError naming the pod and each field", err)
+	}
+}
+
+// TestPatchRetriesOnConflict: concurrent patches of different fields all
+// land, none lost to a conflict.
+func TestPatchRetriesOnConflict(t *testing.T) {
+	r, _ := newRegistry(t)
+	r.Create(ctx, "configmaps", "default", &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "c"}})
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := r.Patch(ctx, "configmaps", "default", "c", []byte(fmt.Sprintf(`{"data":{"k%d":"v"}}`, i)), "")
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("patch: %v", err)
+	}
+	got, _ := r.Get(ctx, "configmaps", "default", "c")
+	if n := len(got.(*api.ConfigMap).Data); n != 20 {
+		t.Errorf("%d of 20 concurrent patches landed", n)
+	}
+	// A patch that pins a stale resourceVersion is the caller's conflict.
+	if _, err := r.Patch(ctx, "configmaps", "default", "c", []byte(`{"metadata":{"resourceVersion":"1"},"data":{"x":"y"}}`), ""); !errdefs.IsConflict(err) {
+		t.Errorf("patch with a stale resourceVersion: %v, want conflict", err)
+	}
+}
