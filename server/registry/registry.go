@@ -189,6 +189,26 @@ func (r *Registry) Get(ctx context.Context, resource, namespace, name string) (a
 	return r.store.Get(ctx, key(k, namespace, name))
 }
 
+// rawGetter is a store that can hand out an object's stored JSON.
+type rawGetter interface {
+	GetRaw(ctx context.Context, key api.Key) ([]byte, error)
+}
+
+// GetRaw returns one object's JSON as stored, without decoding it, when
+// the store can; ok is false when it cannot and Get must be used.
+func (r *Registry) GetRaw(ctx context.Context, resource, namespace, name string) (data []byte, ok bool, err error) {
+	rg, can := r.store.(rawGetter)
+	if !can {
+		return nil, false, nil
+	}
+	k, err := kindFor(resource)
+	if err != nil {
+		return nil, true, err
+	}
+	data, err = rg.GetRaw(ctx, key(k, namespace, name))
+	return data, true, err
+}
+
 func key(k api.Kind, namespace, name string) api.Key {
 	if !k.Namespaced {
 		namespace = ""

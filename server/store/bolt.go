@@ -56,6 +56,8 @@ type Bolt struct {
 	changes  atomic.Int64 // changes committed
 	stop     chan struct{}
 	stopOnce sync.Once
+	closeMu  sync.RWMutex // held to read while queueing a write; to write by Close
+	closed   bool
 	writerWG sync.WaitGroup
 }
 
@@ -137,6 +139,9 @@ func (s *Bolt) Revision() int64 { return s.rev.Load() }
 // Close stops the writer, ends every watch and closes the database. Writes
 // still queued fail with errdefs.ErrUnavailable.
 func (s *Bolt) Close() error {
+	s.closeMu.Lock()
+	s.closed = true
+	s.closeMu.Unlock()
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.writerWG.Wait()
 	s.hist.close()
@@ -172,6 +177,30 @@ func (s *Bolt) Get(ctx context.Context, key api.Key) (api.Object, error) {
 		return err
 	})
 	return obj, err
+}
+
+// GetRaw returns the stored JSON of one object, as it would be encoded: for
+// readers that only pass it on (the API server's GET), it saves a decode
+// and an encode.
+func (s *Bolt) GetRaw(ctx context.Context, key api.Key) ([]byte, error) {
+	k, ok := api.LookupResource(key.Resource)
+	if !ok {
+		return nil, fmt.Errorf("resource %q: %w", key.Resource, errdefs.ErrNotFound)
+	}
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := resourceBucket(tx, k.Resource)
+		var data []byte
+		if b != nil {
+			data = b.Get(objectKey(key.Namespace, key.Name))
+		}
+		if data == nil {
+			return notFound(k, key)
+		}
+		out = append([]byte(nil), data...) // data lives in the mmap only during the transaction
+		return nil
+	})
+	return out, err
 }
 
 func notFound(k api.Kind, key api.Key) error {

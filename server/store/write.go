@@ -29,11 +29,19 @@ type writeResult struct {
 // do queues a write and waits for it to be durable.
 func (s *Bolt) do(ctx context.Context, apply func(t *txn) (api.Object, error)) (api.Object, error) {
 	op := &writeOp{ctx: ctx, apply: apply, done: make(chan writeResult, 1)}
+	// Queue under the read lock: Close takes the write lock before it
+	// stops the writer, so every queued op is answered (applied, or failed
+	// by failQueued) and none is left behind.
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, fmt.Errorf("store is closed: %w", errdefs.ErrUnavailable)
+	}
 	select {
 	case s.writes <- op:
-	case <-s.stop:
-		return nil, fmt.Errorf("store is closed: %w", errdefs.ErrUnavailable)
+		s.closeMu.RUnlock()
 	case <-ctx.Done():
+		s.closeMu.RUnlock()
 		return nil, ctx.Err()
 	}
 	// Once queued, wait for the outcome even if ctx ends: the write may
