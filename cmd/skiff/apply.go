@@ -57,6 +57,10 @@ if one is wrong, nothing is applied.`,
 				if err != nil {
 					fmt.Fprintln(io.err, "error:", describeError(d.String(), err))
 					failed++
+					var answered *client.StatusError
+					if !errors.As(err, &answered) {
+						return exitError{1} // the server is unreachable: the rest would fail alike
+					}
 					continue
 				}
 				fmt.Fprintln(io.out, msg)
