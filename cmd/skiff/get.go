@@ -74,21 +74,11 @@ func runGet(cmd *cobra.Command, io streams, b client.Backend, k api.Kind, ns str
 			objs = append(objs, obj)
 		}
 	} else {
-		opts := api.ListOptions{LabelSelector: o.labels, FieldSelector: o.fields, Limit: o.chunkSize}
-		for {
-			page, err := b.List(ctx, k.Resource, ns, opts)
-			if err != nil {
-				return err
-			}
-			if rv == "" {
-				rv = page.ResourceVersion
-			}
-			objs = append(objs, page.Items...)
-			if page.Continue == "" {
-				break
-			}
-			opts.Continue = page.Continue
+		list, err := client.ListAll(ctx, b, k.Resource, ns, api.ListOptions{LabelSelector: o.labels, FieldSelector: o.fields, Limit: o.chunkSize})
+		if err != nil {
+			return err
 		}
+		objs, rv = list.Items, list.ResourceVersion
 	}
 	t := table{kind: k, wide: o.output == "wide", allNamespaces: ns == "" && k.Namespaced, now: time.Now()}
 	if err := printObjects(io.out, t, objs, o.output, len(names) == 1); err != nil {

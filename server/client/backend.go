@@ -31,3 +31,27 @@ type ObjectList struct {
 	ResourceVersion string
 	Continue        string
 }
+
+// ListAll reads every page of a list (pages of opts.Limit, 500 if unset).
+// The resourceVersion is the first page's: a watch from it sees every
+// change made while the pages were read.
+func ListAll(ctx context.Context, b Backend, resource, namespace string, opts api.ListOptions) (*ObjectList, error) {
+	if opts.Limit <= 0 {
+		opts.Limit = 500
+	}
+	all := &ObjectList{}
+	for {
+		page, err := b.List(ctx, resource, namespace, opts)
+		if err != nil {
+			return nil, err
+		}
+		if all.ResourceVersion == "" {
+			all.ResourceVersion = page.ResourceVersion
+		}
+		all.Items = append(all.Items, page.Items...)
+		if page.Continue == "" {
+			return all, nil
+		}
+		opts.Continue = page.Continue
+	}
+}

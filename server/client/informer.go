@@ -230,25 +230,11 @@ func (i *Informer[T]) Run(ctx context.Context) error {
 
 // listAndWatch lists, then watches until the watch fails for good.
 func (i *Informer[T]) listAndWatch(ctx context.Context, delay *time.Duration) error {
-	opts := i.opts
-	opts.Limit = 500
-	var objs []api.Object
-	rv := ""
-	for {
-		page, err := i.backend.List(ctx, i.resource, i.namespace, opts)
-		if err != nil {
-			return fmt.Errorf("list %s: %w", i.resource, err)
-		}
-		if rv == "" {
-			rv = page.ResourceVersion
-		}
-		objs = append(objs, page.Items...)
-		if page.Continue == "" {
-			break
-		}
-		opts.Continue = page.Continue
+	list, err := ListAll(ctx, i.backend, i.resource, i.namespace, i.opts)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", i.resource, err)
 	}
-	i.replace(objs, rv)
+	i.replace(list.Items, list.ResourceVersion)
 	i.syncOnce.Do(func() { close(i.synced) })
 	*delay = 100 * time.Millisecond
 

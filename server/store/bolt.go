@@ -158,21 +158,8 @@ func objectKey(namespace, name string) []byte {
 
 // Get reads one object.
 func (s *Bolt) Get(ctx context.Context, key api.Key) (api.Object, error) {
-	k, ok := api.LookupResource(key.Resource)
-	if !ok {
-		return nil, fmt.Errorf("resource %q: %w", key.Resource, errdefs.ErrNotFound)
-	}
 	var obj api.Object
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := resourceBucket(tx, k.Resource)
-		var data []byte
-		if b != nil {
-			data = b.Get(objectKey(key.Namespace, key.Name))
-		}
-		if data == nil {
-			return notFound(k, key)
-		}
-		var err error
+	err := s.view(key, func(k api.Kind, data []byte) (err error) {
 		obj, err = decode(k, data)
 		return err
 	})
@@ -183,24 +170,36 @@ func (s *Bolt) Get(ctx context.Context, key api.Key) (api.Object, error) {
 // readers that only pass it on (the API server's GET), it saves a decode
 // and an encode.
 func (s *Bolt) GetRaw(ctx context.Context, key api.Key) ([]byte, error) {
-	k, ok := api.LookupResource(key.Resource)
-	if !ok {
-		return nil, fmt.Errorf("resource %q: %w", key.Resource, errdefs.ErrNotFound)
-	}
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := resourceBucket(tx, k.Resource)
-		var data []byte
-		if b != nil {
-			data = b.Get(objectKey(key.Namespace, key.Name))
-		}
-		if data == nil {
-			return notFound(k, key)
-		}
+	err := s.view(key, func(_ api.Kind, data []byte) error {
 		out = append([]byte(nil), data...) // data lives in the mmap only during the transaction
 		return nil
 	})
 	return out, err
+}
+
+// view calls fn with the stored bytes of key, inside a read transaction.
+func (s *Bolt) view(key api.Key, fn func(k api.Kind, data []byte) error) error {
+	k, ok := api.LookupResource(key.Resource)
+	if !ok {
+		return fmt.Errorf("resource %q: %w", key.Resource, errdefs.ErrNotFound)
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		data := storedData(tx, k, key)
+		if data == nil {
+			return notFound(k, key)
+		}
+		return fn(k, data)
+	})
+}
+
+// storedData is the stored JSON of key, or nil.
+func storedData(tx *bolt.Tx, k api.Kind, key api.Key) []byte {
+	b := resourceBucket(tx, k.Resource)
+	if b == nil {
+		return nil
+	}
+	return b.Get(objectKey(key.Namespace, key.Name))
 }
 
 func notFound(k api.Kind, key api.Key) error {

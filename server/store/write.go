@@ -150,11 +150,7 @@ type txn struct {
 
 // get reads the current (in-transaction) state of key.
 func (t *txn) get(k api.Kind, key api.Key) (api.Object, []byte, error) {
-	b := resourceBucket(t.tx, k.Resource)
-	if b == nil {
-		return nil, nil, notFound(k, key)
-	}
-	data := b.Get(objectKey(key.Namespace, key.Name))
+	data := storedData(t.tx, k, key)
 	if data == nil {
 		return nil, nil, notFound(k, key)
 	}
@@ -166,8 +162,7 @@ func (t *txn) get(k api.Kind, key api.Key) (api.Object, []byte, error) {
 }
 
 func (t *txn) exists(k api.Kind, key api.Key) bool {
-	b := resourceBucket(t.tx, k.Resource)
-	return b != nil && b.Get(objectKey(key.Namespace, key.Name)) != nil
+	return storedData(t.tx, k, key) != nil
 }
 
 // put stores obj (owned by the store from here on) at the next revision and
