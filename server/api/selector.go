@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -297,7 +298,11 @@ func (p *labelParser) requirement() (requirement, error) {
 		}
 		p.pos++
 	}
-	return requirement{key: k, op: op, values: uniqueSorted(values)}, nil
+	values = uniqueSorted(values)
+	if len(values) == 1 && values[0] == "" {
+		return requirement{}, selectorError(p.in, p.pos-1, "the value list of %s is empty", op)
+	}
+	return requirement{key: k, op: op, values: values}, nil
 }
 
 func uniqueSorted(vs []string) []string {
@@ -335,6 +340,9 @@ func ParseFieldSelector(input string) (Selector, error) {
 		if key == "" {
 			return nil, fmt.Errorf("field selector %q: term %q has no field name: %w", input, t, errdefs.ErrBadRequest)
 		}
+		if !fieldPathRE.MatchString(key) {
+			return nil, fmt.Errorf("field selector %q: %q is not a field path like spec.nodeName: %w", input, key, errdefs.ErrBadRequest)
+		}
 		v, err := unescapeFieldValue(raw)
 		if err != nil {
 			return nil, fmt.Errorf("field selector %q: %v: %w", input, err, errdefs.ErrBadRequest)
@@ -344,6 +352,8 @@ func ParseFieldSelector(input string) (Selector, error) {
 	s.sort()
 	return s, nil
 }
+
+var fieldPathRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
 // splitUnescaped splits s at sep characters not preceded by a backslash.
 func splitUnescaped(s string, sep byte) []string {
