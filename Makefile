@@ -25,10 +25,12 @@ dist:
 test:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# The figures in docs/benchmarks.md come from these commands.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2000x ./server/store/
-	$(GO) test -run='^$$' -bench=. -benchmem ./server/... ./cmd/...
-	@for s in scripts/bench-*.sh; do [ -x "$$s" ] && "$$s"; done; true
+	$(GO) test -run='^$$' -bench=. -benchtime=2000x ./server/store/
+	$(GO) test -run='^$$' -bench=API -benchtime=4000x ./server/apiserver/
+	$(GO) test -run='^$$' -bench=. -benchmem ./server/api/ ./server/auth/ ./server/client/
+	./scripts/bench-server.sh 10
 
 lint:
 	$(GO) vet ./...
