@@ -121,3 +121,13 @@ func Clone[T Object](obj T) T {
 	}
 	return out
 }
+
+// CopyStatus sets dst's status to src's, for kinds with a status (a no-op
+// for the others). The two share the status's maps and slices.
+func CopyStatus(dst, src Object) {
+	d := reflect.ValueOf(dst).Elem().FieldByName("Status")
+	s := reflect.ValueOf(src).Elem().FieldByName("Status")
+	if d.IsValid() && s.IsValid() && d.CanSet() && d.Type() == s.Type() {
+		d.Set(s)
+	}
+}

@@ -150,6 +150,7 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 	if err != nil {
 		return nil, err
 	}
+	obj = api.Clone(obj) // the caller's object is not changed, as over HTTPS
 	if err := fit(k, namespace, obj); err != nil {
 		return nil, err
 	}
@@ -287,6 +288,7 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 	if err != nil {
 		return nil, err
 	}
+	obj = api.Clone(obj) // the caller's object is not changed, as over HTTPS
 	if err := fit(k, namespace, obj); err != nil {
 		return nil, err
 	}
@@ -296,7 +298,14 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 		return nil, err
 	}
 	api.Default(obj)
-	if errs := api.ValidateUpdate(old, obj); len(errs) > 0 {
+	next := obj
+	if subresource == "status" {
+		// Only the status is written: validate what will be stored.
+		next = api.Clone(old)
+		api.CopyStatus(next, obj)
+		next.GetObjectMeta().ResourceVersion = m.ResourceVersion
+	}
+	if errs := api.ValidateUpdate(old, next); len(errs) > 0 {
 		return nil, invalid(k, obj, errs)
 	}
 	return r.store.Update(ctx, obj, store.UpdateOptions{Subresource: subresource})

@@ -108,3 +108,47 @@ func TestPatchRetriesOnConflict(t *testing.T) {
 		t.Errorf("patch with a stale resourceVersion: %v, want conflict", err)
 	}
 }
+
+func TestCallersObjectUnchanged(t *testing.T) {
+	r, _ := newRegistry(t)
+	p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p"}, Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "busybox"}}}}
+	if _, err := r.Create(ctx, "pods", "default", p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Namespace != "" || p.Spec.RestartPolicy != "" || p.ResourceVersion != "" {
+		t.Errorf("Create changed the caller's pod: namespace %q restartPolicy %q rv %q", p.Namespace, p.Spec.RestartPolicy, p.ResourceVersion)
+	}
+	got, _ := r.Get(ctx, "pods", "default", "p")
+	upd := api.Clone(got.(*api.Pod))
+	upd.Spec.RestartPolicy = ""
+	if _, err := r.Update(ctx, "pods", "default", upd, ""); err != nil {
+		t.Fatal(err)
+	}
+	if upd.Spec.RestartPolicy != "" {
+		t.Error("Update changed the caller's pod")
+	}
+}
+
+// A status write validates the object as it will be stored: a stale spec
+// in the request cannot make it fail.
+func TestStatusUpdateIgnoresStaleSpec(t *testing.T) {
+	r, _ := newRegistry(t)
+	r.Create(ctx, "pods", "default", &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p"},
+		Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "busybox"}}}})
+	got, _ := r.Get(ctx, "pods", "default", "p")
+	st := api.Clone(got.(*api.Pod))
+	st.Spec.Containers[0].Name = "renamed" // an immutable field; ignored by a status write
+	st.Status.Phase = "Running"
+	out, err := r.Update(ctx, "pods", "default", st, "status")
+	if err != nil {
+		t.Fatalf("status update with a stale spec: %v", err)
+	}
+	if p := out.(*api.Pod); p.Status.Phase != "Running" || p.Spec.Containers[0].Name != "c" {
+		t.Errorf("stored %q %q, want Running and the old spec", p.Status.Phase, p.Spec.Containers[0].Name)
+	}
+	bad := api.Clone(out.(*api.Pod))
+	bad.Status.Phase = "Sleepy"
+	if _, err := r.Update(ctx, "pods", "default", bad, "status"); !errdefs.IsInvalid(err) {
+		t.Errorf("status with a bad phase: %v, want invalid", err)
+	}
+}

@@ -89,10 +89,10 @@ func (s *Bolt) Update(ctx context.Context, in api.Object, opts UpdateOptions) (a
 		if status {
 			// Only the status changes: start from the stored object.
 			next, _ = decode(k, oldData)
-			copyStatus(next, obj)
+			api.CopyStatus(next, obj)
 		} else {
 			if k.HasStatus {
-				copyStatus(next, old)
+				api.CopyStatus(next, old)
 			}
 			m := next.GetObjectMeta()
 			m.UID, m.CreationTimestamp = om.UID, om.CreationTimestamp
@@ -157,15 +157,6 @@ func (s *Bolt) Delete(ctx context.Context, key api.Key, opts api.DeleteOptions) 
 		m.DeletionTimestamp, m.DeletionGracePeriodSeconds = &ts, &grace
 		return t.put(k, old, prev)
 	})
-}
-
-// copyStatus sets dst's Status field to src's. Kinds with HasStatus have one.
-func copyStatus(dst, src api.Object) {
-	d := reflect.ValueOf(dst).Elem().FieldByName("Status")
-	s := reflect.ValueOf(src).Elem().FieldByName("Status")
-	if d.IsValid() && s.IsValid() && d.CanSet() {
-		d.Set(s)
-	}
 }
 
 // sameDesiredState reports whether a and b agree on everything but type,
