@@ -267,6 +267,12 @@ func TestE2EApplyGetDescribeDelete(t *testing.T) {
 	if !strings.Contains(r.out, "NAME") || !strings.Contains(r.out, "UP-TO-DATE") || !strings.Contains(r.out, "web") || !strings.Contains(r.out, "0/2") {
 		t.Errorf("get deployments table:\n%s", r.out)
 	}
+	r = s.skiff("", "get", "deploy,svc,cm", "-n", "shop").must(t)
+	for _, want := range []string{"deployment/web", "service/web", "configmap/settings", "UP-TO-DATE", "CLUSTER-IP"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("get deploy,svc,cm lacks %q:\n%s", want, r.out)
+		}
+	}
 	r = s.skiff("", "get", "po", "-A", "-l", "app=solo").must(t)
 	if !strings.Contains(r.out, "NAMESPACE") || !strings.Contains(r.out, "shop") || !strings.Contains(r.out, "solo") {
 		t.Errorf("get po -A -l app=solo:\n%s", r.out)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,19 +36,31 @@ func newGetCommand(io streams) *cobra.Command {
 			default:
 				return fmt.Errorf("-o %q: use wide, json, yaml or name", o.output)
 			}
-			k, err := lookupKind(args[0])
-			if err != nil {
-				return err
+			var kinds []api.Kind
+			for _, name := range strings.Split(args[0], ",") {
+				k, err := lookupKind(name)
+				if err != nil {
+					return err
+				}
+				kinds = append(kinds, k)
 			}
 			b, err := f.backend()
 			if err != nil {
 				return err
 			}
-			ns := namespaceFor(k, f.namespace)
-			if o.allNamespaces {
-				ns = ""
+			nsOf := func(k api.Kind) string {
+				if o.allNamespaces {
+					return ""
+				}
+				return namespaceFor(k, f.namespace)
 			}
-			return runGet(cmd, io, b, k, ns, args[1:], o, f.namespace)
+			if len(kinds) > 1 {
+				if len(args) > 1 || o.watch {
+					return fmt.Errorf("names and --watch need a single kind, not %q", args[0])
+				}
+				return getKinds(cmd, io, b, kinds, nsOf, o)
+			}
+			return runGet(cmd, io, b, kinds[0], nsOf(kinds[0]), args[1:], o, f.namespace)
 		},
 	}
 	f.add(cmd)
@@ -129,6 +142,38 @@ func runGet(cmd *cobra.Command, io streams, b client.Backend, k api.Kind, ns str
 		t.print(io.out, []api.Object{e.Object}, false)
 	}
 	return ctx.Err()
+}
+
+// getKinds lists several kinds: a table each (names as kind/name, as
+// kubectl prints them), or one List for json and yaml.
+func getKinds(cmd *cobra.Command, io streams, b client.Backend, kinds []api.Kind, nsOf func(api.Kind) string, o getOptions) error {
+	var all []api.Object
+	printed := false
+	for _, k := range kinds {
+		list, err := client.ListAll(cmd.Context(), b, k.Resource, nsOf(k), api.ListOptions{LabelSelector: o.labels, FieldSelector: o.fields, Limit: o.chunkSize})
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.Resource, err)
+		}
+		all = append(all, list.Items...)
+		if o.output == "json" || o.output == "yaml" || len(list.Items) == 0 {
+			continue
+		}
+		if printed && o.output != "name" {
+			fmt.Fprintln(io.out)
+		}
+		printed = true
+		t := table{kind: k, wide: o.output == "wide", allNamespaces: nsOf(k) == "" && k.Namespaced, now: time.Now(), qualifyNames: true}
+		if err := printObjects(io.out, t, list.Items, o.output, false); err != nil {
+			return err
+		}
+	}
+	if o.output == "json" || o.output == "yaml" {
+		return printObjects(io.out, table{}, all, o.output, false)
+	}
+	if !printed {
+		fmt.Fprintln(io.err, "No resources found.")
+	}
+	return nil
 }
 
 // printObjects writes objs in the chosen output. single: a lone named

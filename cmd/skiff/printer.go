@@ -17,6 +17,8 @@ type table struct {
 	wide          bool
 	allNamespaces bool
 	now           time.Time
+	// qualifyNames prints names as kind/name, when kinds are mixed.
+	qualifyNames bool
 }
 
 func (t table) header() []string {
@@ -29,6 +31,13 @@ func (t table) header() []string {
 
 func (t table) row(obj api.Object) []string {
 	r := cells(obj, t.wide, t.now)
+	if t.qualifyNames {
+		for i, c := range columns(t.kind.Kind, t.wide) {
+			if c == "NAME" {
+				r[i] = refName(t.kind, r[i])
+			}
+		}
+	}
 	if t.allNamespaces && t.kind.Namespaced {
 		r = append([]string{obj.GetObjectMeta().Namespace}, r...)
 	}
