@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 )
 
@@ -107,7 +106,7 @@ func IsCIdentifier(s string) []string {
 // ValidateLabels checks every label key and value.
 func ValidateLabels(labels map[string]string, path string) FieldErrors {
 	var errs FieldErrors
-	for _, k := range sortedMapKeys(labels) {
+	for _, k := range sortedKeys(labels) {
 		for _, msg := range IsQualifiedName(k) {
 			errs = append(errs, Invalid(fmt.Sprintf("%s[%s]", path, k), k, "key "+msg))
 		}
@@ -122,7 +121,7 @@ func ValidateLabels(labels map[string]string, path string) FieldErrors {
 func ValidateAnnotations(ann map[string]string, path string) FieldErrors {
 	var errs FieldErrors
 	total := 0
-	for _, k := range sortedMapKeys(ann) {
+	for _, k := range sortedKeys(ann) {
 		total += len(k) + len(ann[k])
 		for _, msg := range IsQualifiedName(strings.ToLower(k)) {
 			errs = append(errs, Invalid(fmt.Sprintf("%s[%s]", path, k), k, "key "+msg))
@@ -132,13 +131,4 @@ func ValidateAnnotations(ann map[string]string, path string) FieldErrors {
 		errs = append(errs, TooLong(path, annotationsMax))
 	}
 	return errs
-}
-
-func sortedMapKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -90,22 +90,27 @@ func validateNode(n *Node) FieldErrors {
 	return errs
 }
 
+// checkConfigKeys checks the keys of a ConfigMap's or Secret's data and
+// returns their size in bytes, keys included.
+func checkConfigKeys[V string | []byte](errs FieldErrors, field string, m map[string]V) (FieldErrors, int) {
+	size := 0
+	for _, k := range sortedKeys(m) {
+		errs = checkName(errs, pathKey(field, k), k, configKeyProblems)
+		size += len(k) + len(m[k])
+	}
+	return errs, size
+}
+
 // validateConfigMap checks keys, overlaps and size.
 func validateConfigMap(cm *ConfigMap) FieldErrors {
-	var errs FieldErrors
-	size := 0
-	for _, k := range sortedKeys(cm.Data) {
-		errs = checkName(errs, pathKey("data", k), k, configKeyProblems)
-		size += len(k) + len(cm.Data[k])
-	}
+	errs, size := checkConfigKeys(nil, "data", cm.Data)
+	errs, binSize := checkConfigKeys(errs, "binaryData", cm.BinaryData)
 	for _, k := range sortedKeys(cm.BinaryData) {
-		errs = checkName(errs, pathKey("binaryData", k), k, configKeyProblems)
 		if _, ok := cm.Data[k]; ok {
 			errs = append(errs, Invalid(pathKey("binaryData", k), k, "duplicate of key present in data"))
 		}
-		size += len(k) + len(cm.BinaryData[k])
 	}
-	if size > maxConfigSize {
+	if size+binSize > maxConfigSize {
 		errs = append(errs, TooLong("data", maxConfigSize))
 	}
 	return errs
@@ -114,12 +119,7 @@ func validateConfigMap(cm *ConfigMap) FieldErrors {
 // validateSecret checks keys, size and the keys its type needs. Default
 // has moved stringData into data; any left is checked too.
 func validateSecret(s *Secret) FieldErrors {
-	var errs FieldErrors
-	size := 0
-	for _, k := range sortedKeys(s.Data) {
-		errs = checkName(errs, pathKey("data", k), k, configKeyProblems)
-		size += len(k) + len(s.Data[k])
-	}
+	errs, size := checkConfigKeys(nil, "data", s.Data)
 	for _, k := range sortedKeys(s.StringData) {
 		errs = checkName(errs, pathKey("stringData", k), k, configKeyProblems)
 		if _, ok := s.Data[k]; !ok {
