@@ -95,7 +95,9 @@ func decodeTree(data []byte, tree any, obj any) error {
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
 		if UnknownOnly(errs) {
-			json.Unmarshal(data, obj)
+			if err := json.Unmarshal(data, obj); err != nil {
+				errs = append(errs, &FieldError{Type: FieldInvalid, Field: "<root>", Detail: err.Error()})
+			}
 		}
 		return errs
 	}

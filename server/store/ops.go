@@ -88,7 +88,9 @@ func (s *Bolt) Update(ctx context.Context, in api.Object, opts UpdateOptions) (a
 		next := obj
 		if status {
 			// Only the status changes: start from the stored object.
-			next, _ = decode(k, oldData)
+			if next, err = decode(k, oldData); err != nil {
+				return nil, err
+			}
 			api.CopyStatus(next, obj)
 		} else {
 			if k.HasStatus {
@@ -152,7 +154,10 @@ func (s *Bolt) Delete(ctx context.Context, key api.Key, opts api.DeleteOptions) 
 		if m.DeletionTimestamp != nil && (m.DeletionGracePeriodSeconds == nil || grace >= *m.DeletionGracePeriodSeconds) {
 			return old, nil // already being deleted, no sooner than asked
 		}
-		prev, _ := decode(k, oldData)
+		prev, err := decode(k, oldData)
+		if err != nil {
+			return nil, err
+		}
 		ts := api.NewTime(now.Add(time.Duration(grace) * time.Second))
 		m.DeletionTimestamp, m.DeletionGracePeriodSeconds = &ts, &grace
 		return t.put(k, old, prev)
