@@ -17,9 +17,11 @@ if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -1)" != "$need_
   exit 1
 fi
 
-# Debian packages skiff's build and tests use. Later capabilities extend
-# this list (containerd runc containernetworking-plugins nftables …).
-packages=(git make ca-certificates curl procps iproute2)
+# Debian packages skiff's build and tests use: containerd and runc run
+# pods (runtime/containerd tests a real containerd child); busybox-static
+# is the test image. Later capabilities extend this list
+# (containernetworking-plugins nftables …).
+packages=(git make ca-certificates curl procps iproute2 containerd runc busybox-static)
 
 missing=()
 for p in "${packages[@]}"; do
