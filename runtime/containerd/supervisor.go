@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -119,11 +121,19 @@ func (s *Supervisor) writeConfig() (string, error) {
 
 // Run starts containerd and keeps it running until ctx ends, then stops it
 // (SIGTERM, then SIGKILL after 10 s). Containers keep running: their shims
-// are not containerd's children.
+// are not containerd's children. A containerd left running by an earlier
+// skiff (killed, not stopped) is adopted, not started twice.
 func (s *Supervisor) Run(ctx context.Context) error {
 	cfgPath, err := s.writeConfig()
 	if err != nil {
 		return err
+	}
+	if pid := s.leftRunning(cfgPath); pid != 0 {
+		s.log.Info("adopting running containerd", "pid", pid)
+		s.adopt(ctx, pid)
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 	backoff := time.Second
 	for {
@@ -164,6 +174,10 @@ func (s *Supervisor) runOnce(ctx context.Context, cfgPath string) error {
 	s.mu.Lock()
 	s.pid = cmd.Process.Pid
 	s.mu.Unlock()
+	// The pid file lets a later skiff find and adopt this containerd.
+	if err := os.WriteFile(s.pidFile(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		s.log.Warn("containerd pid file", "err", err)
+	}
 	defer func() {
 		s.mu.Lock()
 		s.pid = 0
@@ -185,6 +199,67 @@ func (s *Supervisor) runOnce(ctx context.Context, cfgPath string) error {
 		<-done
 	}
 	return nil
+}
+
+func (s *Supervisor) pidFile() string { return filepath.Join(s.cfg.StateDir, "containerd.pid") }
+
+// leftRunning returns the pid of a containerd started with cfgPath that is
+// still alive (from the pid file), or 0.
+func (s *Supervisor) leftRunning(cfgPath string) int {
+	b, err := os.ReadFile(s.pidFile())
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte("\x00"+cfgPath)) {
+		return 0 // gone, or the pid now belongs to another process
+	}
+	return pid
+}
+
+// adopt watches a containerd that is not skiff's child until it exits or
+// ctx ends; then it stops it as runOnce would.
+func (s *Supervisor) adopt(ctx context.Context, pid int) {
+	s.mu.Lock()
+	s.pid = pid
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.pid = 0
+		s.mu.Unlock()
+	}()
+	alive := func() bool { return syscall.Kill(pid, 0) == nil && !isZombie(pid) }
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for alive() {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			syscall.Kill(pid, syscall.SIGTERM)
+			for i := 0; i < 100 && alive(); i++ {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if alive() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			return
+		}
+	}
+	s.log.Warn("adopted containerd exited; starting a new one", "pid", pid)
+}
+
+// isZombie reports whether pid has exited but not been reaped.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
 
 // Connect waits (up to ctx) until containerd at address answers, and
