@@ -17,7 +17,7 @@ port=$(( 20000 + RANDOM % 20000 ))
 start() {
   local t0 t1
   t0=$(date +%s%N)
-  bin/skiff server --data-dir "$dir/data" --listen "127.0.0.1:$port" --config "$dir/none.yaml" >"$dir/log" 2>&1 &
+  bin/skiff server --data-dir "$dir/data" --listen "127.0.0.1:$port" --config "$dir/none.yaml" --disable-agent >"$dir/log" 2>&1 &
   pid=$!
   until curl -skf "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
     kill -0 "$pid" 2>/dev/null || { cat "$dir/log"; exit 1; }

@@ -50,7 +50,7 @@ type e2eServer struct {
 	config  string // admin.yaml
 	url     string
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     *lockedBuffer
 	started time.Duration // process start to /readyz 200
 	exited  chan struct{} // closed when the process has exited
 }
@@ -61,12 +61,13 @@ func startServer(t *testing.T, dataDir, listen string) *e2eServer {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	s := &e2eServer{t: t, dataDir: dataDir, config: filepath.Join(dataDir, "admin.yaml"), log: &bytes.Buffer{}}
+	s := &e2eServer{t: t, dataDir: dataDir, config: filepath.Join(dataDir, "admin.yaml"), log: &lockedBuffer{}}
 	// A server config file, so that the file path is exercised too; the
 	// flags win over it.
 	serverCfg := filepath.Join(t.TempDir(), "config.yaml")
 	os.WriteFile(serverCfg, []byte("logLevel: info\nbookmarkSeconds: 1\nlisten: 127.0.0.1:1\n"), 0o600)
-	s.cmd = exec.Command(skiffBin, "server", "--data-dir", dataDir, "--listen", listen, "--config", serverCfg)
+	// The control plane alone: node_e2e_test.go runs the agent.
+	s.cmd = exec.Command(skiffBin, "server", "--data-dir", dataDir, "--listen", listen, "--config", serverCfg, "--disable-agent")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	begin := time.Now()
 	if err := s.cmd.Start(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/skiffhq/skiff/server/apiserver"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/nodeipam"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
 )
@@ -53,6 +54,22 @@ to <data-dir>/admin.yaml.`,
 			if f.Changed("bookmark-seconds") {
 				final.BookmarkSeconds = cfg.BookmarkSeconds
 			}
+			if f.Changed("cluster-cidr") {
+				final.ClusterCIDR = cfg.ClusterCIDR
+			}
+			if f.Changed("disable-agent") {
+				final.DisableAgent = cfg.DisableAgent
+			}
+			for flag, dst := range map[string]*string{
+				"node-name": &final.Node.NodeName, "node-ip": &final.Node.NodeIP,
+				"containerd-socket": &final.Node.ContainerdSocket, "run-dir": &final.Node.RunDir,
+				"cgroup-root": &final.Node.CgroupRoot, "bridge": &final.Node.Bridge,
+			} {
+				if f.Changed(flag) {
+					v, _ := f.GetString(flag)
+					*dst = v
+				}
+			}
 			if err := final.Validate(); err != nil {
 				return fmt.Errorf("server config: %w", err)
 			}
@@ -66,6 +83,9 @@ to <data-dir>/admin.yaml.`,
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra DNS name or IP for the serving certificate (repeatable)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.IntVar(&cfg.BookmarkSeconds, "bookmark-seconds", cfg.BookmarkSeconds, "seconds between BOOKMARK events on an idle watch")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
+	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no pods on this machine")
+	addNodeFlags(f)
 	return cmd
 }
 
@@ -130,8 +150,17 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	log.Info("skiff server ready", "url", serverURL(ln.Addr()), "admin-config", adminPath,
 		"revision", st.Revision(), "startup", time.Since(start).Round(time.Millisecond).String())
 
+	ipam, err := nodeipam.New(nodeipam.Config{Backend: reg, ClusterCIDR: cfg.ClusterCIDR, Log: log.With("component", "nodeipam")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
+	g.Go(func() error { return ipam.Run(ctx) })
+	if !cfg.DisableAgent {
+		g.Go(func() error { return runNode(ctx, cfg.Node, cfg.DataDir, reg, version, log) })
+	}
 	err = g.Wait()
 	log.Info("skiff server stopped")
 	return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -26,10 +27,17 @@ type ServerConfig struct {
 	LogLevel string `json:"logLevel,omitempty"`
 	// BookmarkSeconds: an idle watch gets a BOOKMARK this often.
 	BookmarkSeconds int `json:"bookmarkSeconds,omitempty"`
+	// ClusterCIDR is the pod network; each node gets a /24 of it.
+	ClusterCIDR string `json:"clusterCIDR,omitempty"`
+	// DisableAgent runs the control plane only, with no pods on this
+	// machine. Env SKIFF_DISABLE_AGENT=true.
+	DisableAgent bool `json:"disableAgent,omitempty"`
+	// Node configures the embedded agent.
+	Node NodeConfig `json:"node,omitzero"`
 }
 
 func defaultServerConfig() ServerConfig {
-	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30}
+	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30, ClusterCIDR: "10.42.0.0/16"}
 }
 
 // Validate says what is wrong, naming the setting.
@@ -43,6 +51,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := netip.ParsePrefix(c.ClusterCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("clusterCIDR: %q is not a CIDR: %v", c.ClusterCIDR, err))
 	}
 	if c.BookmarkSeconds < 1 {
 		errs = append(errs, fmt.Errorf("bookmarkSeconds: %d must be at least 1", c.BookmarkSeconds))
@@ -87,5 +98,11 @@ func (c *ServerConfig) loadEnv(getenv func(string) string) {
 	}
 	if v := getenv("SKIFF_TLS_SANS"); v != "" {
 		c.TLSSANs = strings.Split(v, ",")
+	}
+	if v := getenv("SKIFF_DISABLE_AGENT"); v == "true" || v == "1" {
+		c.DisableAgent = true
+	}
+	if v := getenv("SKIFF_CONTAINERD_SOCKET"); v != "" {
+		c.Node.ContainerdSocket = v
 	}
 }

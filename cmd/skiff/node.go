@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	containerdclient "github.com/containerd/containerd/v2/client"
+	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skiffhq/skiff/netstack/cni"
+	"github.com/skiffhq/skiff/runtime/agent"
+	"github.com/skiffhq/skiff/runtime/containerd"
+	"github.com/skiffhq/skiff/runtime/probe"
+	"github.com/skiffhq/skiff/server/client"
+)
+
+// NodeConfig is what the node agent (embedded in `skiff server`, or
+// `skiff agent`) is told.
+type NodeConfig struct {
+	// NodeName is this node's name; default the hostname, lowercased.
+	NodeName string `json:"nodeName,omitempty"`
+	// NodeIP is the node's address for other nodes; default the address
+	// of the interface of the default route.
+	NodeIP string `json:"nodeIP,omitempty"`
+	// ContainerdSocket is an existing containerd to use; empty means skiff
+	// runs its own (root in <data-dir>/containerd, socket in <run-dir>).
+	ContainerdSocket string `json:"containerdSocket,omitempty"`
+	// RunDir holds runtime state that dies with the machine: sockets,
+	// pinned network namespaces, CNI allocations. Default /run/skiff.
+	RunDir string `json:"runDir,omitempty"`
+	// CNIPluginDirs are searched for the CNI plugins.
+	CNIPluginDirs []string `json:"cniPluginDirs,omitempty"`
+	// CgroupRoot is the parent cgroup of every pod (default /skiff).
+	CgroupRoot string `json:"cgroupRoot,omitempty"`
+	// Bridge is the pods' bridge (default skiff0).
+	Bridge string `json:"bridge,omitempty"`
+}
+
+// addNodeFlags declares the flags that fill a NodeConfig (read back by
+// name, so that only flags given override the config file).
+func addNodeFlags(f *pflag.FlagSet) {
+	f.String("node-name", "", "this node's name (default: the hostname)")
+	f.String("node-ip", "", "this node's address for other nodes (default: that of the default route)")
+	f.String("containerd-socket", "", "use this containerd instead of starting one")
+	f.String("run-dir", "/run/skiff", "runtime state: sockets, network namespaces, CNI allocations")
+	f.String("cgroup-root", "/skiff", "parent cgroup of every pod")
+	f.String("bridge", "skiff0", "the pods' bridge")
+}
+
+func (c *NodeConfig) setDefaults() {
+	if c.NodeName == "" {
+		h, _ := os.Hostname()
+		c.NodeName = strings.ToLower(h)
+	}
+	if c.NodeIP == "" {
+		c.NodeIP = defaultNodeIP()
+	}
+	if c.RunDir == "" {
+		c.RunDir = "/run/skiff"
+	}
+}
+
+// defaultNodeIP is the source address of the default route, or "".
+func defaultNodeIP() string {
+	conn, err := net.Dial("udp", "192.0.2.1:9") // no packet is sent
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+// runNode runs a node: containerd (its own, or the one given), the pod
+// network, the prober and the agent, until ctx ends. Pods keep running
+// after it returns.
+func runNode(ctx context.Context, cfg NodeConfig, dataDir string, backend client.Backend, version string, log *slog.Logger) error {
+	cfg.setDefaults()
+	g, ctx := errgroup.WithContext(ctx)
+	address := cfg.ContainerdSocket
+	if address == "" {
+		sup, err := containerd.NewSupervisor(containerd.SupervisorConfig{
+			RootDir:  filepath.Join(dataDir, "containerd"),
+			StateDir: filepath.Join(cfg.RunDir, "containerd"),
+			Log:      log.With("component", "containerd"),
+		})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return sup.Run(ctx) })
+		address = sup.Address()
+	}
+	g.Go(func() error {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		c, err := containerd.Connect(cctx, address)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := importImageDir(ctx, c, filepath.Join(dataDir, "images"), log); err != nil {
+			return err
+		}
+		rt, err := containerd.NewRuntime(ctx, containerd.RuntimeConfig{
+			Client:  c,
+			FIFODir: filepath.Join(cfg.RunDir, "fifo"),
+			Log:     log.With("component", "runtime"),
+		})
+		if err != nil {
+			return err
+		}
+		defer rt.Close()
+		net, err := cni.New(cni.Config{
+			PluginDirs: cfg.CNIPluginDirs,
+			NetNSDir:   filepath.Join(cfg.RunDir, "netns"),
+			StateDir:   filepath.Join(cfg.RunDir, "cni"),
+			Bridge:     cfg.Bridge,
+			Log:        log.With("component", "cni"),
+		})
+		if err != nil {
+			return err
+		}
+		a, err := agent.New(agent.Config{
+			NodeName:   cfg.NodeName,
+			NodeIP:     cfg.NodeIP,
+			Client:     backend,
+			Runtime:    rt,
+			Network:    net,
+			Prober:     probe.NewManager(probe.Config{Exec: rt, Log: log}),
+			DataDir:    dataDir,
+			StateDir:   cfg.RunDir,
+			CgroupRoot: cfg.CgroupRoot,
+			Version:    version,
+			Log:        log.With("component", "agent"),
+		})
+		if err != nil {
+			return err
+		}
+		return a.Run(ctx)
+	})
+	return g.Wait()
+}
+
+// importImageDir imports every image tarball dropped in dir (air-gapped
+// installs, as k3s's agent/images). A tarball is read once: a marker
+// file beside it (.NAME.imported) holds its size and mtime, and a changed
+// tarball is imported again.
+func importImageDir(ctx context.Context, c *containerdclient.Client, dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("image directory: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz")) {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		marker := filepath.Join(dir, "."+name+".imported")
+		stamp := fmt.Sprintf("%d %d\n", info.Size(), info.ModTime().UnixNano())
+		if b, err := os.ReadFile(marker); err == nil && string(b) == stamp {
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		imgs, err := containerd.ImportImages(ctx, c, f)
+		f.Close()
+		if err != nil {
+			log.Warn("import image tarball", "file", path, "err", err)
+			continue
+		}
+		log.Info("imported images", "file", path, "images", imgs)
+		if err := os.WriteFile(marker, []byte(stamp), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/skiffhq/skiff/runtime/container"
+)
+
+// Pull fetches ref from its registry with auth (nil: anonymous), over
+// plain HTTP for a registry on the loopback (localhost, 127.0.0.1, ::1),
+// and unpacks it for the Runtime's snapshotter. progress, if not nil,
+// hears every 100 ms how many bytes of how many known are fetched.
+func (r *Runtime) Pull(ctx context.Context, ref string, auth *container.PullAuth, progress func(container.PullProgress)) (container.Image, error) {
+	ctx = r.ns(ctx)
+	name, err := normalize(ref)
+	if err != nil {
+		return container.Image{}, err
+	}
+	creds := func(string) (string, string, error) {
+		switch {
+		case auth == nil:
+			return "", "", nil
+		case auth.IdentityToken != "":
+			return "", auth.IdentityToken, nil
+		}
+		return auth.Username, auth.Password, nil
+	}
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(
+		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(creds))),
+		docker.WithPlainHTTP(docker.MatchLocalhost),
+	)})
+	tr := &pullTracker{seen: map[digest.Digest]int64{}, done: map[digest.Digest]bool{}}
+	opts := []containerd.RemoteOpt{
+		containerd.WithResolver(resolver),
+		containerd.WithPullUnpack,
+		containerd.WithPullSnapshotter(r.snapshotter),
+	}
+	stopPolling := func() {}
+	if progress != nil {
+		opts = append(opts, containerd.WithImageHandlerWrapper(tr.wrap))
+		pctx, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-pctx.Done():
+					return
+				case <-t.C:
+					done, total := tr.progress(pctx, r.c.ContentStore())
+					progress(container.PullProgress{Ref: ref, Done: done, Total: total})
+				}
+			}
+		}()
+		stopPolling = func() { stop(); <-stopped }
+	}
+	img, err := r.c.Pull(ctx, name, opts...)
+	stopPolling() // the last word is the final figure below, from this goroutine
+	if err != nil {
+		return container.Image{}, fmt.Errorf("pull image %s: %w", ref, classify(err))
+	}
+	if progress != nil {
+		total := tr.total()
+		progress(container.PullProgress{Ref: ref, Done: total, Total: total})
+	}
+	return imageOf(ctx, img)
+}
+
+// pullTracker learns a pull's blobs as its handlers meet them, and which
+// of them are fetched.
+type pullTracker struct {
+	mu   sync.Mutex
+	seen map[digest.Digest]int64 // size of each blob met
+	done map[digest.Digest]bool
+}
+
+func (p *pullTracker) wrap(h images.Handler) images.Handler {
+	return images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		p.mu.Lock()
+		p.seen[desc.Digest] = desc.Size
+		p.mu.Unlock()
+		children, err := h.Handle(ctx, desc)
+		if err == nil {
+			p.mu.Lock()
+			p.done[desc.Digest] = true
+			p.mu.Unlock()
+		}
+		return children, err
+	})
+}
+
+func (p *pullTracker) total() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var t int64
+	for _, s := range p.seen {
+		t += s
+	}
+	return t
+}
+
+// progress sums fetched blobs and the bytes written so far of those in
+// flight (the content store's ingests).
+func (p *pullTracker) progress(ctx context.Context, cs content.Store) (done, total int64) {
+	statuses, _ := cs.ListStatuses(ctx)
+	inflight := make(map[digest.Digest]int64, len(statuses))
+	for _, s := range statuses {
+		inflight[s.Expected] = s.Offset
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for d, size := range p.seen {
+		total += size
+		switch {
+		case p.done[d]:
+			done += size
+		default:
+			done += inflight[d]
+		}
+	}
+	return done, total
+}

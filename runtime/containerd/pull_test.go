@@ -1,0 +1,141 @@
+package containerd
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/skiffhq/skiff/runtime/container"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+)
+
+// startRegistry runs Debian's docker-registry on a loopback port until the
+// test ends and returns its host:port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		t.Skip("docker-registry not installed (apt-get install docker-registry)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", cfgPath)
+	logPath := filepath.Join(dir, "registry.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("registry log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("registry at %s does not answer: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPull pushes an image of its own to a registry on the loopback,
+// forgets it (content and all), and pulls it back through the Runtime.
+func TestPull(t *testing.T) {
+	addr := startRegistry(t)
+	r := newTestRuntime(t)
+	c := testClient(t)
+	ctx := context.Background()
+	nctx := namespaces.WithNamespace(ctx, Namespace)
+
+	extra := make([]byte, 4<<20)
+	rand.Read(extra)
+	local := "skiff.test/pullme:1"
+	f, err := os.Open(writeImage(t, local, extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ImportImages(ctx, c, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := c.GetImage(nctx, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := addr + "/skiff/pullme:1"
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost))})
+	if err := c.Push(nctx, remote, img.Target(), containerd.WithResolver(resolver)); err != nil {
+		t.Fatalf("push to %s: %v", remote, err)
+	}
+	if err := c.ImageService().Delete(nctx, local, images.SynchronousDelete()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ContentStore().Info(nctx, img.Target().Digest); err == nil {
+		t.Fatal("pushed image's content still here after delete; the pull would fetch nothing")
+	}
+
+	var last container.PullProgress
+	calls := 0
+	got, err := r.Pull(ctx, remote, nil, func(p container.PullProgress) { last = p; calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.RemoveImage(ctx, remote) })
+	if got.Ref != remote || got.ID != img.Target().Digest.String() || strings.Join(got.Config.Cmd, " ") != "/bin/sh" {
+		t.Errorf("pulled %+v, want %s as %s with cmd /bin/sh", got, remote, img.Target().Digest)
+	}
+	if calls == 0 || last.Total < int64(len(extra)) || last.Done != last.Total || last.Ref != remote {
+		t.Errorf("progress: %d calls, last %+v, want done = total >= %d", calls, last, len(extra))
+	}
+	if ok, err := containerd.NewImage(c, images.Image{Name: remote, Target: img.Target()}).IsUnpacked(nctx, "overlayfs"); !ok || err != nil {
+		t.Errorf("pulled image not unpacked: %v", err)
+	}
+	s := testSpec(t, "cat", "/extra")
+	s.Image = remote
+	run(t, r, s)
+	if st := waitState(t, r, s.ID, container.StateExited); st.ExitCode != 0 {
+		t.Errorf("container from the pulled image: exit code %d", st.ExitCode)
+	}
+
+	if _, err := r.Pull(ctx, addr+"/skiff/absent:1", nil, nil); !errdefs.IsNotFound(err) {
+		t.Errorf("pull of an absent image: got %v, want not found", err)
+	}
+}
