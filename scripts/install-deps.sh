@@ -18,10 +18,13 @@ if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -1)" != "$need_
 fi
 
 # Debian packages skiff's build and tests use: containerd and runc run
-# pods (runtime/containerd tests a real containerd child); busybox-static
-# is the test image. Later capabilities extend this list
-# (containernetworking-plugins nftables …).
-packages=(git make ca-certificates curl procps iproute2 containerd runc busybox-static)
+# pods (runtime/containerd tests a real containerd child, ctr inspects it
+# in the node tests); containernetworking-plugins (bridge, host-local,
+# portmap) and iptables (which the bridge and portmap plugins call) give
+# pods their network; util-linux's nsenter runs a test node in its own
+# network namespace; busybox-static is the test images' userland.
+packages=(git make ca-certificates curl procps iproute2 util-linux containerd runc
+  containernetworking-plugins iptables busybox-static)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 type e2eServer struct {
-	t       *testing.T
+	t       testing.TB
 	dataDir string
 	config  string // admin.yaml
 	url     string
@@ -146,7 +146,7 @@ func (s *e2eServer) skiff(stdin string, args ...string) result {
 	return runSkiff(s.t, []string{"SKIFF_CONFIG=" + s.config}, stdin, args...)
 }
 
-func runSkiff(t *testing.T, env []string, stdin string, args ...string) result {
+func runSkiff(t testing.TB, env []string, stdin string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(skiffBin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -537,7 +537,7 @@ func writeBytes(t *testing.T, pid int) int64 {
 	return 0
 }
 
-func rssKB(t *testing.T, pid int) int64 {
+func rssKB(_ testing.TB, pid int) int64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {

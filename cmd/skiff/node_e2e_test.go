@@ -31,7 +31,7 @@ import (
 
 // testNode is one node namespace and the skiff server running in it.
 type testNode struct {
-	t          *testing.T
+	t          testing.TB
 	netns      string // name under /run/netns
 	hostIf     string
 	nodeIP     string
@@ -43,7 +43,7 @@ type testNode struct {
 	name       string
 }
 
-func mustRun(t *testing.T, name string, args ...string) string {
+func mustRun(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -54,7 +54,7 @@ func mustRun(t *testing.T, name string, args ...string) string {
 
 // newTestNode makes the node namespace: veth to the host, loopback up, a
 // default route through the host side.
-func newTestNode(t *testing.T, idx int) *testNode {
+func newTestNode(t testing.TB, idx int) *testNode {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the node end-to-end tests need root (containerd, runc, network namespaces); scripts/test.sh runs them as root")
@@ -97,7 +97,7 @@ func (n *testNode) start() {
 	if _, err := testimages.Build(filepath.Join(n.dataDir, "images")); err != nil {
 		t.Fatal(err)
 	}
-	n.srv = n.startServer()
+	n.srv = n.startServer("0")
 	cfg, err := client.LoadConfig(n.srv.config)
 	if err != nil {
 		t.Fatal(err)
@@ -111,17 +111,18 @@ func (n *testNode) start() {
 	n.waitNodeReady()
 }
 
-func (n *testNode) startServer() *e2eServer {
+// startServer runs skiff in the node on port ("0": any; a restart passes
+// the port it had, so clients keep working).
+func (n *testNode) startServer(port string) *e2eServer {
 	t := n.t
 	s := &e2eServer{t: t, dataDir: n.dataDir, config: filepath.Join(n.dataDir, "admin.yaml"), log: &lockedBuffer{}}
 	none := filepath.Join(t.TempDir(), "none.yaml")
 	os.WriteFile(none, nil, 0o600)
 	s.cmd = exec.Command("nsenter", "--net=/run/netns/"+n.netns, "--",
-		skiffBin, "server", "--data-dir", n.dataDir, "--listen", n.nodeIP+":0", "--config", none,
+		skiffBin, "server", "--data-dir", n.dataDir, "--listen", n.nodeIP+":"+port, "--config", none,
 		"--run-dir", filepath.Join(n.dataDir, "run"), "--cgroup-root", n.cgroupRoot,
 		"--cluster-cidr", "10.252.0.0/16", "--node-name", n.name)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	os.Remove(s.config)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func (n *testNode) startServer() *e2eServer {
 			t.Fatalf("server exited: %v; log:\n%s", s.cmd.ProcessState, s.log)
 		default:
 		}
-		if cfg, err := client.LoadConfig(s.config); err == nil && s.ready(cfg, ":0") {
+		if cfg, err := client.LoadConfig(s.config); err == nil && s.ready(cfg, ":"+port) {
 			s.url = cfg.Server
 			return s
 		}
@@ -281,9 +282,11 @@ func (n *testNode) cleanup() {
 	t := n.t
 	ctx := context.Background()
 	if list, _, _, err := n.pods().List(ctx, api.ListOptions{}); err == nil {
-		zero := int64(0)
+		// A grace period above 0 keeps each pod in the API until the
+		// agent has stopped it and confirms.
+		one := int64(1)
 		for _, p := range list {
-			n.pods().Delete(ctx, p.Name, api.DeleteOptions{GracePeriodSeconds: &zero})
+			n.pods().Delete(ctx, p.Name, api.DeleteOptions{GracePeriodSeconds: &one})
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
@@ -508,4 +511,9 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func execOutput(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
 }

@@ -65,6 +65,7 @@ type Runtime struct {
 	mu      sync.Mutex
 	copies  map[string]*outputCopy // by container ID, from Start (or adoption) to Remove
 	podUIDs map[string]string      // by container ID, to name the pod in events
+	closed  bool
 	// removing holds the containers a Remove is deleting: no adoption.
 	removing map[string]bool
 }
@@ -113,6 +114,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 func (r *Runtime) Close() error {
 	r.stop()
 	r.mu.Lock()
+	r.closed = true
 	for _, oc := range r.copies {
 		oc.cancel()
 	}

@@ -324,25 +324,45 @@ func TestEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the subscription take hold
-	s := testSpec(t, "sh", "-c", "exit 0")
-	run(t, r, s)
-	got := map[container.EventType]container.Event{}
-	for got[container.EventStarted].ContainerID == "" || got[container.EventExited].ContainerID == "" {
-		select {
-		case e, ok := <-evs:
-			if !ok {
-				t.Fatalf("event stream closed; got %v", got)
+	// The subscription takes hold at some point after Events returns:
+	// run short containers until one is seen from start to end.
+	got := map[string]map[container.EventType]container.Event{}
+	var done container.Spec
+	for try := 0; done.ID == "" && ctx.Err() == nil; try++ {
+		s := testSpec(t, "sh", "-c", "exit 0")
+		got[s.ID] = map[container.EventType]container.Event{}
+		run(t, r, s)
+		waitState(t, r, s.ID, container.StateExited)
+		wait := time.After(5 * time.Second)
+	collect:
+		for {
+			select {
+			case e, ok := <-evs:
+				if !ok {
+					t.Fatalf("event stream closed; got %v", got)
+				}
+				if m := got[e.ContainerID]; m != nil {
+					m[e.Type] = e
+					if m[container.EventStarted].ContainerID != "" && m[container.EventExited].ContainerID != "" {
+						done = s
+						if e.ContainerID != s.ID {
+							done.ID, done.Pod.UID = e.ContainerID, "uid-"+e.ContainerID
+						}
+						break collect
+					}
+				}
+			case <-wait:
+				break collect
+			case <-ctx.Done():
+				break collect
 			}
-			if e.ContainerID == s.ID {
-				got[e.Type] = e
-			}
-		case <-ctx.Done():
-			t.Fatalf("events: got %v, want Started and Exited of %s", got, s.ID)
 		}
 	}
-	if e := got[container.EventStarted]; e.PodUID != s.Pod.UID {
-		t.Errorf("started event: got pod %q, want %q", e.PodUID, s.Pod.UID)
+	if done.ID == "" {
+		t.Fatalf("events: got %v, want Started and Exited of one container", got)
+	}
+	if e := got[done.ID][container.EventStarted]; e.PodUID != done.Pod.UID {
+		t.Errorf("started event: got pod %q, want %q", e.PodUID, done.Pod.UID)
 	}
 	cancel()
 	for range evs { // closes once ctx ends

@@ -90,7 +90,7 @@ func (r *Runtime) heal(ctx context.Context, c containers.Container, p *task.Proc
 func (r *Runtime) adopt(c containers.Container, p *task.Process) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.copies[c.ID] != nil || r.removing[c.ID] || p.Stdout == "" {
+	if r.closed || r.copies[c.ID] != nil || r.removing[c.ID] || p.Stdout == "" {
 		return
 	}
 	fifos := cio.Config{Terminal: p.Terminal, Stdout: p.Stdout, Stderr: p.Stderr}

@@ -1,8 +1,3 @@
-// Package containerd is skiff's side of containerd: it runs and watches a
-// containerd child of skiff's own (own config, root, state and socket, as
-// k3s does) or uses a socket it is given, and wraps the client calls the
-// node agent makes, all in the containerd namespace "skiff". It does not
-// decide what should run on the node; runtime/agent does.
 package containerd
 
 import (
