@@ -31,6 +31,9 @@ bench:
 	$(GO) test -run='^$$' -bench=API -benchtime=4000x ./server/apiserver/
 	$(GO) test -run='^$$' -bench=. -benchmem ./server/api/ ./server/auth/ ./server/client/
 	./scripts/bench-server.sh 10
+	$(GO) test -run='^$$' -bench=. -benchtime=50x ./runtime/containerd/ ./netstack/cni/
+	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/logs/ ./runtime/probe/
+	$(GO) test -run='^$$' -bench=PodStart -benchtime=1x ./cmd/skiff/
 
 lint:
 	$(GO) vet ./...
