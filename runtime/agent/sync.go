@@ -55,8 +55,9 @@ func (a *Agent) syncPod(ctx context.Context, uid string) error {
 		return err
 	}
 	err = a.syncContainers(ctx, base)
-	a.report(pod, sb, "")
+	// Probes first: the status reads their results.
 	a.syncProbes(pod, podIP)
+	a.report(pod, sb, "")
 	return err
 }
 
@@ -313,7 +314,13 @@ func (a *Agent) syncProbes(pod *api.Pod, podIP string) {
 		if len(rs) == 0 || rs[0].State != container.StateRunning {
 			continue
 		}
-		targets = append(targets, probe.Target{PodUID: pod.UID, PodIP: podIP, Container: c, ContainerID: rs[0].ID, StartedAt: rs[0].StartedAt})
+		// A run the API already shows Ready (this agent restarted) stays
+		// Ready until a probe says otherwise.
+		wasReady := false
+		if cs := find(pod.Status.ContainerStatuses, c.Name); cs != nil && cs.Ready && cs.ContainerID == "containerd://"+rs[0].ID {
+			wasReady = true
+		}
+		targets = append(targets, probe.Target{PodUID: pod.UID, PodIP: podIP, Container: c, ContainerID: rs[0].ID, StartedAt: rs[0].StartedAt, WasReady: wasReady})
 	}
 	a.cfg.Prober.Sync(targets, pod.UID)
 }

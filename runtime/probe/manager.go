@@ -52,6 +52,12 @@ type Target struct {
 	// StartedAt is when the container started; initialDelaySeconds count
 	// from it.
 	StartedAt time.Time
+	// WasReady says this run was already Ready when the caller started
+	// (an agent re-adopting containers after its own restart): its
+	// readiness starts at Success instead of Failure, so restarting the
+	// agent does not take the pod out of its Services until the first
+	// probe. It is read only when the run's workers are made.
+	WasReady bool
 }
 
 // Manager runs the probes of a node's running containers: one worker

@@ -462,3 +462,24 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestWasReadyKeepsReadiness: a run that was Ready before the agent
+// restarted starts Ready, and a new run of the container does not
+// inherit it.
+func TestWasReadyKeepsReadiness(t *testing.T) {
+	h := start(t)
+	tg := h.target("p1", "c1", api.Container{ReadinessProbe: execProbe("ready", 1, 1)})
+	tg.WasReady = true
+	h.m.Sync([]probe.Target{tg}, "p1")
+	h.wantResult("p1", probe.Readiness, probe.Success)
+	h.armed(1)
+	h.answer("c1", "ready", 1)
+	h.tick(1)
+	h.wantResult("p1", probe.Readiness, probe.Failure) // a probe still decides
+	if us := h.updates(); len(us) != 1 || us[0].Result != probe.Failure {
+		t.Errorf("updates = %+v, want one readiness Failure", us)
+	}
+	fresh := h.target("p1", "c2", api.Container{ReadinessProbe: execProbe("ready", 1, 1)})
+	h.m.Sync([]probe.Target{fresh}, "p1")
+	h.wantResult("p1", probe.Readiness, probe.Failure)
+}

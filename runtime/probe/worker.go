@@ -30,10 +30,14 @@ type worker struct {
 // newWorker returns a worker, not yet running, with kind k's initial
 // result.
 func newWorker(m *Manager, e *entry, k Kind, p api.Probe, t Target) *worker {
+	result := initialResult(k)
+	if k == Readiness && t.WasReady {
+		result = Success
+	}
 	return &worker{
 		m: m, entry: e, kind: k, probe: p, target: t,
 		log:    m.log.With("pod", t.PodUID, "container", t.Container.Name, "container_id", t.ContainerID, "probe", string(k)),
-		result: initialResult(k),
+		result: result,
 	}
 }
 
