@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -116,10 +117,8 @@ func TestNodeRestartsAndProbes(t *testing.T) {
 	})
 }
 
-// startedAt reads when a run of a container started, from its first log
-// line's time... not the log: from containerd's task start, as the
-// agent's labels hold it. The log's first line is the earliest
-// observable moment and is what is used.
+// startedAt is when a run of a container first wrote output: the time of
+// its log file's first line.
 func (n *testNode) startedAt(p *api.Pod, container string, attempt int) time.Time {
 	n.t.Helper()
 	line := n.logFile(p, container, attempt)
@@ -163,14 +162,12 @@ func mustQuantity(t *testing.T, s string) api.Quantity {
 
 // taskPIDs maps container id → pid of running tasks, from containerd.
 func (n *testNode) taskPIDs() map[string]string {
-	out := map[string]string{}
-	for _, l := range strings.Split(n.ctr("tasks", "ls"), "\n")[1:] {
-		f := strings.Fields(l)
-		if len(f) >= 3 && f[2] == "RUNNING" {
-			out[f[0]] = f[1]
-		}
+	n.t.Helper()
+	m := n.taskPIDsQuiet()
+	if m == nil {
+		n.t.Fatal("ctr tasks ls failed")
 	}
-	return out
+	return m
 }
 
 func readySince(p *api.Pod) time.Time {
@@ -310,12 +307,12 @@ func TestNodeSurvivesRestarts(t *testing.T) {
 
 func (n *testNode) taskPIDsQuiet() map[string]string {
 	sock := filepath.Join(n.dataDir, "run", "containerd", "containerd.sock")
-	out, err := execOutput("ctr", "--address", sock, "-n", "skiff", "tasks", "ls")
+	out, err := exec.Command("ctr", "--address", sock, "-n", "skiff", "tasks", "ls").CombinedOutput()
 	if err != nil {
 		return nil
 	}
 	m := map[string]string{}
-	for _, l := range strings.Split(out, "\n")[1:] {
+	for _, l := range strings.Split(string(out), "\n")[1:] {
 		if f := strings.Fields(l); len(f) >= 3 && f[2] == "RUNNING" {
 			m[f[0]] = f[1]
 		}

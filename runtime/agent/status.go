@@ -158,12 +158,9 @@ func findCondition(list []api.PodCondition, t api.PodConditionType) *api.PodCond
 func (a *Agent) containerStatus(pod *api.Pod, c *api.Container, rs []container.Status, init bool, old *api.ContainerStatus) api.ContainerStatus {
 	cs := api.ContainerStatus{Name: c.Name, Image: c.Image}
 	if len(rs) == 0 {
-		w := waitReason{reason: "PodInitializing"}
-		if init {
+		w := waitReason{reason: "ContainerCreating"}
+		if !init && len(pod.Spec.InitContainers) > 0 {
 			w.reason = "PodInitializing"
-		}
-		if len(pod.Spec.InitContainers) == 0 || init {
-			w.reason = "ContainerCreating"
 		}
 		if got, ok := a.waitingFor(pod.UID, c.Name); ok {
 			w = got

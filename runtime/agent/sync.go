@@ -210,7 +210,13 @@ func (a *Agent) syncContainer(ctx context.Context, r run, rs []container.Status)
 // is in back-off, and removes runs older than the last.
 func (a *Agent) restartContainer(ctx context.Context, r run, cur container.Status, rs []container.Status) error {
 	key := r.pod.UID + "/" + r.c.Name
-	if wait := a.backoff.wait(key, cur.FinishedAt.Sub(cur.StartedAt)); wait > 0 {
+	// How long the run lasted; unknown times count as a quick crash, so
+	// they never reset the back-off.
+	var ran time.Duration
+	if !cur.StartedAt.IsZero() && !cur.FinishedAt.IsZero() {
+		ran = cur.FinishedAt.Sub(cur.StartedAt)
+	}
+	if wait := a.backoff.wait(key, ran); wait > 0 {
 		msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", a.backoff.delay(key), r.c.Name, r.pod.Name, r.pod.Namespace, r.pod.UID)
 		if w, ok := a.waitingFor(r.pod.UID, r.c.Name); !ok || w.reason != "CrashLoopBackOff" {
 			a.events.warn(r.pod, "BackOff", "Back-off restarting failed container "+r.c.Name)
