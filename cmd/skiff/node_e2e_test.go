@@ -297,6 +297,14 @@ func (n *testNode) cleanup() {
 		}
 	}
 	n.srv.stop()
+	// A server that died leaves its containerd running: it is the test's.
+	if b, err := os.ReadFile(filepath.Join(n.dataDir, "run", "containerd", "containerd.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(cmdline), n.dataDir) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
 	// Whatever still runs in the test's cgroups is the test's own.
 	killed := 0
 	for _, f := range globAll("/sys/fs/cgroup/*"+n.cgroupRoot+"/**/cgroup.procs", "/sys/fs/cgroup"+n.cgroupRoot+"/**/cgroup.procs") {
