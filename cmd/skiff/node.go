@@ -116,7 +116,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, backend client
 			return err
 		}
 		defer rt.Close()
-		net, err := cni.New(cni.Config{
+		network, err := cni.New(cni.Config{
 			PluginDirs: cfg.CNIPluginDirs,
 			NetNSDir:   filepath.Join(cfg.RunDir, "netns"),
 			StateDir:   filepath.Join(cfg.RunDir, "cni"),
@@ -131,7 +131,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, backend client
 			NodeIP:     cfg.NodeIP,
 			Client:     backend,
 			Runtime:    rt,
-			Network:    net,
+			Network:    network,
 			Prober:     probe.NewManager(probe.Config{Exec: rt, Log: log}),
 			DataDir:    dataDir,
 			StateDir:   cfg.RunDir,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -32,7 +33,10 @@ type Agent struct {
 	mu          sync.Mutex
 	waiting     map[string]waitReason // "<pod uid>/<container>" → why it is not running
 	terminating map[string]bool       // pod UIDs whose containers are being stopped
-	hostIP      string
+
+	// hooks sends lifecycle hooks' HTTP requests: no proxy from the
+	// environment, no connection kept between hooks.
+	hooks *http.Client
 }
 
 // waitReason is why a container is waiting, for its status.
@@ -55,7 +59,7 @@ func New(cfg Config) (*Agent, error) {
 		cache:       newCache(),
 		waiting:     map[string]waitReason{},
 		terminating: map[string]bool{},
-		hostIP:      cfg.NodeIP,
+		hooks:       &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	a.backoff = newBackoff(a.now)
 	a.pulls = newBackoff(a.now)
@@ -161,7 +165,7 @@ func (a *Agent) relist(ctx context.Context) error {
 func (a *Agent) relistLoop(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.RelistPeriod)
 	defer t.Stop()
-	resync := 0
+	lastResync := a.now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -174,8 +178,8 @@ func (a *Agent) relistLoop(ctx context.Context) error {
 		// Every minute, every pod once more: configMap and secret
 		// volumes follow their sources, and nothing waits on an event
 		// that was lost.
-		if resync++; resync*int(a.cfg.RelistPeriod/time.Second) >= 60 {
-			resync = 0
+		if a.now().Sub(lastResync) >= time.Minute {
+			lastResync = a.now()
 			for _, p := range a.pods.List() {
 				a.queue.Add(p.UID)
 			}

@@ -142,10 +142,28 @@ func TestBackoff(t *testing.T) {
 		t.Error("a run of 11 minutes did not reset the back-off")
 	}
 	b.restarted("p/c")
+	b.restarted("p/d")
 	b.restarted("q/c")
+	b.reset("p/d")
+	if b.delay("p/d") != 0 || b.delay("p/c") == 0 {
+		t.Error("reset removed the wrong entries")
+	}
 	b.forget("p")
 	if b.delay("p/c") != 0 || b.delay("q/c") == 0 {
 		t.Error("forget removed the wrong entries")
+	}
+}
+
+func TestSettle(t *testing.T) {
+	lost := settle(container.Status{State: container.StateUnknown})
+	if lost.State != container.StateExited || lost.ExitCode != exitLost {
+		t.Errorf("a lost run settles as %s/%d, want Exited/%d", lost.State, lost.ExitCode, exitLost)
+	}
+	if got := settle(container.Status{State: container.StateUnknown, ExitCode: 3}); got.ExitCode != 3 {
+		t.Errorf("a lost run's recorded exit code became %d", got.ExitCode)
+	}
+	if got := settle(container.Status{State: container.StateRunning, PID: 7}); got.State != container.StateRunning || got.PID != 7 {
+		t.Errorf("a running container changed: %+v", got)
 	}
 }
 

@@ -71,6 +71,13 @@ func (b *backoff) restarted(key string) {
 	b.entries[key] = e
 }
 
+// reset drops one container's entry.
+func (b *backoff) reset(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.entries, key)
+}
+
 // forget drops every entry of a pod.
 func (b *backoff) forget(prefix string) {
 	b.mu.Lock()

@@ -23,6 +23,7 @@ func newCache() *cache { return &cache{pods: map[string]map[string]container.Sta
 func (c *cache) replace(all []container.Status) []string {
 	next := map[string]map[string]container.Status{}
 	for _, s := range all {
+		s = settle(s)
 		m := next[s.Pod.UID]
 		if m == nil {
 			m = map[string]container.Status{}
@@ -47,6 +48,22 @@ func (c *cache) replace(all []container.Status) []string {
 	return changed
 }
 
+// exitLost is the exit code of a run the runtime lost track of.
+const exitLost = 255
+
+// settle reads a container the runtime lost track of (its task went
+// with its shim: a reboot, a killed shim) as a run that failed, so that
+// its pod restarts it by its policy instead of waiting for it forever.
+func settle(s container.Status) container.Status {
+	if s.State == container.StateUnknown {
+		s.State = container.StateExited
+		if s.ExitCode == 0 {
+			s.ExitCode = exitLost
+		}
+	}
+	return s
+}
+
 func samePod(a, b map[string]container.Status) bool {
 	if len(a) != len(b) {
 		return false
@@ -62,6 +79,7 @@ func samePod(a, b map[string]container.Status) bool {
 
 // set records one container's fresh status.
 func (c *cache) set(s container.Status) {
+	s = settle(s)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := c.pods[s.Pod.UID]

@@ -33,7 +33,6 @@ type seenEvent struct {
 	count   int32
 	first   time.Time
 	written time.Time
-	pending bool
 }
 
 const eventCoalesce = 30 * time.Second
@@ -61,7 +60,7 @@ func (r *recorder) record(pod *api.Pod, typ, reason, msg string) {
 	if ok {
 		e.count++
 		if now.Sub(e.written) < eventCoalesce {
-			e.pending = true
+			// Counted; the next write after the window carries it.
 			r.mu.Unlock()
 			return
 		}
@@ -71,7 +70,7 @@ func (r *recorder) record(pod *api.Pod, typ, reason, msg string) {
 		e = &seenEvent{name: pod.Name + "." + hex.EncodeToString(b), ns: pod.Namespace, count: 1, first: now}
 		r.seen[key] = e
 	}
-	e.written, e.pending = now, false
+	e.written = now
 	ev := &api.Event{
 		ObjectMeta:          api.ObjectMeta{Name: e.name, Namespace: pod.Namespace},
 		InvolvedObject:      api.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},

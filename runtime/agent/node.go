@@ -90,16 +90,22 @@ func (a *Agent) writeNodeStatus(ctx context.Context, node *api.Node, st api.Node
 		return nil
 	}
 	nodes := client.For[*api.Node](a.cfg.Client, "")
+	// First against the node just read; on a conflict, a fresh copy.
+	n := api.Clone(node)
 	return client.RetryOnConflict(ctx, func() error {
-		n, err := nodes.Get(ctx, node.Name)
-		if err != nil {
-			return err
-		}
-		if sameJSON(n.Status, st) {
-			return nil
+		if n == nil {
+			fresh, err := nodes.Get(ctx, node.Name)
+			if err != nil {
+				return err
+			}
+			if sameJSON(fresh.Status, st) {
+				return nil
+			}
+			n = fresh
 		}
 		n.Status = st
-		_, err = nodes.UpdateStatus(ctx, n)
+		_, err := nodes.UpdateStatus(ctx, n)
+		n = nil
 		return err
 	})
 }

@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"strconv"
-
 	"github.com/skiffhq/skiff/runtime/container"
 	"github.com/skiffhq/skiff/server/api"
 )
@@ -153,5 +151,3 @@ func security(pod *api.Pod, c *api.Container) (container.Security, error) {
 	}
 	return s, nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -28,21 +28,21 @@ func ptr[T any](v T) *T { return &v }
 func (a *Agent) podStatus(pod *api.Pod, sb cni.Sandbox, sandboxErr string) api.PodStatus {
 	old := a.status.last(pod)
 	st := api.PodStatus{
-		HostIP:    a.hostIP,
+		HostIP:    a.cfg.NodeIP,
 		QOSClass:  pod.Spec.QOSClass(),
 		StartTime: old.StartTime,
 	}
 	if st.StartTime == nil {
 		st.StartTime = ptr(api.NewTime(a.now()))
 	}
-	if a.hostIP != "" {
-		st.HostIPs = []api.HostIP{{IP: a.hostIP}}
+	if a.cfg.NodeIP != "" {
+		st.HostIPs = []api.HostIP{{IP: a.cfg.NodeIP}}
 	}
 	switch {
 	case sb.IP != nil:
 		st.PodIP = sb.IP.String()
 	case pod.Spec.HostNetwork:
-		st.PodIP = a.hostIP
+		st.PodIP = a.cfg.NodeIP
 	default:
 		st.PodIP = old.PodIP
 	}
@@ -261,7 +261,7 @@ func (m *statusManager) set(pod *api.Pod, st api.PodStatus) {
 		return
 	}
 	m.mu.Lock()
-	if prev, ok := m.sent[pod.UID]; ok && sameStatus(prev, st) && pod.Status.Phase == st.Phase {
+	if prev, ok := m.sent[pod.UID]; ok && sameStatus(prev, st) {
 		// Written already; the informer has not caught up.
 		m.mu.Unlock()
 		return

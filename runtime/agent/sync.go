@@ -119,7 +119,7 @@ func (a *Agent) syncInit(ctx context.Context, base run) (done bool, err error) {
 		switch cur.State {
 		case container.StateCreated:
 			return false, a.startCreated(ctx, pod, c, cur)
-		case container.StateRunning, container.StateUnknown:
+		case container.StateRunning:
 			return false, nil // wait for it to finish
 		}
 		if cur.ExitCode == 0 {
@@ -161,37 +161,24 @@ func (a *Agent) syncContainer(ctx context.Context, r run, rs []container.Status)
 	case container.StateCreated:
 		return a.startCreated(ctx, pod, c, cur)
 	case container.StateRunning:
-		switch {
-		case cur.SpecHash != specHash(c):
+		var err error
+		if cur.SpecHash != specHash(c) {
 			a.events.normal(pod, "Killing", fmt.Sprintf("Container %s definition changed, will be restarted", c.Name))
-			if err := a.stopContainer(ctx, pod, c, cur, graceOf(pod, nil)); err != nil {
+			if cur, err = a.stopContainer(ctx, pod, c, cur, graceOf(pod, nil)); err != nil {
 				return err
 			}
-			a.backoff.forget(pod.UID) // a changed spec is not a crash
-		case a.cfg.Prober.Result(pod.UID, c.Name, probe.Liveness) == probe.Failure ||
-			a.cfg.Prober.Result(pod.UID, c.Name, probe.Startup) == probe.Failure:
-			kind := "liveness"
-			p := c.LivenessProbe
-			if a.cfg.Prober.Result(pod.UID, c.Name, probe.Startup) == probe.Failure {
-				kind, p = "startup", c.StartupProbe
-			}
+			a.backoff.reset(pod.UID + "/" + c.Name) // a changed spec is not a crash
+		} else if kind, p := a.failedProbe(pod.UID, c); p != nil {
 			a.events.warn(pod, "Killing", fmt.Sprintf("Container %s failed %s probe, will be restarted", c.Name, kind))
-			var override *int64
-			if p != nil {
-				override = p.TerminationGracePeriodSeconds
-			}
-			if err := a.stopContainer(ctx, pod, c, cur, graceOf(pod, override)); err != nil {
+			if cur, err = a.stopContainer(ctx, pod, c, cur, graceOf(pod, p.TerminationGracePeriodSeconds)); err != nil {
 				return err
 			}
-		default:
+		} else {
 			return nil
 		}
-		cur, _ = a.inspect(ctx, cur)
 		if cur.State == container.StateRunning {
 			return fmt.Errorf("container %s still running after stop", cur.ID)
 		}
-	case container.StateUnknown:
-		return nil // the relist will tell
 	}
 	// Exited: restart or not, by the policy.
 	switch pod.Spec.RestartPolicy {
@@ -204,6 +191,18 @@ func (a *Agent) syncContainer(ctx context.Context, r run, rs []container.Status)
 	}
 	r.attempt = cur.Attempt + 1
 	return a.restartContainer(ctx, r, cur, rs)
+}
+
+// failedProbe names the startup or liveness probe of c whose failure
+// means the running container must be killed, or returns nil.
+func (a *Agent) failedProbe(podUID string, c *api.Container) (string, *api.Probe) {
+	switch {
+	case c.StartupProbe != nil && a.cfg.Prober.Result(podUID, c.Name, probe.Startup) == probe.Failure:
+		return "startup", c.StartupProbe
+	case c.LivenessProbe != nil && a.cfg.Prober.Result(podUID, c.Name, probe.Liveness) == probe.Failure:
+		return "liveness", c.LivenessProbe
+	}
+	return "", nil
 }
 
 // restartContainer starts the next run of an exited container unless it

@@ -25,7 +25,7 @@ import (
 func (a *Agent) terminatePod(ctx context.Context, uid string, pod *api.Pod) error {
 	var running []container.Status
 	for _, s := range a.cache.runs(uid) {
-		if s.State == container.StateRunning || s.State == container.StateUnknown {
+		if s.State == container.StateRunning {
 			running = append(running, s)
 		}
 	}
@@ -91,7 +91,7 @@ func (a *Agent) killPod(ctx context.Context, uid string, pod *api.Pod, running [
 			if pod != nil && spec != nil {
 				a.events.normal(pod, "Killing", "Stopping container "+s.Name)
 			}
-			if err := a.stopContainer(ctx, pod, spec, s, grace); err != nil && ctx.Err() == nil {
+			if _, err := a.stopContainer(ctx, pod, spec, s, grace); err != nil && ctx.Err() == nil {
 				a.log.Warn("stop container", "pod", uid, "container", s.Name, "err", err)
 			}
 		})
@@ -113,8 +113,9 @@ func findContainer(pod *api.Pod, name string, init bool) *api.Container {
 }
 
 // stopContainer runs the container's preStop hook (bounded by the
-// grace period), then stops it with what is left of the grace.
-func (a *Agent) stopContainer(ctx context.Context, pod *api.Pod, c *api.Container, s container.Status, grace time.Duration) error {
+// grace period), then stops it with what is left of the grace, and
+// returns its status afterwards.
+func (a *Agent) stopContainer(ctx context.Context, pod *api.Pod, c *api.Container, s container.Status, grace time.Duration) (container.Status, error) {
 	start := a.now()
 	if c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 {
 		hctx, cancel := context.WithTimeout(ctx, grace)
@@ -129,13 +130,13 @@ func (a *Agent) stopContainer(ctx context.Context, pod *api.Pod, c *api.Containe
 		left = 100 * time.Millisecond
 	}
 	if err := a.cfg.Runtime.Stop(ctx, s.ID, left); err != nil && !errdefs.IsNotFound(err) {
-		return err
+		return s, err
 	}
-	_, err := a.inspect(ctx, s)
+	fresh, err := a.inspect(ctx, s)
 	if errdefs.IsNotFound(err) {
-		err = nil
+		return container.Status{ID: s.ID, Pod: s.Pod, Name: s.Name, Attempt: s.Attempt, State: container.StateExited}, nil
 	}
-	return err
+	return fresh, err
 }
 
 // runHook runs a lifecycle handler against a container.
@@ -199,7 +200,7 @@ func (a *Agent) hookHTTP(ctx context.Context, pod *api.Pod, c *api.Container, g 
 	for _, h := range g.HTTPHeaders {
 		req.Header.Set(h.Name, h.Value)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.hooks.Do(req)
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,7 @@ func (a *Agent) podIP(pod *api.Pod) string {
 		return sb.IP.String()
 	}
 	if pod.Spec.HostNetwork {
-		return a.hostIP
+		return a.cfg.NodeIP
 	}
 	return pod.Status.PodIP
 }

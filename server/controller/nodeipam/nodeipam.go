@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/netip"
-	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -53,6 +52,9 @@ type Controller struct {
 	log     *slog.Logger
 	nodes   *client.Informer[*api.Node]
 	queue   *client.Queue[string]
+	// assigned holds subnets written that the informer may not show yet,
+	// by node name; only the one worker touches it.
+	assigned map[string]netip.Prefix
 }
 
 // New checks cfg.
@@ -67,7 +69,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	p, _ := netip.ParsePrefix(cfg.ClusterCIDR)
-	c := &Controller{cfg: cfg, cluster: p.Masked(), log: cfg.Log, queue: client.NewQueue[string](nil)}
+	c := &Controller{cfg: cfg, cluster: p.Masked(), log: cfg.Log, queue: client.NewQueue[string](nil), assigned: map[string]netip.Prefix{}}
 	c.nodes = client.NewInformer[*api.Node](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "nodes"))
 	c.nodes.AddHandler(client.HandlerFuncs[*api.Node]{
 		AddFunc:    func(n *api.Node) { c.queue.Add(n.Name) },
@@ -111,6 +113,13 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 			used[p.Masked()] = true
 		}
 	}
+	for node, p := range c.assigned {
+		if o, ok := c.nodes.Get("", node); !ok || o.Spec.PodCIDR != "" {
+			delete(c.assigned, node) // seen, or the node is gone
+			continue
+		}
+		used[p] = true
+	}
 	subnet, err := c.free(used)
 	if err != nil {
 		return err
@@ -129,14 +138,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 			return err
 		}
 		c.log.Info("assigned pod subnet", "node", name, "podCIDR", subnet)
-		// Let the informer see it before the next assignment.
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if o, ok := c.nodes.Get("", name); ok && o.Spec.PodCIDR != "" {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		c.assigned[name] = subnet
 		return nil
 	})
 }
