@@ -22,9 +22,10 @@ fi
 # in the node tests); containernetworking-plugins (bridge, host-local,
 # portmap) and iptables (which the bridge and portmap plugins call) give
 # pods their network; util-linux's nsenter runs a test node in its own
-# network namespace; busybox-static is the test images' userland.
+# network namespace; busybox-static is the test images' userland;
+# docker-registry is the loopback registry image pulls are tested against.
 packages=(git make ca-certificates curl procps iproute2 util-linux containerd runc
-  containernetworking-plugins iptables busybox-static)
+  containernetworking-plugins iptables busybox-static docker-registry)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -39,5 +40,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The tests run their own registry on loopback; the package's service
+  # (on :5000) is not wanted.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 echo "install-deps: ok (go $have_go)"

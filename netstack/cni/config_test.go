@@ -58,11 +58,7 @@ func TestNewMissingPlugins(t *testing.T) {
 }
 
 func TestSetupInputErrors(t *testing.T) {
-	dir := t.TempDir()
-	m, err := New(Config{NetNSDir: dir + "/netns", StateDir: dir + "/cni"})
-	if err != nil {
-		t.Skipf("New (needs the plugins in %v): %v", DefaultPluginDirs(), err)
-	}
+	m := newTestManager(t, "")
 	tests := []struct {
 		name    string
 		pod     PodNetwork

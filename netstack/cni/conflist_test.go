@@ -63,11 +63,7 @@ func TestConfListGolden(t *testing.T) {
 }
 
 func TestManagerConfList(t *testing.T) {
-	dir := t.TempDir()
-	m, err := New(Config{NetNSDir: dir + "/netns", StateDir: dir + "/cni"})
-	if err != nil {
-		t.Skipf("New (needs the plugins in %v): %v", DefaultPluginDirs(), err)
-	}
+	m := newTestManager(t, "")
 	if got := m.ConfList(); got != nil {
 		t.Errorf("ConfList before SetPodCIDR: %s, want nil", got)
 	}

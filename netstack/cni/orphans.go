@@ -109,7 +109,8 @@ func (m *Manager) tearDownIfUnpinned(ctx context.Context, uid string) (bool, err
 }
 
 // cachedUIDs returns the container IDs of libcni's cache entries for the
-// skiff network.
+// skiff network. An entry that cannot be read is reported and skipped, so
+// that one bad file does not hide the entries after it.
 func (m *Manager) cachedUIDs() ([]string, error) {
 	dir := filepath.Join(m.cfg.cacheDir(), "results")
 	entries, err := os.ReadDir(dir)
@@ -120,19 +121,21 @@ func (m *Manager) cachedUIDs() ([]string, error) {
 		return nil, fmt.Errorf("list cni cache %q: %w", dir, err)
 	}
 	var uids []string
+	var errs []error
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), NetworkName+"-") || !strings.HasSuffix(e.Name(), "-"+IfName) {
 			continue
 		}
 		uid, err := cacheEntryUID(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return uids, err
+			errs = append(errs, err)
+			continue
 		}
 		if validateUID(uid) == nil && !slices.Contains(uids, uid) {
 			uids = append(uids, uid)
 		}
 	}
-	return uids, nil
+	return uids, errors.Join(errs...)
 }
 
 // cacheEntryUID reads the container ID out of a libcni cache file.

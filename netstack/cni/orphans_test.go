@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -13,9 +14,7 @@ func TestCleanupOrphans(t *testing.T) {
 	m := newNodeManager(t, "skt-orph", "10.88.5.0/24")
 	ctx := t.Context()
 	for _, uid := range []string{"pod-keep", "pod-drop", "pod-lost"} {
-		if _, err := m.Setup(ctx, PodNetwork{UID: uid, Namespace: "default", Name: uid}); err != nil {
-			t.Fatalf("Setup(%s): %v", uid, err)
-		}
+		setupPod(t, m, uid)
 	}
 	defer m.Teardown(ctx, "pod-keep")
 	// pod-lost loses its netns (say, removed by hand): its cache entry and
@@ -67,5 +66,26 @@ func TestCleanupOrphans(t *testing.T) {
 	removed, err = m.CleanupOrphans(ctx, func(uid string) bool { return uid == "pod-keep" })
 	if err != nil || len(removed) != 0 {
 		t.Errorf("second CleanupOrphans: %q, %v; want nothing removed", removed, err)
+	}
+}
+
+// TestCachedUIDsSkipsBadEntry: an unreadable cache entry is reported, and
+// the entries after it are still listed for clean-up.
+func TestCachedUIDsSkipsBadEntry(t *testing.T) {
+	m := &Manager{cfg: Config{StateDir: t.TempDir()}}
+	if err := os.MkdirAll(filepath.Dir(cachePath(m, "x")), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for uid, content := range map[string]string{"pod-a": "not json", "pod-b": `{"containerId":"pod-b"}`} {
+		if err := os.WriteFile(cachePath(m, uid), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uids, err := m.cachedUIDs()
+	if err == nil || !strings.Contains(err.Error(), NetworkName+"-pod-a-"+IfName) {
+		t.Errorf("cachedUIDs error %v, want one naming pod-a's entry", err)
+	}
+	if !slices.Equal(uids, []string{"pod-b"}) {
+		t.Errorf("cachedUIDs = %v, want [pod-b]", uids)
 	}
 }

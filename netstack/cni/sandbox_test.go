@@ -16,15 +16,9 @@ func TestSetupTwoPodsReachEachOther(t *testing.T) {
 	m := newNodeManager(t, "skt-pods", "10.88.1.0/24")
 	ctx := t.Context()
 
-	a, err := m.Setup(ctx, PodNetwork{UID: "pod-a", Namespace: "default", Name: "a"})
-	if err != nil {
-		t.Fatalf("Setup(a): %v", err)
-	}
+	a := setupPod(t, m, "pod-a")
 	defer m.Teardown(ctx, "pod-a")
-	b, err := m.Setup(ctx, PodNetwork{UID: "pod-b", Namespace: "default", Name: "b"})
-	if err != nil {
-		t.Fatalf("Setup(b): %v", err)
-	}
+	b := setupPod(t, m, "pod-b")
 	defer m.Teardown(ctx, "pod-b")
 
 	for _, sb := range []Sandbox{a, b} {
@@ -105,8 +99,8 @@ func TestTeardownRemovesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
-	alloc := filepath.Join(m.cfg.StateDir, "ipam", NetworkName, sb.IP.String())
-	cache := filepath.Join(m.cfg.StateDir, "cache", "results", NetworkName+"-"+pod.UID+"-"+IfName)
+	alloc := filepath.Join(m.hostLocalDir(), sb.IP.String())
+	cache := cachePath(m, pod.UID)
 	for _, p := range []string{sb.NetNSPath, alloc, cache} {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("after Setup: %v", err)
@@ -185,8 +179,7 @@ func TestSetupIsIdempotentAcrossRestart(t *testing.T) {
 	}
 
 	// Without libcni's cache Get reads the address from the netns.
-	cache := filepath.Join(m.cfg.StateDir, "cache", "results", NetworkName+"-"+pod.UID+"-"+IfName)
-	if err := os.Remove(cache); err != nil {
+	if err := os.Remove(cachePath(m, pod.UID)); err != nil {
 		t.Fatal(err)
 	}
 	got, ok = restarted.Get(pod.UID)
@@ -207,9 +200,7 @@ func TestSetupFailureCleansUp(t *testing.T) {
 	// A /30 holds the gateway and one pod: the second ADD fails in IPAM.
 	m := newNodeManager(t, "skt-full", "10.88.6.0/30")
 	ctx := t.Context()
-	if _, err := m.Setup(ctx, PodNetwork{UID: "pod-fits", Namespace: "default", Name: "fits"}); err != nil {
-		t.Fatalf("Setup(fits): %v", err)
-	}
+	setupPod(t, m, "pod-fits")
 	defer m.Teardown(ctx, "pod-fits")
 
 	_, err := m.Setup(ctx, PodNetwork{UID: "pod-full", Namespace: "default", Name: "full"})

@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/api/services/tasks/v1"
@@ -59,21 +60,24 @@ func TestFloorStart(t *testing.T) {
 	if d <= 0 {
 		t.Errorf("got elapsed %v, want > 0", d)
 	}
-	nctx := ctx
-	resp, err := c.TaskService().List(nctx, &tasks.ListTasksRequest{})
+	resp, err := c.TaskService().List(ctx, &tasks.ListTasksRequest{})
 	if err != nil {
+		cleanup()
 		t.Fatal(err)
 	}
 	running := 0
 	for _, p := range resp.Tasks {
-		if len(p.ID) > 6 && p.ID[:6] == "floor-" {
+		if strings.HasPrefix(p.ID, "floor-") {
 			running++
 		}
 	}
 	cleanup()
-	cs, _ := c.Containers(nctx)
+	cs, err := c.Containers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, ct := range cs {
-		if len(ct.ID()) > 6 && ct.ID()[:6] == "floor-" {
+		if strings.HasPrefix(ct.ID(), "floor-") {
 			t.Errorf("container %s left after cleanup", ct.ID())
 		}
 	}

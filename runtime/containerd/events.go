@@ -14,11 +14,7 @@ import (
 // closes. Exec'd processes are left out.
 func (r *Runtime) Events(ctx context.Context) (<-chan container.Event, error) {
 	ctx = r.ns(ctx)
-	envs, errs := r.c.Subscribe(ctx,
-		`namespace=="`+Namespace+`",topic=="/tasks/start"`,
-		`namespace=="`+Namespace+`",topic=="/tasks/exit"`,
-		`namespace=="`+Namespace+`",topic=="/tasks/oom"`,
-		`namespace=="`+Namespace+`",topic=="/tasks/delete"`)
+	envs, errs := r.c.Subscribe(ctx, taskTopics("/tasks/start", "/tasks/exit", "/tasks/oom", "/tasks/delete")...)
 	out := make(chan container.Event, 16)
 	go func() {
 		defer close(out)
@@ -53,6 +49,15 @@ func (r *Runtime) Events(ctx context.Context) (<-chan container.Event, error) {
 		}
 	}()
 	return out, nil
+}
+
+// taskTopics are the event filters for topics in skiff's namespace.
+func taskTopics(topics ...string) []string {
+	fs := make([]string, len(topics))
+	for i, t := range topics {
+		fs[i] = `namespace=="` + Namespace + `",topic=="` + t + `"`
+	}
+	return fs
 }
 
 // eventOf turns a containerd task event into a container event; false

@@ -21,12 +21,13 @@ const cgroupRoot = "/sys/fs/cgroup"
 // monitor records every exit and OOM kill of a skiff task as container
 // labels, until ctx ends. When the event stream breaks (containerd
 // restarted) it subscribes again, then lists, which re-attaches output
-// and records the exits it missed.
+// and records the exits it missed. (NewRuntime lists before the first
+// subscription.)
 func (r *Runtime) monitor(ctx context.Context) {
 	backoff := 100 * time.Millisecond
-	for {
+	for relist := false; ; relist = true {
 		started := time.Now()
-		err := r.watchExits(ctx)
+		err := r.watchExits(ctx, relist)
 		if ctx.Err() != nil {
 			return
 		}
@@ -40,19 +41,21 @@ func (r *Runtime) monitor(ctx context.Context) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// watchExits handles exit and OOM events until the stream breaks. With
+// relist it lists once subscribed, so that an exit is either in the
+// stream or in the list.
+func (r *Runtime) watchExits(ctx context.Context, relist bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	envs, errs := r.c.Subscribe(ctx, taskTopics("/tasks/exit", "/tasks/oom")...)
+	if relist {
 		if _, err := r.List(ctx); err != nil {
 			r.log.Warn("relist after event stream broke", "err", err)
 		}
 	}
-}
-
-// watchExits handles exit and OOM events until the stream breaks.
-func (r *Runtime) watchExits(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	envs, errs := r.c.Subscribe(ctx,
-		`namespace=="`+Namespace+`",topic=="/tasks/exit"`,
-		`namespace=="`+Namespace+`",topic=="/tasks/oom"`)
 	for {
 		select {
 		case err := <-errs:
@@ -87,7 +90,7 @@ func (r *Runtime) watchExits(ctx context.Context) error {
 // included (from the event or from its cgroup's counters, whichever is
 // first), and returns c's labels as they are now.
 func (r *Runtime) recordExit(ctx context.Context, c containers.Container, code uint32, at time.Time) map[string]string {
-	if at.IsZero() || at.Unix() <= 0 {
+	if at.Unix() <= 0 { // unset, or containerd's zero timestamp
 		at = time.Now()
 	}
 	oom := c.Labels[labelOOMKilled] == "true" || oomKills(cgroupRoot, c.Labels[labelCgroup]) > 0

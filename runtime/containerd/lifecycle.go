@@ -27,7 +27,8 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, classify(err))
 	}
-	info, err := c.Info(ctx)
+	// LoadContainer has just read the record; no second Get.
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
 		return fmt.Errorf("start container %q: %w", id, classify(err))
 	}
@@ -86,7 +87,9 @@ func (r *Runtime) dropCopy(id string) {
 	r.mu.Unlock()
 	if oc != nil {
 		oc.cancel()
-		oc.close()
+		if err := oc.close(); err != nil {
+			r.log.Warn("close container log", "container", id, "err", err)
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/skiffhq/skiff/runtime/container"
+	"github.com/skiffhq/skiff/scripts/testimages"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 )
 
@@ -28,7 +29,7 @@ func startRegistry(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
-		t.Skip("docker-registry not installed (apt-get install docker-registry)")
+		t.Fatal("docker-registry not found: scripts/install-deps.sh installs it (Debian package docker-registry)")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,10 +85,27 @@ func TestPull(t *testing.T) {
 	ctx := context.Background()
 	nctx := namespaces.WithNamespace(ctx, Namespace)
 
+	// A busybox with 4 MiB of noise after its ELF image (which the
+	// kernel never loads) makes a layer that is this image's own, so the
+	// pull has content to fetch.
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatalf("busybox-static is needed (scripts/install-deps.sh installs it): %v", err)
+	}
 	extra := make([]byte, 4<<20)
 	rand.Read(extra)
-	local := "skiff.test/pullme:1"
-	f, err := os.Open(writeImage(t, local, extra))
+	noisy := filepath.Join(t.TempDir(), "busybox")
+	if err := os.WriteFile(noisy, append(bb, extra...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := busyboxSpec
+	spec.Name, spec.Busybox = "pullme", noisy
+	local := testimages.Ref(spec.Name)
+	path, err := writeImage(t.TempDir(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +136,11 @@ func TestPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.RemoveImage(ctx, remote) })
+	t.Cleanup(func() {
+		if err := r.RemoveImage(ctx, remote); err != nil {
+			t.Errorf("remove image %s: %v", remote, err)
+		}
+	})
 	if got.Ref != remote || got.ID != img.Target().Digest.String() || strings.Join(got.Config.Cmd, " ") != "/bin/sh" {
 		t.Errorf("pulled %+v, want %s as %s with cmd /bin/sh", got, remote, img.Target().Digest)
 	}
@@ -128,7 +150,8 @@ func TestPull(t *testing.T) {
 	if ok, err := containerd.NewImage(c, images.Image{Name: remote, Target: img.Target()}).IsUnpacked(nctx, "overlayfs"); !ok || err != nil {
 		t.Errorf("pulled image not unpacked: %v", err)
 	}
-	s := testSpec(t, "cat", "/extra")
+	// Its busybox is the noisy one: the layer came from the registry.
+	s := testSpec(t, "sh", "-c", fmt.Sprintf("test $(wc -c < /bin/busybox) -eq %d", len(bb)+len(extra)))
 	s.Image = remote
 	run(t, r, s)
 	if st := waitState(t, r, s.ID, container.StateExited); st.ExitCode != 0 {

@@ -230,7 +230,11 @@ func TestCreateErrors(t *testing.T) {
 	if err := r.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Remove(ctx, s.ID) })
+	t.Cleanup(func() {
+		if err := r.Remove(ctx, s.ID); err != nil {
+			t.Errorf("remove %s: %v", s.ID, err)
+		}
+	})
 	if err := r.Create(ctx, s); !errdefs.IsAlreadyExists(err) {
 		t.Errorf("duplicate create: got %v, want already exists", err)
 	}
@@ -240,19 +244,21 @@ func TestCreateErrors(t *testing.T) {
 	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "skiff.test/nothing:here") {
 		t.Errorf("missing image: got %v, want not found naming the image", err)
 	}
-	for _, id := range []string{"no-such-container"} {
-		if err := r.Start(ctx, id); !errdefs.IsNotFound(err) {
-			t.Errorf("start %s: got %v, want not found", id, err)
-		}
-		if _, err := r.Inspect(ctx, id); !errdefs.IsNotFound(err) {
-			t.Errorf("inspect %s: got %v, want not found", id, err)
-		}
-		if err := r.Stop(ctx, id, time.Second); !errdefs.IsNotFound(err) {
-			t.Errorf("stop %s: got %v, want not found", id, err)
-		}
-		if _, err := r.Exec(ctx, id, container.ExecSpec{Command: []string{"true"}}); !errdefs.IsNotFound(err) {
-			t.Errorf("exec in %s: got %v, want not found", id, err)
-		}
+	const id = "no-such-container"
+	if err := r.Start(ctx, id); !errdefs.IsNotFound(err) {
+		t.Errorf("start %s: got %v, want not found", id, err)
+	}
+	if _, err := r.Inspect(ctx, id); !errdefs.IsNotFound(err) {
+		t.Errorf("inspect %s: got %v, want not found", id, err)
+	}
+	if err := r.Stop(ctx, id, time.Second); !errdefs.IsNotFound(err) {
+		t.Errorf("stop %s: got %v, want not found", id, err)
+	}
+	if _, err := r.Exec(ctx, id, container.ExecSpec{Command: []string{"true"}}); !errdefs.IsNotFound(err) {
+		t.Errorf("exec in %s: got %v, want not found", id, err)
+	}
+	if err := r.Remove(ctx, id); !errdefs.IsNotFound(err) {
+		t.Errorf("remove %s: got %v, want not found", id, err)
 	}
 }
 
@@ -296,7 +302,11 @@ func TestReadopt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r2.Close()
-	defer r2.Remove(ctx, s.ID)
+	defer func() {
+		if err := r2.Remove(ctx, s.ID); err != nil {
+			t.Errorf("remove %s: %v", s.ID, err)
+		}
+	}()
 	all, err := r2.List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -429,8 +439,8 @@ func TestImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	if img.Ref != testImage || !strings.HasPrefix(img.ID, "sha256:") || img.Size <= 0 ||
-		strings.Join(img.Config.Cmd, " ") != "/bin/sh" || strings.Join(img.Config.Env, " ") != "PATH=/bin" {
-		t.Errorf("got %+v, want the test image with cmd /bin/sh and PATH=/bin", img)
+		strings.Join(img.Config.Cmd, " ") != "/bin/sh" || strings.Join(img.Config.Env, " ") != "PATH=/bin:/usr/bin" {
+		t.Errorf("got %+v, want the test image with cmd /bin/sh and PATH=/bin:/usr/bin", img)
 	}
 	all, err := r.ListImages(ctx)
 	if err != nil || len(all) == 0 {

@@ -58,11 +58,11 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (container.Status, err
 	}
 	var p *task.Process
 	resp, err := r.c.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
-	switch {
+	switch err = classify(err); {
 	case err == nil:
 		p = resp.Process
-	case !cerrdefs.IsNotFound(classify(err)):
-		return container.Status{}, fmt.Errorf("inspect container %q: task: %w", id, classify(err))
+	case !cerrdefs.IsNotFound(err):
+		return container.Status{}, fmt.Errorf("inspect container %q: task: %w", id, err)
 	}
 	return r.heal(ctx, c, p), nil
 }

@@ -1,14 +1,12 @@
 package containerd
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,81 +19,39 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/skiffhq/skiff/runtime/container"
+	"github.com/skiffhq/skiff/scripts/testimages"
 )
 
-// testImage is the name busyboxImage gives its image.
-const testImage = "skiff.test/busybox:latest"
+// testImage is the image the tests run, imported by the shared
+// containerd.
+var testImage = testimages.Ref("busybox")
 
-// busyboxApplets are the commands the test image offers.
-var busyboxApplets = []string{"sh", "echo", "sleep", "cat", "id", "pwd", "touch", "dd", "tail", "head", "ls", "true", "false", "env", "hostname", "mkdir"}
+// busyboxSpec is testImage: scripts/testimages' layer, running /bin/sh.
+var busyboxSpec = testimages.Spec{Name: "busybox", Cmd: []string{"/bin/sh"}}
 
-// busyboxImage writes an OCI-layout tarball of one uncompressed layer
-// holding /bin/busybox (Debian's busybox-static) and its applets, named
-// skiff.test/busybox:latest, and returns its path.
+// busyboxImage writes testImage as an OCI-layout tarball and returns its
+// path.
 func busyboxImage(t testing.TB) string {
 	t.Helper()
-	return writeImage(t, testImage, nil)
-}
-
-// writeImage is busyboxImage named name, with /extra holding extra if
-// that is not nil (so that its layer is an image's own).
-func writeImage(t testing.TB, name string, extra []byte) string {
-	t.Helper()
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatalf("busybox-static is needed to build the test image (scripts/install-deps.sh installs it): %v", err)
-	}
-	var layer bytes.Buffer
-	lw := tar.NewWriter(&layer)
-	lw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
-	lw.WriteHeader(&tar.Header{Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb))})
-	lw.Write(bb)
-	for _, a := range busyboxApplets {
-		lw.WriteHeader(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox"})
-	}
-	if extra != nil {
-		lw.WriteHeader(&tar.Header{Name: "extra", Mode: 0o644, Size: int64(len(extra))})
-		lw.Write(extra)
-	}
-	lw.Close()
-
-	blobs := map[string][]byte{}
-	add := func(b []byte) (string, int) {
-		d := fmt.Sprintf("sha256:%x", sha256.Sum256(b))
-		blobs[d] = b
-		return d, len(b)
-	}
-	ld, ls := add(layer.Bytes())
-	cfg, _ := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux",
-		"config": map[string]any{"Cmd": []string{"/bin/sh"}, "Env": []string{"PATH=/bin"}},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{ld}}})
-	cd, cs := add(cfg)
-	man, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
-		"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}}})
-	md, ms := add(man)
-	index, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{map[string]any{
-		"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
-		"annotations": map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "latest"}}}})
-
-	path := filepath.Join(t.TempDir(), "busybox-oci.tar")
-	f, err := os.Create(path)
+	path, err := writeImage(t.TempDir(), busyboxSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tw := tar.NewWriter(f)
-	put := func(name string, b []byte) {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b))})
-		tw.Write(b)
-	}
-	put("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
-	put("index.json", index)
-	for d, b := range blobs {
-		put("blobs/sha256/"+d[len("sha256:"):], b)
-	}
-	tw.Close()
-	f.Close()
 	return path
+}
+
+// writeImage writes img as an OCI-layout tarball in dir and returns its
+// path.
+func writeImage(dir string, img testimages.Spec) (string, error) {
+	path := filepath.Join(dir, img.Name+".tar")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	if err := errors.Join(testimages.Write(f, img), f.Close()); err != nil {
+		return "", fmt.Errorf("test image %s: %w (busybox-static is needed: scripts/install-deps.sh installs it)", img.Name, err)
+	}
+	return path, nil
 }
 
 // sharedEnv is one containerd child for the tests of this package that
@@ -126,14 +82,14 @@ func TestMain(m *testing.M) {
 // image imported.
 func testClient(t testing.TB) *containerd.Client {
 	t.Helper()
-	shared.once.Do(func() { shared.err = shared.start(t) })
+	shared.once.Do(func() { shared.err = shared.start() })
 	if shared.err != nil {
 		t.Fatalf("test containerd: %v", shared.err)
 	}
 	return shared.client
 }
 
-func (e *sharedEnv) start(t testing.TB) error {
+func (e *sharedEnv) start() error {
 	dir, err := os.MkdirTemp("", "skiff-ctd-")
 	if err != nil {
 		return err
@@ -166,7 +122,13 @@ func (e *sharedEnv) start(t testing.TB) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(busyboxImage(t))
+	// In dir, not a test's temporary directory: the image outlives the
+	// test that happens to start the shared containerd.
+	path, err := writeImage(dir, busyboxSpec)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
@@ -176,7 +138,9 @@ func (e *sharedEnv) start(t testing.TB) error {
 	}
 	// FloorStart's namespace needs the image too.
 	fctx := namespaces.WithNamespace(cctx, e.floorNamespace)
-	f.Seek(0, 0)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
 	imgs, err := e.client.Import(fctx, f)
 	for _, img := range imgs {
 		if err == nil {

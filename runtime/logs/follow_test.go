@@ -1,7 +1,6 @@
 package logs
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -14,12 +13,7 @@ func TestFollow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
 	w := newTestWriter(t, path, Options{MaxSize: 400, MaxFiles: 2})
 	write(t, w, Stdout, "old 1\nold 2\n")
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- Read(ctx, path, ReadOptions{Follow: true, Tail: 1}, &out) }()
+	out, stop := startFollow(t, path, ReadOptions{Follow: true, Tail: 1})
 
 	want := "old 2\n"
 	waitFor(t, "the tail", func() bool { return out.String() == want })
@@ -45,10 +39,7 @@ func TestFollow(t *testing.T) {
 	want += strings.Repeat("p", MaxLineSize+5) + "\nend\n"
 	waitFor(t, "the last line", func() bool { return len(out.String()) >= len(want) })
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Read after cancel: %v, want nil", err)
-	}
+	stop()
 	if got := out.String(); got != want {
 		t.Errorf("followed:\n%s\nwant:\n%s", got, want)
 	}
@@ -60,12 +51,7 @@ func TestFollowManyRotationsBetweenLooks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
 	w := newTestWriter(t, path, Options{MaxSize: 200, MaxFiles: 5})
 	write(t, w, Stdout, "start\n")
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- Read(ctx, path, ReadOptions{Follow: true, Tail: -1}, &out) }()
+	out, stop := startFollow(t, path, ReadOptions{Follow: true, Tail: -1})
 	waitFor(t, "the first line", func() bool { return out.String() == "start\n" })
 
 	// One Write of about three files' worth: the writer rotates three
@@ -77,8 +63,7 @@ func TestFollowManyRotationsBetweenLooks(t *testing.T) {
 	write(t, w, Stdout, lines.String())
 	want := "start\n" + lines.String()
 	waitFor(t, "the burst", func() bool { return len(out.String()) >= len(want) })
-	cancel()
-	<-done
+	stop()
 	if got := out.String(); got != want {
 		t.Errorf("followed:\n%s\nwant:\n%s", got, want)
 	}

@@ -53,6 +53,14 @@ func readAll(t *testing.T, path string, opts ReadOptions) string {
 	return out.String()
 }
 
+// writeTestFile writes a log file as another writer could have left it.
+func writeTestFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // records parses every record of a file.
 func records(t *testing.T, path string) []Line {
 	t.Helper()
@@ -90,6 +98,28 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// startFollow runs a following Read of path in the background. stop
+// ends it, waits for it and fails the test unless it returned nil; it is
+// also called at the end of the test if the test did not.
+func startFollow(t *testing.T, path string, opts ReadOptions) (out *syncBuffer, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out = new(syncBuffer)
+	done := make(chan error, 1)
+	go func() { done <- Read(ctx, path, opts, out) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("following Read after cancel: %v, want nil", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return out, stop
 }
 
 // waitFor waits until cond holds, failing the test after a generous

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,9 +26,7 @@ const sampleLog = "2026-01-02T15:04:01Z stdout F one\n" +
 
 func TestReadFilters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
-	if err := os.WriteFile(path, []byte(sampleLog), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, path, sampleLog)
 	at := func(sec int) time.Time { return time.Date(2026, 1, 2, 15, 4, sec, 0, time.UTC) }
 	tests := []struct {
 		name string
@@ -72,7 +69,7 @@ func TestReadErrors(t *testing.T) {
 		t.Errorf("missing log: %v, want not found", err)
 	}
 	path := filepath.Join(dir, "0.log")
-	os.WriteFile(path, nil, 0o644)
+	writeTestFile(t, path, "")
 	err = Read(context.Background(), path, ReadOptions{Stream: "stdin"}, &out)
 	if !errors.Is(err, errdefs.ErrInvalid) {
 		t.Errorf("stream stdin: %v, want invalid", err)
@@ -83,8 +80,8 @@ func TestReadErrors(t *testing.T) {
 // the writer's rename and its new file.
 func TestReadOnlyRotated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
-	os.WriteFile(path+".2", []byte("2026-01-02T15:04:01Z stdout F old\n"), 0o644)
-	os.WriteFile(path+".1", []byte("2026-01-02T15:04:02Z stdout F newer\n"), 0o644)
+	writeTestFile(t, path+".2", "2026-01-02T15:04:01Z stdout F old\n")
+	writeTestFile(t, path+".1", "2026-01-02T15:04:02Z stdout F newer\n")
 	if got, want := readAll(t, path, ReadOptions{Tail: -1}), "old\nnewer\n"; got != want {
 		t.Errorf("Read = %q, want %q", got, want)
 	}
@@ -95,7 +92,7 @@ func TestReadOnlyRotated(t *testing.T) {
 func TestReadLongRawLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
 	junk := bytes.Repeat([]byte("j"), maxRaw+10)
-	os.WriteFile(path, append(junk, '\n'), 0o644)
+	writeTestFile(t, path, string(junk)+"\n")
 	got := readAll(t, path, ReadOptions{Tail: -1})
 	if n := bytes.Count([]byte(got), []byte("j")); n != len(junk) {
 		t.Errorf("Read gave %d bytes of junk, want %d", n, len(junk))

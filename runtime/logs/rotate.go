@@ -15,11 +15,11 @@ func rotatedName(path string, n int) string {
 // rotate shifts path.1 … path.(MaxFiles-1) up by one, dropping the oldest,
 // moves the live file to path.1 and opens a new live file.
 func (w *Writer) rotate() error {
-	if err := w.f.Close(); err != nil {
-		w.f = nil
+	err := w.f.Close()
+	w.f = nil
+	if err != nil {
 		return fmt.Errorf("log writer %s: rotate: %w", w.path, err)
 	}
-	w.f = nil
 	for n := w.opts.MaxFiles; n > 1; n-- {
 		err := os.Rename(rotatedName(w.path, n-1), rotatedName(w.path, n))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -48,11 +48,11 @@ func (s *stream) split(p []byte) error {
 				room := MaxLineSize - len(s.pending)
 				s.pending = append(s.pending, p[:room]...)
 				p = p[room:]
-				if err := s.w.add(s.name, true, s.pending); err != nil {
-					s.pending = s.pending[:0]
+				err := s.w.add(s.name, true, s.pending)
+				s.pending = s.pending[:0]
+				if err != nil {
 					return err
 				}
-				s.pending = s.pending[:0]
 			}
 			s.pending = append(s.pending, p...)
 			return nil

@@ -70,8 +70,13 @@ func (hp *httpProber) probe(ctx context.Context, a *api.HTTPGetAction, host stri
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxOutput))
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return Failure, timedOut("httpGet "+u+": reading the body", timeout)
+	if err != nil {
+		// A server that dies mid-answer is not passing, whatever its
+		// status line said (kubelet fails such a probe too).
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return Failure, timedOut("httpGet "+u+": reading the body", timeout)
+		}
+		return Failure, fmt.Sprintf("httpGet %s: status %s: reading the body: %v", u, res.Status, err)
 	}
 	switch {
 	case res.StatusCode >= 200 && res.StatusCode < 300:

@@ -77,6 +77,17 @@ func TestHTTPGet(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(strings.Repeat("x", 100<<10))) })
+	mux.HandleFunc("/cut", func(w http.ResponseWriter, r *http.Request) {
+		// A 200 promising 100 bytes, then the connection drops after 2.
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte("ok"))
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
 	_, port := loopback(t, mux, false)
 
 	tests := []struct {
@@ -99,6 +110,7 @@ func TestHTTPGet(t *testing.T) {
 		{name: "named port", path: "/ok", port: api.FromString("http"), want: Success, wantMsg: "fine"},
 		{name: "unknown port name", path: "/ok", port: api.FromString("admin"), want: Failure, wantMsg: `port "admin": container "app" has no port of that name`},
 		{name: "port out of range", path: "/ok", port: api.FromInt(70000), want: Failure, wantMsg: "not a port number"},
+		{name: "connection lost mid-body", path: "/cut", port: api.FromInt(int32(port)), want: Failure, wantMsg: "status 200 OK: reading the body: unexpected EOF"},
 		{name: "body cut at 10 KiB", path: "/big", port: api.FromInt(int32(port)), want: Success, wantSize: maxOutput},
 	}
 	pr := newProber(nil)

@@ -369,17 +369,7 @@ func TestRemoveStopsWorkers(t *testing.T) {
 		}
 	}
 	h.armed(0)
-	for {
-		got := runtime.NumGoroutine()
-		if got <= before {
-			break
-		}
-		select {
-		case <-h.ctx.Done():
-			t.Fatalf("goroutines = %d after removing every pod, want at most %d", got, before)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	waitGoroutines(t, h.ctx, "after removing every pod", before)
 	if got := h.m.Result("p1", "app", probe.Readiness); got != probe.Unknown {
 		t.Errorf("readiness of a removed pod = %v, want Unknown", got)
 	}
@@ -414,8 +404,24 @@ func TestRunStopsEveryWorker(t *testing.T) {
 	case <-wait.Done():
 		t.Fatal("run did not return")
 	}
-	if got := runtime.NumGoroutine(); got > before {
-		t.Errorf("goroutines after run returned = %d, want at most %d", got, before)
+	// A worker has called wg.Done but may not have exited yet.
+	waitGoroutines(t, wait, "after run returned", before)
+}
+
+// waitGoroutines waits until at most n goroutines run, failing the test
+// when ctx ends first: stopped workers take a moment to exit.
+func waitGoroutines(t *testing.T, ctx context.Context, when string, n int) {
+	t.Helper()
+	for {
+		got := runtime.NumGoroutine()
+		if got <= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("goroutines %s = %d, want at most %d", when, got, n)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
 
@@ -431,8 +437,14 @@ func TestRealClock(t *testing.T) {
 	port, _ := strconv.Atoi(u.Port())
 	m := probe.NewManager(probe.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go m.Run(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
 	p := &api.Probe{ProbeHandler: api.ProbeHandler{HTTPGet: &api.HTTPGetAction{Path: "/", Port: api.FromInt(int32(port))}}, PeriodSeconds: 1}
 	m.Sync([]probe.Target{{PodUID: "p1", PodIP: "127.0.0.1", Container: api.Container{Name: "app", ReadinessProbe: p}, ContainerID: "c1", StartedAt: time.Now()}}, "p1")
 	select {

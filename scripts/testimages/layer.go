@@ -1,11 +1,9 @@
 package testimages
 
 import (
-	"archive/tar"
 	"bytes"
 	"fmt"
 	"os"
-	"time"
 )
 
 // epochUnix (2000-01-01) is the time on every tar header, so that layers
@@ -46,48 +44,30 @@ func rootfsLayer(busybox string) ([]byte, error) {
 		return nil, fmt.Errorf("test image layer: read busybox (install busybox-static): %w", err)
 	}
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dir := func(name string, mode int64) {
-		tw.WriteHeader(header(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode}))
-	}
-	file := func(name string, mode int64, b []byte) {
-		tw.WriteHeader(header(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(b))}))
-		tw.Write(b)
-	}
+	tw := newTarWriter(&buf)
 	// Entries in a fixed order; parents before children.
-	dir("bin", 0o755)
-	file("bin/busybox", 0o755, bb)
+	tw.dir("bin", 0o755)
+	tw.file("bin/busybox", 0o755, bb)
 	for _, a := range Applets() {
-		tw.WriteHeader(header(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", Mode: 0o777}))
+		tw.symlink("bin/"+a, "busybox")
 	}
-	dir("dev", 0o755)
-	dir("etc", 0o755)
-	file("etc/group", 0o644, []byte(group))
-	file("etc/passwd", 0o644, []byte(passwd))
-	dir("proc", 0o555)
-	dir("root", 0o700)
-	dir("sys", 0o555)
-	dir("tmp", 0o1777)
-	dir("usr", 0o755)
-	dir("usr/bin", 0o755)
-	dir("www", 0o755)
-	file("www/healthz", 0o644, []byte(healthz))
-	file("www/index.html", 0o644, []byte(indexHTML))
-	dir("www-nohealthz", 0o755)
-	file("www-nohealthz/index.html", 0o644, []byte(indexHTML))
-	// tar.Writer keeps its first error; Close reports it.
-	if err := tw.Close(); err != nil {
+	tw.dir("dev", 0o755)
+	tw.dir("etc", 0o755)
+	tw.file("etc/group", 0o644, []byte(group))
+	tw.file("etc/passwd", 0o644, []byte(passwd))
+	tw.dir("proc", 0o555)
+	tw.dir("root", 0o700)
+	tw.dir("sys", 0o555)
+	tw.dir("tmp", 0o1777)
+	tw.dir("usr", 0o755)
+	tw.dir("usr/bin", 0o755)
+	tw.dir("www", 0o755)
+	tw.file("www/healthz", 0o644, []byte(healthz))
+	tw.file("www/index.html", 0o644, []byte(indexHTML))
+	tw.dir("www-nohealthz", 0o755)
+	tw.file("www-nohealthz/index.html", 0o644, []byte(indexHTML))
+	if err := tw.close(); err != nil {
 		return nil, fmt.Errorf("test image layer: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// header fills in what every entry shares: root owner, the fixed time,
-// and the PAX-free USTAR format.
-func header(h *tar.Header) *tar.Header {
-	h.ModTime = time.Unix(epochUnix, 0).UTC()
-	h.Uid, h.Gid = 0, 0
-	h.Uname, h.Gname = "root", "root"
-	h.Format = tar.FormatUSTAR
-	return h
 }

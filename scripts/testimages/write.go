@@ -1,7 +1,6 @@
 package testimages
 
 import (
-	"archive/tar"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -39,19 +38,15 @@ func Write(w io.Writer, img Spec) error {
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(w)
-	put := func(name string, b []byte) {
-		tw.WriteHeader(header(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(b))}))
-		tw.Write(b)
-	}
-	put(ocispec.ImageLayoutFile, []byte(`{"imageLayoutVersion":"`+ocispec.ImageLayoutVersion+`"}`))
-	put(ocispec.ImageIndexFile, im.index)
-	tw.WriteHeader(header(&tar.Header{Typeflag: tar.TypeDir, Name: ocispec.ImageBlobsDir + "/", Mode: 0o755}))
-	tw.WriteHeader(header(&tar.Header{Typeflag: tar.TypeDir, Name: ocispec.ImageBlobsDir + "/sha256/", Mode: 0o755}))
+	tw := newTarWriter(w)
+	tw.file(ocispec.ImageLayoutFile, 0o644, []byte(`{"imageLayoutVersion":"`+ocispec.ImageLayoutVersion+`"}`))
+	tw.file(ocispec.ImageIndexFile, 0o644, im.index)
+	tw.dir(ocispec.ImageBlobsDir, 0o755)
+	tw.dir(ocispec.ImageBlobsDir+"/sha256", 0o755)
 	for _, b := range []blob{im.layer, im.config, im.manifest} {
-		put(ocispec.ImageBlobsDir+"/sha256/"+b.desc.Digest.Encoded(), b.data)
+		tw.file(ocispec.ImageBlobsDir+"/sha256/"+b.desc.Digest.Encoded(), 0o644, b.data)
 	}
-	if err := tw.Close(); err != nil {
+	if err := tw.close(); err != nil {
 		return fmt.Errorf("write test image %s: %w", img.Name, err)
 	}
 	return nil
