@@ -114,11 +114,12 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		}
 	}
 	for node, p := range c.assigned {
+		// Used this time in any case: the list above may predate the
+		// informer's copy that now shows it.
+		used[p] = true
 		if o, ok := c.nodes.Get("", node); !ok || o.Spec.PodCIDR != "" {
 			delete(c.assigned, node) // seen, or the node is gone
-			continue
 		}
-		used[p] = true
 	}
 	subnet, err := c.free(used)
 	if err != nil {
