@@ -44,6 +44,8 @@ func addClientCommands(root *cobra.Command, io streams) {
 		newGetCommand(io),
 		newDescribeCommand(io),
 		newDeleteCommand(io),
+		newLogsCommand(io),
+		newExecCommand(io),
 		newVersionCommand(io),
 	)
 }

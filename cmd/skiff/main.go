@@ -69,6 +69,8 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServerCommand(io))
+	root.AddCommand(newAgentCommand(io))
+	root.AddCommand(newImagesCommand(io))
 	addClientCommands(root, io)
 	return root
 }

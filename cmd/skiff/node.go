@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +45,9 @@ type NodeConfig struct {
 	CgroupRoot string `json:"cgroupRoot,omitempty"`
 	// Bridge is the pods' bridge (default skiff0).
 	Bridge string `json:"bridge,omitempty"`
+	// AgentPort is the agent's HTTPS port, which the API server reaches
+	// for logs and exec (default 10250).
+	AgentPort int `json:"agentPort,omitempty"`
 }
 
 // addNodeFlags declares the flags that fill a NodeConfig (read back by
@@ -52,6 +59,7 @@ func addNodeFlags(f *pflag.FlagSet) {
 	f.String("run-dir", "/run/skiff", "runtime state: sockets, network namespaces, CNI allocations")
 	f.String("cgroup-root", "/skiff", "parent cgroup of every pod")
 	f.String("bridge", "skiff0", "the pods' bridge")
+	f.Int("agent-port", 10250, "the agent's HTTPS port, for the API server's log and exec requests")
 }
 
 func (c *NodeConfig) setDefaults() {
@@ -64,6 +72,9 @@ func (c *NodeConfig) setDefaults() {
 	}
 	if c.RunDir == "" {
 		c.RunDir = "/run/skiff"
+	}
+	if c.AgentPort == 0 {
+		c.AgentPort = 10250
 	}
 }
 
@@ -80,7 +91,18 @@ func defaultNodeIP() string {
 // runNode runs a node: containerd (its own, or the one given), the pod
 // network, the prober and the agent, until ctx ends. Pods keep running
 // after it returns.
-func runNode(ctx context.Context, cfg NodeConfig, dataDir string, backend client.Backend, version string, log *slog.Logger) error {
+// nodeDeps are what a node gets from the server it belongs to.
+type nodeDeps struct {
+	// backend reaches the API: the registry in-process, or HTTPS.
+	backend client.Backend
+	lease   agent.LeaseRenewer
+	// cert is the node's certificate, which the agent's endpoint serves;
+	// ca verifies the API server's client certificate on it.
+	cert tls.Certificate
+	ca   *x509.CertPool
+}
+
+func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps, version string, log *slog.Logger) error {
 	cfg.setDefaults()
 	g, ctx := errgroup.WithContext(ctx)
 	address := cfg.ContainerdSocket
@@ -129,7 +151,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, backend client
 		a, err := agent.New(agent.Config{
 			NodeName:   cfg.NodeName,
 			NodeIP:     cfg.NodeIP,
-			Client:     backend,
+			Client:     deps.backend,
 			Runtime:    rt,
 			Network:    network,
 			Prober:     probe.NewManager(probe.Config{Exec: rt, Log: log}),
@@ -137,14 +159,53 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, backend client
 			StateDir:   cfg.RunDir,
 			CgroupRoot: cfg.CgroupRoot,
 			Version:    version,
+			Lease:      deps.lease,
+			Port:       cfg.AgentPort,
 			Log:        log.With("component", "agent"),
 		})
 		if err != nil {
 			return err
 		}
-		return a.Run(ctx)
+		ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.AgentPort)))
+		if err != nil {
+			return fmt.Errorf("agent endpoint: %w", err)
+		}
+		ag, ctx := errgroup.WithContext(ctx)
+		ag.Go(func() error { return serveAgent(ctx, ln, a.Handler(), deps, log) })
+		ag.Go(func() error { return a.Run(ctx) })
+		return ag.Wait()
 	})
 	return g.Wait()
+}
+
+// serveAgent serves the agent's endpoint over TLS with the node's
+// certificate until ctx ends. Clients may connect without a certificate
+// (for /healthz); the handler answers nothing else to anyone but the API
+// server.
+func serveAgent(ctx context.Context, ln net.Listener, h http.Handler, deps nodeDeps, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler: h,
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{deps.cert},
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    deps.ca,
+		},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("agent endpoint: %w", err)
+	case <-ctx.Done():
+	}
+	// Open log follows and exec sessions end with the agent.
+	srv.Close()
+	<-errc
+	return nil
 }
 
 // importImageDir imports every image tarball dropped in dir (air-gapped

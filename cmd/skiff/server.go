@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/nodeipam"
+	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
 )
@@ -70,6 +72,9 @@ to <data-dir>/admin.yaml.`,
 					*dst = v
 				}
 			}
+			if f.Changed("agent-port") {
+				final.Node.AgentPort, _ = f.GetInt("agent-port")
+			}
 			if err := final.Validate(); err != nil {
 				return fmt.Errorf("server config: %w", err)
 			}
@@ -111,6 +116,11 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	if err != nil {
 		return err
 	}
+	joinToken, err := auth.EnsureJoinToken(cfg.DataDir, pki.CAHash())
+	if err != nil {
+		return err
+	}
+	leases := nodelease.New(nil)
 
 	st, err := store.Open(store.Config{Path: filepath.Join(cfg.DataDir, "state.db"), Log: log.With("component", "store")})
 	if err != nil {
@@ -129,9 +139,32 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		return err
 	}
 
+	apiClient, err := pki.APIServerClientPair()
+	if err != nil {
+		return err
+	}
+	var nodeCert tls.Certificate
+	if !cfg.DisableAgent {
+		// The embedded agent's certificate is made at every start and
+		// kept in memory only.
+		cfg.Node.setDefaults()
+		var ips []net.IP
+		if ip := net.ParseIP(cfg.Node.NodeIP); ip != nil {
+			ips = append(ips, ip)
+		}
+		if nodeCert, err = pki.NodeKeyPair(cfg.Node.NodeName, ips, []string{cfg.Node.NodeName}); err != nil {
+			return err
+		}
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Backend: reg,
-		Auth:    auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{"skiff:admins"}}),
+		Auth: auth.Union{
+			auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
+			auth.NewJoinSecret(joinToken.Secret),
+		},
+		Join:    &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki},
+		Leases:  leases,
+		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient, CAs: pki.CAPool()},
 		Version: apiserver.VersionInfo{Version: version, Commit: commit},
 		Log:     log.With("component", "apiserver"),
 	})
@@ -149,6 +182,14 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	}
 	log.Info("skiff server ready", "url", serverURL(ln.Addr()), "admin-config", adminPath,
 		"revision", st.Revision(), "startup", time.Since(start).Round(time.Millisecond).String())
+	joinURL := serverURL(ln.Addr())
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		if ip := defaultNodeIP(); ip != "" {
+			joinURL = "https://" + net.JoinHostPort(ip, fmt.Sprint(tcp.Port))
+		}
+	}
+	fmt.Fprintf(io.err, "To add a node, run on it:\n  skiff agent --server %s --token %s\n(the token is kept in %s)\n",
+		joinURL, joinToken, filepath.Join(cfg.DataDir, auth.NodeTokenFile))
 
 	ipam, err := nodeipam.New(nodeipam.Config{Backend: reg, ClusterCIDR: cfg.ClusterCIDR, Log: log.With("component", "nodeipam")})
 	if err != nil {
@@ -159,11 +200,21 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
 	g.Go(func() error { return ipam.Run(ctx) })
 	if !cfg.DisableAgent {
-		g.Go(func() error { return runNode(ctx, cfg.Node, cfg.DataDir, reg, version, log) })
+		g.Go(func() error {
+			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert, ca: pki.CAPool()}, version, log)
+		})
 	}
 	err = g.Wait()
 	log.Info("skiff server stopped")
 	return err
+}
+
+// localLease renews the embedded agent's lease straight in the table.
+type localLease struct{ t *nodelease.Table }
+
+func (l localLease) RenewLease(_ context.Context, node string, d time.Duration) error {
+	l.t.Renew(node, auth.NodeUserPrefix+node, d)
+	return nil
 }
 
 // serverURL is the URL a client on this machine uses to reach addr.

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/runtime/container"
+	"github.com/skiffhq/skiff/runtime/probe"
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 )
@@ -76,7 +78,7 @@ func New(cfg Config) (*Agent, error) {
 // ctx ends. Containers keep running when it returns: stopping skiff is
 // not stopping its pods.
 func (a *Agent) Run(ctx context.Context) error {
-	node, err := a.register(ctx)
+	node, err := a.registerRetrying(ctx)
 	if err != nil {
 		return err
 	}
@@ -113,6 +115,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.eventLoop(ctx) })
 	g.Go(func() error { return a.probeLoop(ctx) })
 	g.Go(func() error { return a.nodeStatusLoop(ctx) })
+	g.Go(func() error { return a.leaseLoop(ctx) })
 	g.Go(func() error { return a.cfg.Prober.Run(ctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -234,15 +237,30 @@ func (a *Agent) onEvent(ctx context.Context, ev container.Event) {
 
 // probeLoop queues a pod whenever one of its probe results flips.
 func (a *Agent) probeLoop(ctx context.Context) error {
-	ch := a.cfg.Prober.Updates()
+	ch, failures := a.cfg.Prober.Updates(), a.cfg.Prober.Failures()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case u := <-ch:
 			a.queue.Add(u.PodUID)
+		case u := <-failures:
+			// As kubelet: every failed probe is an Unhealthy event (the
+			// recorder counts repeats and writes them at most every 30 s).
+			if pod, ok := a.podByUID(u.PodUID); ok {
+				a.events.warn(pod, "Unhealthy", fmt.Sprintf("%s probe failed: %s", probeName(u.Kind), u.Message))
+			}
 		}
 	}
+}
+
+// probeName is a probe kind as a message starts with it: "Readiness".
+func probeName(k probe.Kind) string {
+	s := string(k)
+	if s == "" {
+		return "Probe"
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func (a *Agent) setWaiting(uid, name, reason, message string) {

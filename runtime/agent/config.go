@@ -31,6 +31,7 @@ type Prober interface {
 	RemovePod(podUID string)
 	Result(podUID, container string, k probe.Kind) probe.Result
 	Updates() <-chan probe.Update
+	Failures() <-chan probe.Update
 }
 
 var _ Prober = (*probe.Manager)(nil)
@@ -73,7 +74,16 @@ type Config struct {
 	Workers int
 	// Version is the agent's version, shown in the node's info.
 	Version string
-	Log     *slog.Logger
+	// Lease renews the node's liveness lease on the server; nil means no
+	// lease (tests).
+	Lease LeaseRenewer
+	// LeaseDuration is how long one renewal keeps the node alive (default
+	// 20 s); the agent renews every quarter of it.
+	LeaseDuration time.Duration
+	// Port is the agent's HTTPS port (logs, exec), published in the node's
+	// status; 0 means the agent serves none.
+	Port int
+	Log  *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -98,9 +108,18 @@ func (c *Config) setDefaults() {
 	if c.Workers == 0 {
 		c.Workers = 4
 	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = 20 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+}
+
+// LeaseRenewer renews a node's lease: the HTTPS client, or the server's
+// lease table for the embedded agent.
+type LeaseRenewer interface {
+	RenewLease(ctx context.Context, node string, d time.Duration) error
 }
 
 // Validate says what is missing.

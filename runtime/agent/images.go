@@ -69,10 +69,18 @@ func (a *Agent) ensureImage(ctx context.Context, pod *api.Pod, c *api.Container)
 	}
 	key := pod.UID + "/" + c.Name
 	if wait := a.pulls.wait(key, 0); wait > 0 {
-		if present {
+		w, _ := a.waitingFor(pod.UID, c.Name)
+		if present && w.reason != "ErrImagePull" && w.reason != "ImagePullBackOff" {
 			return img, nil
 		}
-		a.setWaiting(pod.UID, c.Name, "ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", c.Image))
+		msg := fmt.Sprintf("Back-off pulling image %q", c.Image)
+		switch w.reason {
+		case "ErrImagePull":
+			msg += ": ErrImagePull: " + w.message
+		case "ImagePullBackOff":
+			msg = w.message
+		}
+		a.setWaiting(pod.UID, c.Name, "ImagePullBackOff", msg)
 		a.queue.AddAfter(pod.UID, wait)
 		return container.Image{}, fmt.Errorf("image %q: pull in back-off", c.Image)
 	}
@@ -86,7 +94,10 @@ func (a *Agent) ensureImage(ctx context.Context, pod *api.Pod, c *api.Container)
 	pulled, err := a.cfg.Runtime.Pull(ctx, ref, auth, nil)
 	if err != nil {
 		a.pulls.restarted(key)
-		if present {
+		// An unreachable registry does not stop a node from running what
+		// it has (boards are often offline); a registry that refuses the
+		// pod's credentials does: Always is also an access check.
+		if present && !errdefs.IsUnauthorized(err) && !errdefs.IsForbidden(err) {
 			a.log.Info("pull failed; using the image present", "image", ref, "err", err)
 			return img, nil
 		}

@@ -25,6 +25,57 @@ const (
 	pidPressure    = 0.90      // PIDPressure above this share of pid_max
 )
 
+// registerRetrying registers until it works: a server that is down or
+// restarting when the agent starts is waited for, with the pods left
+// running meanwhile. Only a refusal (bad credentials, an invalid node)
+// ends it.
+func (a *Agent) registerRetrying(ctx context.Context) (*api.Node, error) {
+	delay := time.Second
+	for {
+		node, err := a.register(ctx)
+		if err == nil || ctx.Err() != nil || errdefs.IsUnauthorized(err) || errdefs.IsForbidden(err) || errdefs.IsInvalid(err) {
+			return node, err
+		}
+		a.log.Warn("cannot register the node yet; retrying", "in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// leaseLoop renews the node's lease every quarter of its duration. The
+// lease lives in the server's memory, so this costs no write there. A
+// failure is logged when it starts and when it ends, not every time.
+func (a *Agent) leaseLoop(ctx context.Context) error {
+	if a.cfg.Lease == nil {
+		return nil
+	}
+	t := time.NewTicker(a.cfg.LeaseDuration / 4)
+	defer t.Stop()
+	failing := false
+	for {
+		err := a.cfg.Lease.RenewLease(ctx, a.cfg.NodeName, a.cfg.LeaseDuration)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !failing:
+			a.log.Warn("renew node lease", "err", err)
+			failing = true
+		case err == nil && failing:
+			a.log.Info("node lease renewed again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 // register creates or updates this node's object and waits for the
 // server to give it a pod subnet.
 func (a *Agent) register(ctx context.Context) (*api.Node, error) {
@@ -212,6 +263,7 @@ func (a *Agent) nodeStatus(ctx context.Context, old *api.NodeStatus) api.NodeSta
 	if old != nil {
 		st.Images = old.Images
 	}
+	st.DaemonEndpoints.AgentEndpoint.Port = int32(a.cfg.Port)
 	return st
 }
 

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,12 +120,24 @@ func (a *Agent) podStatus(pod *api.Pod, sb cni.Sandbox, sandboxErr string) api.P
 		st.Phase, st.Reason, st.Message = api.PodPending, "", sandboxErr
 	}
 	ready := allReady && st.Phase == api.PodRunning
+	var unready []string
+	for _, cs := range st.ContainerStatuses {
+		if !cs.Ready {
+			unready = append(unready, cs.Name)
+		}
+	}
+	notReadyMsg := ""
+	if len(unready) > 0 {
+		notReadyMsg = fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))
+	}
 	cond := func(t api.PodConditionType, ok bool, reason string) {
-		s := api.ConditionFalse
+		s, msg := api.ConditionFalse, ""
 		if ok {
 			s, reason = api.ConditionTrue, ""
+		} else if reason == "ContainersNotReady" {
+			msg = notReadyMsg
 		}
-		c := api.PodCondition{Type: t, Status: s, Reason: reason, LastTransitionTime: api.NewTime(a.now())}
+		c := api.PodCondition{Type: t, Status: s, Reason: reason, Message: msg, LastTransitionTime: api.NewTime(a.now())}
 		if prev := findCondition(old.Conditions, t); prev != nil && prev.Status == s {
 			c.LastTransitionTime = prev.LastTransitionTime
 		}
@@ -168,6 +182,17 @@ func (a *Agent) containerStatus(pod *api.Pod, c *api.Container, rs []container.S
 		cs.State.Waiting = &api.ContainerStateWaiting{Reason: w.reason, Message: w.message}
 		if old != nil {
 			cs.RestartCount, cs.LastTerminationState = old.RestartCount, old.LastTerminationState
+		}
+		// Under Never a run that could not start is final, as kubelet's
+		// StartError: exit 128, and the pod fails.
+		if w.reason == reasonRunContainerError && pod.Spec.RestartPolicy == api.RestartPolicyNever {
+			cs.State.Waiting = nil
+			finished := api.NewTime(a.now())
+			if old != nil && old.State.Terminated != nil && old.State.Terminated.Reason == "StartError" {
+				finished = old.State.Terminated.FinishedAt
+			}
+			cs.State.Terminated = &api.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: w.message, FinishedAt: finished}
+			cs.Started = ptr(false)
 		}
 		return cs
 	}

@@ -154,6 +154,17 @@ func (a *Agent) syncContainers(ctx context.Context, base run) error {
 func (a *Agent) syncContainer(ctx context.Context, r run, rs []container.Status) error {
 	pod, c := r.pod, r.c
 	if len(rs) == 0 {
+		// A run that could not start was removed; it counts as a crash
+		// (exit 128, StartError): no retry under Never, else back-off.
+		if w, ok := a.waitingFor(pod.UID, c.Name); ok && w.reason == reasonRunContainerError {
+			if pod.Spec.RestartPolicy == api.RestartPolicyNever {
+				return nil
+			}
+			if wait := a.backoff.wait(pod.UID+"/"+c.Name, 0); wait > 0 {
+				a.queue.AddAfter(pod.UID, wait)
+				return nil
+			}
+		}
 		return a.startContainer(ctx, r)
 	}
 	cur := rs[0]
@@ -266,11 +277,15 @@ func (a *Agent) startContainer(ctx context.Context, r run) error {
 	return a.startCreated(ctx, pod, c, s)
 }
 
+// reasonRunContainerError is the waiting reason of a container whose last
+// run could not start.
+const reasonRunContainerError = "RunContainerError"
+
 // startCreated starts a created run. A run that cannot start (no such
 // command in the image, say) is removed and counts as a crash.
 func (a *Agent) startCreated(ctx context.Context, pod *api.Pod, c *api.Container, s container.Status) error {
 	if err := a.cfg.Runtime.Start(ctx, s.ID); err != nil {
-		a.setWaiting(pod.UID, c.Name, "RunContainerError", err.Error())
+		a.setWaiting(pod.UID, c.Name, reasonRunContainerError, err.Error())
 		a.events.warn(pod, "Failed", "Error: "+err.Error())
 		if rmErr := a.cfg.Runtime.Remove(ctx, s.ID); rmErr == nil {
 			a.cache.remove(pod.UID, s.ID)

@@ -1,6 +1,9 @@
 package containerd
 
 import (
+	"errors"
+
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"google.golang.org/grpc/status"
@@ -27,6 +30,10 @@ func classify(err error) error {
 	}
 	var class error
 	switch {
+	case errors.Is(err, docker.ErrInvalidAuthorization), cerrdefs.IsUnauthorized(err):
+		class = errdefs.ErrUnauthorized
+	case cerrdefs.IsPermissionDenied(err):
+		class = errdefs.ErrForbidden
 	case cerrdefs.IsNotFound(err):
 		class = errdefs.ErrNotFound
 	case cerrdefs.IsAlreadyExists(err):

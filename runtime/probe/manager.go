@@ -68,7 +68,10 @@ type Manager struct {
 	clock   Clock
 	prober  *prober
 	updates chan Update
-	wg      sync.WaitGroup // running workers
+	// failures carries every failed probe, for Events; a full buffer
+	// drops them rather than slow the probes.
+	failures chan Update
+	wg       sync.WaitGroup // running workers
 
 	mu      sync.Mutex
 	runCtx  context.Context // Run's context; nil before Run
@@ -93,11 +96,12 @@ func NewManager(cfg Config) *Manager {
 		clock = realClock{}
 	}
 	return &Manager{
-		log:     log.With("component", "probe"),
-		clock:   clock,
-		prober:  newProber(cfg.Exec),
-		updates: make(chan Update, updateBuffer),
-		pods:    make(map[string]map[string]*entry),
+		log:      log.With("component", "probe"),
+		clock:    clock,
+		prober:   newProber(cfg.Exec),
+		updates:  make(chan Update, updateBuffer),
+		failures: make(chan Update, updateBuffer),
+		pods:     make(map[string]map[string]*entry),
 	}
 }
 
@@ -205,6 +209,20 @@ func (m *Manager) Result(podUID, containerName string, k Kind) Result {
 // Updates delivers result changes. It is buffered; workers wait for room,
 // so the agent should read it steadily. It is never closed.
 func (m *Manager) Updates() <-chan Update { return m.updates }
+
+// Failures delivers every failed probe run (not only flips), for the
+// agent's Unhealthy events. Sends never block: when the reader is slow,
+// failures are dropped. It is never closed.
+func (m *Manager) Failures() <-chan Update { return m.failures }
+
+// failed reports one failed probe run of w.
+func (m *Manager) failed(w *worker, msg string) {
+	u := Update{PodUID: w.entry.podUID, Container: w.entry.name, ContainerID: w.entry.containerID, Kind: w.kind, Result: Failure, Message: msg}
+	select {
+	case m.failures <- u:
+	default:
+	}
+}
 
 // newEntry makes the workers of t's probes, nil if it has none.
 func (m *Manager) newEntry(t Target) *entry {

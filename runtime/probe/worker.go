@@ -77,6 +77,9 @@ func (w *worker) tick(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return false // stopped while probing: nobody asks about this run any more
 	}
+	if r == Failure {
+		w.m.failed(w, msg)
+	}
 	if r == w.last {
 		w.inARow++
 	} else {

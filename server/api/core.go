@@ -80,6 +80,20 @@ type NodeStatus struct {
 	Addresses   []NodeAddress    `json:"addresses,omitempty"`
 	NodeInfo    NodeSystemInfo   `json:"nodeInfo,omitzero"`
 	Images      []ContainerImage `json:"images,omitempty"`
+	// DaemonEndpoints are the ports the node's agent serves on.
+	DaemonEndpoints NodeDaemonEndpoints `json:"daemonEndpoints,omitzero"`
+}
+
+// NodeDaemonEndpoints are the ports a node's daemons listen on.
+type NodeDaemonEndpoints struct {
+	// AgentEndpoint is the agent's HTTPS endpoint (logs, exec), reached
+	// by the API server only.
+	AgentEndpoint DaemonEndpoint `json:"agentEndpoint,omitzero"`
+}
+
+// DaemonEndpoint is a port on the node's addresses.
+type DaemonEndpoint struct {
+	Port int32 `json:"port"`
 }
 
 // NodeConditionType names a node condition.

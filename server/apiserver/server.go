@@ -21,6 +21,7 @@ import (
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/nodelease"
 )
 
 // DefaultMaxBodyBytes caps request bodies.
@@ -34,7 +35,14 @@ type Config struct {
 	Ready        func() bool
 	MaxBodyBytes int64
 	Version      VersionInfo
-	Log          *slog.Logger
+	// Join, when set, lets nodes join (GET /cacerts, POST /join/v1/node).
+	Join *JoinConfig
+	// Leases, when set, keeps node leases (PUT /api/v1/nodes/{name}/lease).
+	Leases *nodelease.Table
+	// Agents, when set, lets the server proxy pods' logs and exec to the
+	// agents of their nodes.
+	Agents *AgentProxyConfig
+	Log    *slog.Logger
 }
 
 // VersionInfo is the answer of GET /version.
@@ -66,6 +74,9 @@ type Server struct {
 	ready   func() bool
 	maxBody int64
 	version VersionInfo
+	join    *JoinConfig
+	leases  *nodelease.Table
+	agents  *agentProxy
 	log     *slog.Logger
 	handler http.Handler
 }
@@ -88,7 +99,10 @@ func New(cfg Config) (*Server, error) {
 	cfg.Version.Platform = runtime.GOOS + "/" + runtime.GOARCH
 	s := &Server{
 		backend: cfg.Backend, auth: cfg.Auth, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes,
-		version: cfg.Version, log: cfg.Log,
+		version: cfg.Version, join: cfg.Join, leases: cfg.Leases, log: cfg.Log,
+	}
+	if cfg.Agents != nil {
+		s.agents = &agentProxy{cfg: *cfg.Agents, trs: map[string]*http.Transport{}}
 	}
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           cfg.Log,
@@ -97,6 +111,12 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/version", s.getVersion)
+	e.GET("/cacerts", s.getCACerts)
+	e.POST("/join/v1/node", s.joinNode)
+	e.GET("/api/v1/nodes/:name/lease", s.nodeLease)
+	e.PUT("/api/v1/nodes/:name/lease", s.nodeLease)
+	e.GET("/api/v1/namespaces/:namespace/pods/:name/log", s.podLog)
+	e.GET("/api/v1/namespaces/:namespace/pods/:name/exec", s.podExec)
 	e.Any("/api/v1/*", s.serveObjects)
 	s.handler = s.authenticate(e)
 	return s, nil
@@ -116,12 +136,19 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	writeError(c.Response(), err)
 }
 
-// authenticate lets /healthz and /readyz through and demands a valid
-// bearer token for everything else, unknown paths included.
+// authenticate lets /healthz, /readyz and /cacerts through and demands a
+// verified client certificate or a valid bearer token for everything
+// else, unknown paths included.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/cacerts":
 			next.ServeHTTP(w, r)
+			return
+		}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			id := auth.CertIdentity(r.TLS.VerifiedChains[0][0])
+			next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 			return
 		}
 		token, ok := auth.BearerToken(r)

@@ -62,11 +62,15 @@ func (p *PKI) CAPool() *x509.CertPool {
 }
 
 // ServerTLSConfig serves the current serving certificate; it is read per
-// handshake, so a renewed one takes effect without a restart.
+// handshake, so a renewed one takes effect without a restart. A client
+// may present a certificate signed by the CA (nodes do); one signed by
+// anyone else fails the handshake.
 func (p *PKI) ServerTLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2", "http/1.1"},
+		ClientAuth: tls.VerifyClientCertIfGiven,
+		ClientCAs:  p.CAPool(),
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return p.serving.Load(), nil
 		},

@@ -23,7 +23,11 @@ type Config struct {
 	// CA is the PEM certificate of the cluster CA; the server's certificate
 	// is checked against it alone.
 	CA    string `json:"certificateAuthority"`
-	Token string `json:"token"`
+	Token string `json:"token,omitempty"`
+	// ClientCertificate and ClientKey (PEM) authenticate by TLS instead of
+	// a token: what a joined node uses.
+	ClientCertificate string `json:"clientCertificate,omitempty"`
+	ClientKey         string `json:"clientKey,omitempty"`
 }
 
 // Validate says what is missing.
@@ -37,8 +41,11 @@ func (c Config) Validate() error {
 	if c.CA == "" {
 		errs = append(errs, errors.New("certificateAuthority: required (the cluster CA certificate, PEM)"))
 	}
-	if c.Token == "" {
-		errs = append(errs, errors.New("token: required"))
+	if c.Token == "" && c.ClientCertificate == "" {
+		errs = append(errs, errors.New("token: required (or clientCertificate and clientKey)"))
+	}
+	if (c.ClientCertificate == "") != (c.ClientKey == "") {
+		errs = append(errs, errors.New("clientCertificate and clientKey: give both or neither"))
 	}
 	return errors.Join(errs...)
 }

@@ -24,6 +24,7 @@ import (
 type HTTP struct {
 	base  *url.URL
 	token string
+	tls   *tls.Config
 	hc    *http.Client
 }
 
@@ -43,16 +44,24 @@ func New(c Config) (*HTTP, error) {
 	if !pool.AppendCertsFromPEM([]byte(c.CA)) {
 		return nil, errors.New("client config: certificateAuthority holds no PEM certificate")
 	}
+	tlsConfig := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if c.ClientCertificate != "" {
+		pair, err := tls.X509KeyPair([]byte(c.ClientCertificate), []byte(c.ClientKey))
+		if err != nil {
+			return nil, fmt.Errorf("client config: clientCertificate/clientKey: %w", err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{pair}
+	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:     tlsConfig,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConns:        128,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	return &HTTP{base: u, token: c.Token, hc: &http.Client{Transport: tr}}, nil
+	return &HTTP{base: u, token: c.Token, tls: tlsConfig, hc: &http.Client{Transport: tr}}, nil
 }
 
 // path builds /api/v1/[namespaces/{ns}/]{resource}[/{name}[/{sub}]].
@@ -85,7 +94,9 @@ func (h *HTTP) do(ctx context.Context, method, path string, query url.Values, bo
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+h.token)
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
+	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)

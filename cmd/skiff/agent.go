@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/client"
+)
+
+// agentCredentials is where a joined agent keeps its client config (server,
+// CA, node certificate and key), relative to the data directory.
+const agentCredentials = "agent/node.yaml"
+
+func newAgentCommand(io streams) *cobra.Command {
+	var server, token, tokenFile, dataDir, logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent --server URL --token TOKEN",
+		Short: "Run a node that joins a skiff server",
+		Long: `Run a node agent on this machine and join it to a skiff server. The token is
+the one the server printed (it is kept in <data-dir>/node-token there). The
+agent first fetches the server's CA and accepts it only if its hash is the one
+in the token; only then does it send the token's secret, and it gets a node
+certificate in exchange, kept in <data-dir>/agent/node.yaml. Later starts need
+neither flag.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if token == "" {
+				token = os.Getenv("SKIFF_TOKEN")
+			}
+			if server == "" {
+				server = os.Getenv("SKIFF_SERVER")
+			}
+			if tokenFile != "" {
+				data, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				token = strings.TrimSpace(string(data))
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %q must be debug, info, warn or error", logLevel)
+			}
+			var node NodeConfig
+			f := cmd.Flags()
+			for flag, dst := range map[string]*string{
+				"node-name": &node.NodeName, "node-ip": &node.NodeIP,
+				"containerd-socket": &node.ContainerdSocket, "run-dir": &node.RunDir,
+				"cgroup-root": &node.CgroupRoot, "bridge": &node.Bridge,
+			} {
+				*dst, _ = f.GetString(flag)
+			}
+			node.AgentPort, _ = f.GetInt("agent-port")
+			if v := os.Getenv("SKIFF_CONTAINERD_SOCKET"); v != "" && !f.Changed("containerd-socket") {
+				node.ContainerdSocket = v
+			}
+			log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
+			return runAgent(cmd.Context(), agentOptions{server: server, token: token, dataDir: dataDir, node: node}, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "the server's URL, e.g. https://192.168.1.10:8443 ($SKIFF_SERVER)")
+	f.StringVar(&token, "token", "", "join token printed by the server ($SKIFF_TOKEN)")
+	f.StringVar(&tokenFile, "token-file", "", "read the join token from this file")
+	f.StringVar(&dataDir, "data-dir", "/var/lib/skiff", "directory for the node's credentials, images, volumes and logs")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	addNodeFlags(f)
+	return cmd
+}
+
+type agentOptions struct {
+	server, token, dataDir string
+	node                   NodeConfig
+}
+
+// runAgent joins (once) and runs the node until ctx ends.
+func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
+	o.node.setDefaults()
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	cfg, err := agentConfig(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+	pair, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+	if err != nil {
+		return fmt.Errorf("node certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(cfg.CA)) {
+		return errors.New("node credentials: the CA holds no PEM certificate")
+	}
+	log.Info("skiff agent starting", "server", cfg.Server, "node", o.node.NodeName)
+	return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: pair, ca: pool}, version, log)
+}
+
+// agentConfig returns the node's saved credentials, joining first when
+// there are none, they are for another server, or they expired.
+func agentConfig(ctx context.Context, o agentOptions, log *slog.Logger) (client.Config, error) {
+	path := filepath.Join(o.dataDir, agentCredentials)
+	saved, err := client.LoadConfig(path)
+	reason := ""
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		reason = "not joined yet"
+	case err != nil:
+		return client.Config{}, fmt.Errorf("%w (remove it and start again with --token to rejoin)", err)
+	case o.server != "" && strings.TrimRight(o.server, "/") != saved.Server:
+		reason = "joined to " + saved.Server + ", now told " + o.server
+	default:
+		pair, perr := tls.X509KeyPair([]byte(saved.ClientCertificate), []byte(saved.ClientKey))
+		switch {
+		case perr != nil:
+			return client.Config{}, fmt.Errorf("%s: node certificate: %w (remove it and start again with --token to rejoin)", path, perr)
+		case time.Now().After(pair.Leaf.NotAfter):
+			reason = "the node certificate expired on " + pair.Leaf.NotAfter.Format(time.DateOnly)
+		case !strings.HasSuffix(pair.Leaf.Subject.CommonName, ":"+o.node.NodeName):
+			reason = "the node certificate is for " + pair.Leaf.Subject.CommonName
+		default:
+			return saved, nil
+		}
+	}
+	if o.server == "" || o.token == "" {
+		return client.Config{}, fmt.Errorf("this machine must join a server (%s): give --server and --token (the server prints both)", reason)
+	}
+	tok, err := auth.ParseJoinToken(o.token)
+	if err != nil {
+		return client.Config{}, err
+	}
+	node := client.JoinNode{Name: o.node.NodeName}
+	if ip := net.ParseIP(o.node.NodeIP); ip != nil {
+		node.IPs = append(node.IPs, ip)
+	}
+	if h, err := os.Hostname(); err == nil {
+		node.DNSNames = append(node.DNSNames, strings.ToLower(h))
+	}
+	log.Info("joining", "server", o.server, "node", o.node.NodeName, "why", reason)
+	cfg, err := joinRetrying(ctx, strings.TrimRight(o.server, "/"), tok, node, log)
+	if err != nil {
+		return client.Config{}, err
+	}
+	if err := client.WriteConfig(path, cfg); err != nil {
+		return client.Config{}, err
+	}
+	log.Info("joined; credentials saved", "path", path)
+	return cfg, nil
+}
+
+// joinRetrying joins, waiting out a server that is not up yet; a refusal
+// (a CA that does not match, a bad secret, an invalid name) ends it.
+func joinRetrying(ctx context.Context, server string, tok auth.JoinToken, node client.JoinNode, log *slog.Logger) (client.Config, error) {
+	delay := time.Second
+	for {
+		jctx, cancel := context.WithTimeout(ctx, time.Minute)
+		cfg, err := client.Join(jctx, server, tok, node)
+		cancel()
+		if err == nil || ctx.Err() != nil || errors.Is(err, client.ErrCAMismatch) || errdefs.IsUnauthorized(err) ||
+			errdefs.IsForbidden(err) || errdefs.IsInvalid(err) || errors.Is(err, errdefs.ErrBadRequest) {
+			return cfg, err
+		}
+		log.Warn("cannot join yet; retrying", "in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return client.Config{}, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/skiffhq/skiff/scripts/testimages"
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/client"
+)
+
+// TestNodeJoin runs a server node and, in a second network namespace
+// linked to it by its own veth ("the LAN"), `skiff agent --server --token`.
+// The agent joins, registers a Ready node with its own pod subnet, keeps
+// a lease in the server's memory and runs a pod bound to it; a token that
+// pins another CA is refused before the secret leaves the machine; a
+// restarted agent needs no token.
+func TestNodeJoin(t *testing.T) {
+	srv := newTestNode(t, 6)
+	ag := newTestNode(t, 7)
+	// The LAN: srv's eth1 10.250.6.1 — ag's lan0 10.250.6.2.
+	mustRun(t, "ip", "-n", srv.netns, "link", "add", "eth1", "type", "veth", "peer", "name", "lan0", "netns", ag.netns)
+	mustRun(t, "ip", "-n", srv.netns, "addr", "add", "10.250.6.1/24", "dev", "eth1")
+	mustRun(t, "ip", "-n", srv.netns, "link", "set", "eth1", "up")
+	mustRun(t, "ip", "-n", ag.netns, "addr", "add", "10.250.6.2/24", "dev", "lan0")
+	mustRun(t, "ip", "-n", ag.netns, "link", "set", "lan0", "up")
+	// The server listens on its node IP only; reach it over the LAN.
+	mustRun(t, "ip", "-n", ag.netns, "route", "add", srv.nodeIP+"/32", "via", "10.250.6.1", "dev", "lan0")
+	ag.nodeIP = "10.250.6.2"
+	srv.start()
+
+	tokenBytes, err := os.ReadFile(filepath.Join(srv.dataDir, "node-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+	if !strings.Contains(srv.srv.log.String(), "skiff agent --server") || !strings.Contains(srv.srv.log.String(), token) {
+		t.Errorf("the server did not print the join command; log:\n%s", tail(srv.srv.log.String(), 20))
+	}
+	serverURL := srv.srv.url
+
+	t.Run("a token pinning another CA is refused before the secret is sent", func(t *testing.T) {
+		bad := "SK10" + strings.Repeat("0", 64) + "::" + token[strings.Index(token, "::")+2:]
+		cmd := exec.Command("nsenter", "--net=/run/netns/"+ag.netns, "--", skiffBin, "agent",
+			"--server", serverURL, "--token", bad, "--data-dir", t.TempDir(), "--node-name", "impostor",
+			"--run-dir", filepath.Join(t.TempDir(), "run"))
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "does not match the join token") || !strings.Contains(string(out), "nothing was sent") {
+			t.Fatalf("agent with a mismatched CA hash: %v\n%s", err, out)
+		}
+		if strings.Contains(srv.srv.log.String(), "node joined") {
+			t.Errorf("the server issued a certificate to the impostor; log:\n%s", tail(srv.srv.log.String(), 20))
+		}
+		if _, err := client.For[*api.Node](srv.client, "").Get(context.Background(), "impostor"); err == nil {
+			t.Error("a node named impostor was registered")
+		}
+	})
+
+	// The agent node reads and writes through the server node's client.
+	ag.client = srv.client
+	if _, err := testimages.Build(filepath.Join(ag.dataDir, "images")); err != nil {
+		t.Fatal(err)
+	}
+	ag.srv = ag.startAgent(serverURL, token)
+	t.Cleanup(ag.cleanup)
+	ag.waitNodeReady()
+
+	nodes := client.For[*api.Node](srv.client, "")
+	a, err := nodes.Get(context.Background(), ag.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := nodes.Get(context.Background(), srv.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Spec.PodCIDR == "" || a.Spec.PodCIDR == s.Spec.PodCIDR {
+		t.Errorf("pod subnets: agent %q, server %q; want two different /24s", a.Spec.PodCIDR, s.Spec.PodCIDR)
+	}
+	if got := nodeInternalIP(a); got != "10.250.6.2" {
+		t.Errorf("agent node address %q, want 10.250.6.2", got)
+	}
+
+	var first client.Lease
+	ag.eventually(10*time.Second, "a lease", func() (bool, string) {
+		l, err := ag.client.(*client.HTTP).GetLease(context.Background(), ag.name)
+		first = l
+		return err == nil, fmt.Sprint(err)
+	})
+	ag.eventually(15*time.Second, "lease renewed", func() (bool, string) {
+		l := ag.lease()
+		return l.RenewTime.After(first.RenewTime), fmt.Sprintf("lease %+v", l)
+	})
+	if first.Holder != "system:node:"+ag.name {
+		t.Errorf("lease holder %q", first.Holder)
+	}
+
+	pod := &api.Pod{
+		ObjectMeta: api.ObjectMeta{Name: "on-agent"},
+		Spec:       api.PodSpec{NodeName: ag.name, Containers: []api.Container{container("web", "httpd")}},
+	}
+	ag.create(pod)
+	p := ag.waitPod("on-agent", 60*time.Second, "Running", func(p *api.Pod) bool { return p.Status.Phase == api.PodRunning && isReady(p) })
+	if !podIPIn(p.Status.PodIP, a.Spec.PodCIDR) {
+		t.Errorf("pod IP %s outside the agent's subnet %s", p.Status.PodIP, a.Spec.PodCIDR)
+	}
+
+	// A talker on each node: logs and exec go through the server to the
+	// embedded agent and to the joined one alike.
+	for _, n := range []*testNode{srv, ag} {
+		talker := container("talk", "busybox", "sh", "-c", `i=0; while true; do echo "line $i"; i=$((i+1)); sleep 0.2; done`)
+		n.create(&api.Pod{
+			ObjectMeta: api.ObjectMeta{Name: "talker-" + n.name},
+			Spec:       api.PodSpec{NodeName: n.name, Containers: []api.Container{talker, container("quiet", "sleep")}},
+		})
+	}
+	for _, n := range []*testNode{srv, ag} {
+		name := "talker-" + n.name
+		n.waitPod(name, 60*time.Second, "Running", func(p *api.Pod) bool { return p.Status.Phase == api.PodRunning && isReady(p) })
+		t.Run("logs and exec through the server to "+n.name, func(t *testing.T) { testLogsAndExec(t, srv.srv, name) })
+	}
+
+	t.Run("a restarted agent uses its saved certificate", func(t *testing.T) {
+		pid := ag.ctr("task", "ls")
+		ag.srv.kill9()
+		restarted := time.Now()
+		ag.srv = ag.startAgent(serverURL, "")
+		ag.eventually(30*time.Second, "the restarted agent running", func() (bool, string) {
+			return strings.Contains(ag.srv.log.String(), "agent running"), tail(ag.srv.log.String(), 5)
+		})
+		ag.eventually(15*time.Second, "lease renewed by the restarted agent", func() (bool, string) {
+			l := ag.lease()
+			return l.RenewTime.After(restarted), fmt.Sprintf("lease %+v", l)
+		})
+		if strings.Contains(ag.srv.log.String(), "joining") {
+			t.Errorf("the agent joined again; log:\n%s", tail(ag.srv.log.String(), 20))
+		}
+		ag.eventually(10*time.Second, "same tasks", func() (bool, string) {
+			now := ag.ctr("task", "ls")
+			return now == pid, now
+		})
+	})
+}
+
+// startAgent runs `skiff agent` in the node's namespace; token "" relies
+// on the credentials a previous start saved.
+func (n *testNode) startAgent(serverURL, token string) *e2eServer {
+	t := n.t
+	s := &e2eServer{t: t, dataDir: n.dataDir, log: &lockedBuffer{}}
+	args := []string{"--net=/run/netns/" + n.netns, "--", skiffBin, "agent", "--data-dir", n.dataDir,
+		"--run-dir", filepath.Join(n.dataDir, "run"), "--cgroup-root", n.cgroupRoot,
+		"--node-name", n.name, "--node-ip", n.nodeIP}
+	if token != "" {
+		args = append(args, "--server", serverURL, "--token", token)
+	}
+	s.cmd = exec.Command("nsenter", args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.exited = make(chan struct{})
+	go func() { s.cmd.Wait(); close(s.exited) }()
+	return s
+}
+
+// lease reads the node's lease from the server.
+func (n *testNode) lease() client.Lease {
+	n.t.Helper()
+	l, err := n.client.(*client.HTTP).GetLease(context.Background(), n.name)
+	if err != nil {
+		n.t.Fatalf("lease of %s: %v", n.name, err)
+	}
+	return l
+}
+
+func podIPIn(ip, cidr string) bool {
+	a, err := netip.ParseAddr(ip)
+	p, perr := netip.ParsePrefix(cidr)
+	return err == nil && perr == nil && p.Contains(a)
+}
+
+func nodeInternalIP(n *api.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == api.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}
+
+// testLogsAndExec drives `skiff logs` and `skiff exec` against a running
+// talker pod (container talk prints "line N" every 0.2 s; quiet sleeps).
+func testLogsAndExec(t *testing.T, s *e2eServer, pod string) {
+	ns := []string{"SKIFF_CONFIG=" + s.config}
+	t.Run("logs", func(t *testing.T) {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) && !strings.Contains(runSkiff(t, ns, "", "logs", pod, "-c", "talk").out, "line 3") {
+			time.Sleep(100 * time.Millisecond)
+		}
+		r := runSkiff(t, ns, "", "logs", pod)
+		if r.code != 0 || !strings.HasPrefix(r.out, "line 0\n") || !strings.Contains(r.err, `Defaulted container "talk" out of: talk, quiet`) {
+			t.Fatalf("skiff logs: exit %d\nstdout %q\nstderr %q", r.code, tail(r.out, 3), r.err)
+		}
+		r = runSkiff(t, ns, "", "logs", pod, "-c", "talk", "--tail", "2", "--timestamps")
+		lines := strings.Split(strings.TrimSpace(r.out), "\n")
+		if r.code != 0 || len(lines) != 2 || !strings.Contains(lines[1], " line ") {
+			t.Fatalf("--tail 2 --timestamps: exit %d %q %q", r.code, r.out, r.err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, strings.Fields(lines[0])[0]); err != nil {
+			t.Errorf("--timestamps line %q: %v", lines[0], err)
+		}
+		r = runSkiff(t, ns, "", "logs", pod, "-c", "talk", "--previous")
+		if r.code == 0 || !strings.Contains(r.err, "previous terminated container") {
+			t.Errorf("--previous of a first run: exit %d %q", r.code, r.err)
+		}
+		r = runSkiff(t, ns, "", "logs", pod, "-c", "nope")
+		if r.code == 0 || !strings.Contains(r.err, `container "nope" is not in pod`) {
+			t.Errorf("-c nope: exit %d %q", r.code, r.err)
+		}
+		r = runSkiff(t, []string{"SKIFF_CONFIG=" + badTokenConfig(t, s)}, "", "logs", pod, "-c", "talk")
+		if r.code == 0 || !strings.Contains(strings.ToLower(r.err), "invalid bearer token") {
+			t.Errorf("a bad token reached the logs: exit %d %q %q", r.code, r.out, r.err)
+		}
+	})
+	t.Run("logs -f follows", func(t *testing.T) {
+		cmd := exec.Command(skiffBin, "logs", "-f", "--tail", "0", pod, "-c", "talk")
+		cmd.Env = append(os.Environ(), ns...)
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(out.String(), "line ") < 3 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := strings.Count(out.String(), "line "); n < 3 {
+			t.Fatalf("logs -f printed %d new lines in 10 s: %q", n, out.String())
+		}
+	})
+	t.Run("exec", func(t *testing.T) {
+		r := runSkiff(t, ns, "", "exec", pod, "-c", "talk", "--", "sh", "-c", "echo out; echo err >&2; exit 7")
+		if r.code != 7 || r.out != "out\n" || r.err != "err\n" {
+			t.Errorf("exec exit 7: code %d out %q err %q", r.code, r.out, r.err)
+		}
+		r = runSkiff(t, ns, "hello from stdin\n", "exec", "-i", pod, "-c", "quiet", "--", "cat")
+		if r.code != 0 || r.out != "hello from stdin\n" {
+			t.Errorf("exec -i cat: code %d out %q err %q", r.code, r.out, r.err)
+		}
+		r = runSkiff(t, ns, "", "exec", pod, "-c", "talk", "--", "no-such-command")
+		if r.code == 0 {
+			t.Errorf("exec of a missing command succeeded: %q %q", r.out, r.err)
+		}
+		r = runSkiff(t, []string{"SKIFF_CONFIG=" + badTokenConfig(t, s)}, "", "exec", pod, "--", "true")
+		if r.code == 0 || !strings.Contains(strings.ToLower(r.err), "invalid bearer token") {
+			t.Errorf("a bad token reached exec: exit %d %q", r.code, r.err)
+		}
+	})
+	t.Run("exec -it gives a shell whose exit code comes back", func(t *testing.T) {
+		master, slave := openPty(t)
+		cmd := exec.Command(skiffBin, "exec", "-it", pod, "-c", "talk", "--", "sh")
+		cmd.Env = append(os.Environ(), ns...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		slave.Close()
+		out := &lockedBuffer{}
+		go io.Copy(out, master)
+		master.Write([]byte("stty size; echo tty-$((6*7))\n"))
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), "tty-42") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(out.String(), "tty-42") {
+			t.Fatalf("no answer from the shell: %q", out.String())
+		}
+		master.Write([]byte("exit 3\n"))
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+				t.Errorf("skiff exec -it exit: %v, want 3; output %q", err, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("skiff exec -it did not end after exit 3; output %q", out.String())
+		}
+		master.Close()
+	})
+}
+
+// badTokenConfig is the server's admin config with a wrong token.
+func badTokenConfig(t *testing.T, s *e2eServer) string {
+	cfg, err := client.LoadConfig(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Token = "not-the-token"
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := client.WriteConfig(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// openPty opens a pseudo-terminal pair.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}

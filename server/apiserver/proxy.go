@@ -1,0 +1,187 @@
+package apiserver
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/auth"
+)
+
+// AgentProxyConfig lets the API server reach node agents for logs and
+// exec: its own client certificate, and the CA that signed the agents'.
+type AgentProxyConfig struct {
+	ClientCert tls.Certificate
+	CAs        *x509.CertPool
+}
+
+// Headers on a log or exec answer.
+const (
+	// HeaderDefaultedContainer names the container the server chose when
+	// the request named none; the CLI tells the person.
+	HeaderDefaultedContainer = "Skiff-Defaulted-Container"
+	// HeaderContainers lists the pod's containers, comma-separated.
+	HeaderContainers = "Skiff-Containers"
+)
+
+// The query parameters passed on to the agent; others are refused, so a
+// typo is not silently ignored.
+var (
+	logParams  = map[string]bool{"container": true, "follow": true, "tailLines": true, "previous": true, "timestamps": true, "sinceSeconds": true, "sinceTime": true}
+	execParams = map[string]bool{"container": true, "command": true, "stdin": true, "tty": true}
+)
+
+// agentProxy holds one transport per node, each checking that the agent
+// it reaches has that node's certificate.
+type agentProxy struct {
+	cfg AgentProxyConfig
+	mu  sync.Mutex
+	trs map[string]*http.Transport // node name → transport
+}
+
+func (p *agentProxy) transport(node string) *http.Transport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tr, ok := p.trs[node]; ok {
+		return tr
+	}
+	want := auth.NodeUserPrefix + node
+	tr := &http.Transport{
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{p.cfg.ClientCert},
+			// The agent is known by its node certificate, whatever address
+			// it was reached at: verified here instead of by host name.
+			InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("the agent showed no certificate")
+				}
+				leaf := cs.PeerCertificates[0]
+				if _, err := leaf.Verify(x509.VerifyOptions{Roots: p.cfg.CAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+					return fmt.Errorf("the agent's certificate: %w", err)
+				}
+				if leaf.Subject.CommonName != want {
+					return fmt.Errorf("the agent's certificate is %q's, want %q", leaf.Subject.CommonName, want)
+				}
+				return nil
+			},
+		},
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     time.Minute,
+		MaxIdleConnsPerHost: 4,
+	}
+	p.trs[node] = tr
+	return tr
+}
+
+func (s *Server) podLog(c *echo.Context) error  { return s.proxyToAgent(c, "containerLogs", logParams) }
+func (s *Server) podExec(c *echo.Context) error { return s.proxyToAgent(c, "exec", execParams) }
+
+// proxyToAgent sends a pod's log or exec request to the agent of the
+// pod's node, streaming the answer (and, for exec, the WebSocket) back.
+// The caller's credentials stay here: the agent sees only the server.
+func (s *Server) proxyToAgent(c *echo.Context, what string, params map[string]bool) error {
+	if s.agents == nil {
+		return fmt.Errorf("this server does not reach node agents: %w", errdefs.ErrNotFound)
+	}
+	r := c.Request()
+	ns, name := c.Param("namespace"), c.Param("name")
+	q := r.URL.Query()
+	for k := range q {
+		if !params[k] {
+			return fmt.Errorf("unknown query parameter %q for pod %s; known: %s: %w", k, what, strings.Join(slices.Sorted(maps.Keys(params)), ", "), errdefs.ErrBadRequest)
+		}
+	}
+	obj, err := s.backend.Get(r.Context(), "pods", ns, name)
+	if err != nil {
+		return err
+	}
+	pod := obj.(*api.Pod)
+	var names []string
+	for _, ct := range pod.Spec.InitContainers {
+		names = append(names, ct.Name)
+	}
+	for _, ct := range pod.Spec.Containers {
+		names = append(names, ct.Name)
+	}
+	cname := q.Get("container")
+	if cname == "" {
+		cname = pod.Spec.Containers[0].Name
+		if len(names) > 1 {
+			c.Response().Header().Set(HeaderDefaultedContainer, cname)
+		}
+	} else if !slices.Contains(names, cname) {
+		return fmt.Errorf("container %q is not in pod %s; it has: %s: %w", cname, name, strings.Join(names, ", "), errdefs.ErrBadRequest)
+	}
+	c.Response().Header().Set(HeaderContainers, strings.Join(names, ","))
+	if pod.Spec.NodeName == "" {
+		return fmt.Errorf("pod %s is not on a node yet: %w", name, errdefs.ErrBadRequest)
+	}
+	nobj, err := s.backend.Get(r.Context(), "nodes", "", pod.Spec.NodeName)
+	if err != nil {
+		return fmt.Errorf("the node of pod %s: %w", name, err)
+	}
+	node := nobj.(*api.Node)
+	addr := ""
+	for _, a := range node.Status.Addresses {
+		if a.Type == api.NodeInternalIP {
+			addr = a.Address
+			break
+		}
+	}
+	port := node.Status.DaemonEndpoints.AgentEndpoint.Port
+	if addr == "" || port == 0 {
+		return fmt.Errorf("node %s has published no agent endpoint (is its agent running?): %w", node.Name, errdefs.ErrUnavailable)
+	}
+	q.Del("container")
+	target := &url.URL{
+		Scheme:   "https",
+		Host:     net.JoinHostPort(addr, strconv.Itoa(int(port))),
+		Path:     "/" + what + "/" + url.PathEscape(ns) + "/" + url.PathEscape(name) + "/" + url.PathEscape(cname),
+		RawQuery: q.Encode(),
+	}
+	id, _ := auth.IdentityFrom(r.Context())
+	if what == "exec" {
+		who := ""
+		if id != nil {
+			who = id.Name
+		}
+		s.log.Info("exec", "user", who, "pod", ns+"/"+name, "container", cname, "command", q["command"], "from", r.RemoteAddr)
+	}
+	nodeName := node.Name
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL = target
+			pr.Out.Host = target.Host
+			pr.Out.Header.Del("Authorization")
+			pr.Out.Header.Del("Cookie")
+		},
+		Transport:     s.agents.transport(nodeName),
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if r.Context().Err() != nil {
+				return
+			}
+			writeError(w, fmt.Errorf("cannot reach the agent of node %s at %s: %v: %w", nodeName, target.Host, err, errdefs.ErrUnavailable))
+		},
+	}
+	rp.ServeHTTP(c.Response(), r)
+	return nil
+}

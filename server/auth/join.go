@@ -1,0 +1,151 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// JoinTokenPrefix starts every join token; the 10 is the format version.
+const JoinTokenPrefix = "SK10"
+
+// NodeTokenFile is where, in the data directory, the server keeps the join
+// token it prints (mode 0600).
+const NodeTokenFile = "node-token"
+
+// Identities and groups the join machinery hands out.
+const (
+	// GroupBootstrappers is the group of a request that presents the join
+	// secret: it may fetch a node certificate and nothing else.
+	GroupBootstrappers = "skiff:bootstrappers"
+	// GroupNodes is the group of every node certificate.
+	GroupNodes = "skiff:nodes"
+	// GroupAdmins is the admin's group.
+	GroupAdmins = "skiff:admins"
+	// NodeUserPrefix starts the name of a node's identity: system:node:NAME.
+	NodeUserPrefix = "system:node:"
+	// APIServerUser is the identity the API server shows agents when it
+	// proxies logs and exec.
+	APIServerUser = "skiff:apiserver"
+)
+
+// JoinToken is what a new node needs to join: the hash of the CA it must
+// find at the server (so it never sends the secret to an impostor) and the
+// secret that proves it may join.
+type JoinToken struct {
+	CAHash string // hex SHA-256 of the CA certificate's DER
+	Secret string
+}
+
+// String is the token as printed: SK10<ca-sha256>::<secret>.
+func (t JoinToken) String() string { return JoinTokenPrefix + t.CAHash + "::" + t.Secret }
+
+// ParseJoinToken reads a token printed by String, saying what is wrong
+// with a malformed one without echoing its secret.
+func ParseJoinToken(s string) (JoinToken, error) {
+	s = strings.TrimSpace(s)
+	rest, ok := strings.CutPrefix(s, JoinTokenPrefix)
+	if !ok {
+		return JoinToken{}, fmt.Errorf("join token: must start with %q (copy it from <data-dir>/%s on the server)", JoinTokenPrefix, NodeTokenFile)
+	}
+	hash, secret, ok := strings.Cut(rest, "::")
+	if !ok {
+		return JoinToken{}, errors.New(`join token: no "::" between the CA hash and the secret`)
+	}
+	if b, err := hex.DecodeString(hash); err != nil || len(b) != sha256.Size {
+		return JoinToken{}, fmt.Errorf("join token: the CA hash must be %d hex digits, got %d characters", 2*sha256.Size, len(hash))
+	}
+	if len(secret) < 16 {
+		return JoinToken{}, errors.New("join token: the secret after \"::\" is missing or too short")
+	}
+	return JoinToken{CAHash: strings.ToLower(hash), Secret: secret}, nil
+}
+
+// EnsureJoinToken returns the join token kept in dataDir, making one on
+// first start. The file is rewritten only when the CA hash in it is not
+// caHash's (the secret stays).
+func EnsureJoinToken(dataDir, caHash string) (JoinToken, error) {
+	path := filepath.Join(dataDir, NodeTokenFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		t, err := ParseJoinToken(string(data))
+		if err != nil {
+			return JoinToken{}, fmt.Errorf("%s: %w; remove it to make a new join token", path, err)
+		}
+		if t.CAHash == caHash {
+			return t, nil
+		}
+		t.CAHash = caHash
+		return t, writeFileAtomic(path, []byte(t.String()+"\n"), 0o600)
+	case errors.Is(err, os.ErrNotExist):
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return JoinToken{}, err
+		}
+		t := JoinToken{CAHash: caHash, Secret: hex.EncodeToString(b)}
+		return t, writeFileAtomic(path, []byte(t.String()+"\n"), 0o600)
+	default:
+		return JoinToken{}, fmt.Errorf("join token: %w", err)
+	}
+}
+
+// JoinSecret authenticates the join secret as a bootstrapper.
+type JoinSecret struct{ hash [sha256.Size]byte }
+
+var _ TokenAuthenticator = (*JoinSecret)(nil)
+
+// NewJoinSecret accepts secret (of a JoinToken).
+func NewJoinSecret(secret string) *JoinSecret {
+	return &JoinSecret{hash: sha256.Sum256([]byte(secret))}
+}
+
+// AuthenticateToken compares in constant time.
+func (j *JoinSecret) AuthenticateToken(_ context.Context, token string) (*Identity, error) {
+	sum := sha256.Sum256([]byte(token))
+	if token == "" || subtle.ConstantTimeCompare(sum[:], j.hash[:]) != 1 {
+		return nil, errBadToken
+	}
+	return &Identity{Name: "skiff:bootstrap", Groups: []string{GroupBootstrappers}}, nil
+}
+
+// Union tries each authenticator in turn; the answer to a token none
+// accepts is the same as any one's.
+type Union []TokenAuthenticator
+
+// AuthenticateToken returns the first identity any member gives.
+func (u Union) AuthenticateToken(ctx context.Context, token string) (*Identity, error) {
+	for _, a := range u {
+		if id, err := a.AuthenticateToken(ctx, token); err == nil {
+			return id, nil
+		}
+	}
+	return nil, errBadToken
+}
+
+// InGroup reports whether id is in group g.
+func (id *Identity) InGroup(g string) bool {
+	for _, x := range id.Groups {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// NodeName is the node an identity of a node certificate speaks for, or
+// "" for any other identity.
+func (id *Identity) NodeName() string {
+	if !id.InGroup(GroupNodes) {
+		return ""
+	}
+	name, _ := strings.CutPrefix(id.Name, NodeUserPrefix)
+	return name
+}

@@ -1,0 +1,122 @@
+package auth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// nodeCertValidity is how long a node certificate lasts. Renewal without
+// a restart is the identity issue's; until then an agent rejoins.
+const nodeCertValidity = 365 * 24 * time.Hour
+
+// NodeCertRequest is what a node asks to be certified as.
+type NodeCertRequest struct {
+	NodeName string
+	// PublicKey is the node's key (from its CSR).
+	PublicKey crypto.PublicKey
+	// IPs and DNSNames go into the certificate so the server can reach
+	// the agent's own HTTPS endpoint by them.
+	IPs      []net.IP
+	DNSNames []string
+}
+
+// IssueNodeCert signs a certificate for a node: CN system:node:NAME in
+// group skiff:nodes, good for TLS client and server, so one key both
+// calls the API and serves the agent's endpoint.
+func (p *PKI) IssueNodeCert(req NodeCertRequest) (*x509.Certificate, error) {
+	if req.NodeName == "" {
+		return nil, errors.New("pki: node name is required")
+	}
+	return p.sign(req.PublicKey, pkix.Name{CommonName: NodeUserPrefix + req.NodeName, Organization: []string{GroupNodes}},
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, req.IPs, req.DNSNames)
+}
+
+// NewKeyPair makes a key and a certificate for it, signed here, held only
+// in memory: the embedded agent's node certificate, and the API server's
+// client certificate for calling agents. Made again at every start, they
+// cost no disk write.
+func (p *PKI) NewKeyPair(subject pkix.Name, usage []x509.ExtKeyUsage, ips []net.IP, dns []string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("pki: key: %w", err)
+	}
+	cert, err := p.sign(&key.PublicKey, subject, usage, ips, dns)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+}
+
+// NodeKeyPair is NewKeyPair for a node.
+func (p *PKI) NodeKeyPair(nodeName string, ips []net.IP, dns []string) (tls.Certificate, error) {
+	return p.NewKeyPair(pkix.Name{CommonName: NodeUserPrefix + nodeName, Organization: []string{GroupNodes}},
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, ips, dns)
+}
+
+// APIServerClientPair is the API server's client certificate for agents.
+func (p *PKI) APIServerClientPair() (tls.Certificate, error) {
+	return p.NewKeyPair(pkix.Name{CommonName: APIServerUser}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil)
+}
+
+func (p *PKI) sign(pub crypto.PublicKey, subject pkix.Name, usage []x509.ExtKeyUsage, ips []net.IP, dns []string) (*x509.Certificate, error) {
+	if pub == nil {
+		return nil, errors.New("pki: public key is required")
+	}
+	sn, err := serial()
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: sn,
+		Subject:      subject,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(nodeCertValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  usage,
+		IPAddresses:  ips,
+		DNSNames:     dns,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, pub, p.caKey)
+	if err != nil {
+		return nil, fmt.Errorf("pki: sign %s: %w", subject.CommonName, err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// CertIdentity is the identity a verified client certificate carries: its
+// common name, and its organizations as groups.
+func CertIdentity(c *x509.Certificate) *Identity {
+	return &Identity{Name: c.Subject.CommonName, Groups: append([]string(nil), c.Subject.Organization...)}
+}
+
+// ParseCSR reads a PEM certificate request and checks its signature.
+func ParseCSR(pemData []byte) (*x509.CertificateRequest, error) {
+	block, _ := pem.Decode(pemData)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, errors.New("csr: not a PEM CERTIFICATE REQUEST")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("csr: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("csr: %w", err)
+	}
+	return csr, nil
+}
+
+// EncodeCert is a certificate as PEM.
+func EncodeCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}

@@ -1,0 +1,213 @@
+package client_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/apiserver"
+	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/nodelease"
+)
+
+// joinServer serves the API with joining and leases, and records which
+// requests carried credentials.
+type joinServer struct {
+	url    string
+	admin  client.Config
+	token  auth.JoinToken
+	leases *nodelease.Table
+	mu     sync.Mutex
+	seen   []string // "METHOD path auth?" of every request
+}
+
+func (s *joinServer) requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
+}
+
+func newJoinServer(t *testing.T) *joinServer {
+	t.Helper()
+	dir := t.TempDir()
+	reg, st := newRegistry(t, dir, 8)
+	t.Cleanup(func() { st.Close() })
+	pki, err := auth.EnsurePKI(filepath.Join(dir, "pki"), auth.PKIConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminToken, _, _ := auth.EnsureAdminToken(filepath.Join(dir, "pki"))
+	hash, _ := auth.LoadTokenHash(filepath.Join(dir, "pki"))
+	jt, err := auth.EnsureJoinToken(dir, pki.CAHash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := &joinServer{token: jt, leases: nodelease.New(nil)}
+	srv, err := apiserver.New(apiserver.Config{
+		Backend: reg,
+		Auth: auth.Union{
+			auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
+			auth.NewJoinSecret(jt.Secret),
+		},
+		Join:   &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki},
+		Leases: js.leases,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		js.mu.Lock()
+		js.seen = append(js.seen, r.Method+" "+r.URL.Path+" auth="+boolString(r.Header.Get("Authorization") != ""))
+		js.mu.Unlock()
+		srv.Handler().ServeHTTP(w, r)
+	})
+	hs := &http.Server{Handler: h, TLSConfig: pki.ServerTLSConfig()}
+	go hs.ServeTLS(ln, "", "")
+	t.Cleanup(func() { hs.Close() })
+	js.url = "https://" + ln.Addr().String()
+	js.admin = client.Config{Server: js.url, CA: string(pki.CAPEM()), Token: adminToken}
+	return js
+}
+
+func boolString(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func TestJoinPinsTheCAAndIssuesANodeCertificate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newJoinServer(t)
+
+	t.Run("a token pinning another CA sends nothing", func(t *testing.T) {
+		bad := s.token
+		bad.CAHash = strings.Repeat("ab", 32)
+		_, err := client.Join(ctx, s.url, bad, client.JoinNode{Name: "n1"})
+		if !errors.Is(err, client.ErrCAMismatch) {
+			t.Fatalf("err %v, want ErrCAMismatch", err)
+		}
+		for _, r := range s.requests() {
+			if r != "GET /cacerts auth=no" {
+				t.Errorf("request %q reached the server with a mismatched CA", r)
+			}
+		}
+	})
+
+	t.Run("a wrong secret is refused", func(t *testing.T) {
+		bad := s.token
+		bad.Secret = "0123456789abcdef0123"
+		_, err := client.Join(ctx, s.url, bad, client.JoinNode{Name: "n1"})
+		if !errors.Is(err, errdefs.ErrUnauthorized) {
+			t.Fatalf("err %v, want Unauthorized", err)
+		}
+	})
+
+	t.Run("a bad node name is refused with its field", func(t *testing.T) {
+		_, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "Not_A_Name"})
+		if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "nodeName") {
+			t.Fatalf("err %v, want Invalid on nodeName", err)
+		}
+	})
+
+	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1", IPs: []net.IP{net.ParseIP("10.0.0.7")}, DNSNames: []string{"n1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Token != "" || cfg.ClientCertificate == "" {
+		t.Fatalf("joined config %+v: want a certificate and no token", cfg)
+	}
+	pair, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := pair.Leaf
+	if leaf.Subject.CommonName != "system:node:n1" || leaf.Subject.Organization[0] != auth.GroupNodes ||
+		len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP("10.0.0.7")) {
+		t.Errorf("node certificate subject %v, IPs %v", leaf.Subject, leaf.IPAddresses)
+	}
+
+	node, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := client.New(s.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.List(ctx, "pods", "", api.ListOptions{}); err != nil {
+		t.Fatalf("the node certificate does not authenticate: %v", err)
+	}
+
+	t.Run("leases", func(t *testing.T) {
+		if err := node.RenewLease(ctx, "n1", 20*time.Second); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("lease of a node that is not registered: %v, want NotFound", err)
+		}
+		for _, name := range []string{"n1", "n2"} {
+			n := &api.Node{ObjectMeta: api.ObjectMeta{Name: name}}
+			if _, err := admin.Create(ctx, "nodes", "", n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := node.RenewLease(ctx, "n1", 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		l, ok := s.leases.Get("n1")
+		if !ok || l.Holder != "system:node:n1" || l.Duration != 20*time.Second {
+			t.Errorf("lease %+v %v", l, ok)
+		}
+		if err := node.RenewLease(ctx, "n2", 20*time.Second); !errors.Is(err, errdefs.ErrForbidden) {
+			t.Errorf("n1 renewing n2's lease: %v, want Forbidden", err)
+		}
+		if err := node.RenewLease(ctx, "n1", time.Hour); !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("an hour-long lease: %v, want Invalid", err)
+		}
+	})
+
+	t.Run("a certificate from another CA fails the handshake", func(t *testing.T) {
+		other, err := auth.EnsurePKI(filepath.Join(t.TempDir(), "pki"), auth.PKIConfig{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := other.NodeKeyPair("n1", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := cfg
+		f.ClientCertificate = string(auth.EncodeCert(forged.Leaf))
+		f.ClientKey = string(encodeKey(t, forged))
+		fc, err := client.New(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fc.List(ctx, "pods", "", api.ListOptions{}); err == nil {
+			t.Fatal("a node certificate of another CA was accepted")
+		}
+	})
+}
+
+func encodeKey(t *testing.T, pair tls.Certificate) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(pair.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
