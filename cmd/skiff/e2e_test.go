@@ -537,10 +537,17 @@ func writeBytes(t *testing.T, pid int) int64 {
 	return 0
 }
 
-func rssKB(_ testing.TB, pid int) int64 {
+func rssKB(_ testing.TB, pid int) int64 { return procStatusKB(pid, "VmRSS:") }
+
+// anonKB is the process's private memory: RSS less the pages mapped from
+// files (its own binary's code, shared with every skiff process and
+// dropped by the kernel under pressure).
+func anonKB(pid int) int64 { return procStatusKB(pid, "RssAnon:") }
+
+func procStatusKB(pid int, field string) int64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			return n
 		}

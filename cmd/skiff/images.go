@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +18,6 @@ import (
 
 	containerdclient "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -191,8 +188,8 @@ func countOf(args []string, s string) int {
 	return n
 }
 
-// importFile imports the tarball at path ("-": stdin) and returns the
-// references of its images.
+// importFile imports the tarball at path ("-": stdin), all or nothing
+// (containerd.ImportImages), and returns the references of its images.
 func importFile(ctx context.Context, c *containerdclient.Client, path string, stdin io.Reader) ([]string, error) {
 	name, r := path, stdin
 	if path == "-" {
@@ -205,98 +202,11 @@ func importFile(ctx context.Context, c *containerdclient.Client, path string, st
 		defer f.Close()
 		r = f
 	}
-	br := bufio.NewReaderSize(r, 1<<20)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		defer zr.Close()
-		r = zr
-	} else {
-		r = br
-	}
-	refs, err := importTarball(ctx, c, r)
+	refs, err := containerd.ImportImages(ctx, c, r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(refs) == 0 {
-		return nil, fmt.Errorf("%s: no named image in the tarball (an OCI layout names its images with the "+
-			"io.containerd.image.name or org.opencontainers.image.ref.name annotation); nothing imported", name)
-	}
 	return refs, nil
-}
-
-// importTarball is containerd.ImportImages made all or nothing: it
-// stores and unpacks the tarball's images and, if any step fails, puts
-// back the image records as they were. A lease holds the new content and
-// the images' previous targets until the records are settled, so that
-// garbage collection takes neither meanwhile.
-func importTarball(ctx context.Context, c *containerdclient.Client, r io.Reader) ([]string, error) {
-	is := c.ImageService()
-	existing, err := is.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
-	}
-	before := make(map[string]images.Image, len(existing))
-	for _, img := range existing {
-		before[img.Name] = img
-	}
-	ctx, done, err := c.WithLease(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("lease: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		done(cctx)
-	}()
-	if lease, ok := leases.FromContext(ctx); ok {
-		for _, img := range existing {
-			res := leases.Resource{ID: img.Target.Digest.String(), Type: "content"}
-			if err := c.LeasesService().AddResource(ctx, leases.Lease{ID: lease}, res); err != nil {
-				return nil, fmt.Errorf("lease image %s: %w", img.Name, err)
-			}
-		}
-	}
-	imgs, err := c.Import(ctx, r, containerdclient.WithAllPlatforms(false))
-	if err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("import interrupted: %w", ctx.Err())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("not an OCI-layout or docker-save image tarball: %w; nothing imported", err)
-	}
-	refs := make([]string, 0, len(imgs))
-	for _, img := range imgs {
-		if err := containerdclient.NewImage(c, img).Unpack(ctx, ""); err != nil {
-			if rerr := restoreImages(ctx, is, imgs, before); rerr != nil {
-				return nil, fmt.Errorf("unpack %s: %w; and putting back the images as they were: %v", img.Name, err, rerr)
-			}
-			return nil, fmt.Errorf("unpack %s: %w; nothing imported", img.Name, err)
-		}
-		refs = append(refs, img.Name)
-	}
-	return refs, nil
-}
-
-// restoreImages undoes what an import did to the records of imgs: an
-// image that existed points at its old target again, a new one goes.
-func restoreImages(ctx context.Context, is images.Store, imgs []images.Image, before map[string]images.Image) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	var errs []error
-	for _, img := range imgs {
-		var err error
-		if old, ok := before[img.Name]; ok {
-			_, err = is.Update(ctx, old, "target", "labels")
-		} else if err = is.Delete(ctx, img.Name); cerrdefs.IsNotFound(err) {
-			err = nil
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("image %s: %w", img.Name, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // imageRow is one image as list prints it.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -27,24 +29,7 @@ import (
 // pins another CA is refused before the secret leaves the machine; a
 // restarted agent needs no token.
 func TestNodeJoin(t *testing.T) {
-	srv := newTestNode(t, 6)
-	ag := newTestNode(t, 7)
-	// The LAN: srv's eth1 10.250.6.1 — ag's lan0 10.250.6.2.
-	mustRun(t, "ip", "-n", srv.netns, "link", "add", "eth1", "type", "veth", "peer", "name", "lan0", "netns", ag.netns)
-	mustRun(t, "ip", "-n", srv.netns, "addr", "add", "10.250.6.1/24", "dev", "eth1")
-	mustRun(t, "ip", "-n", srv.netns, "link", "set", "eth1", "up")
-	mustRun(t, "ip", "-n", ag.netns, "addr", "add", "10.250.6.2/24", "dev", "lan0")
-	mustRun(t, "ip", "-n", ag.netns, "link", "set", "lan0", "up")
-	// The server listens on its node IP only; reach it over the LAN.
-	mustRun(t, "ip", "-n", ag.netns, "route", "add", srv.nodeIP+"/32", "via", "10.250.6.1", "dev", "lan0")
-	ag.nodeIP = "10.250.6.2"
-	srv.start()
-
-	tokenBytes, err := os.ReadFile(filepath.Join(srv.dataDir, "node-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	srv, ag, token := newJoinPair(t, 6, 7)
 	if !strings.Contains(srv.srv.log.String(), "skiff agent --server") || !strings.Contains(srv.srv.log.String(), token) {
 		t.Errorf("the server did not print the join command; log:\n%s", tail(srv.srv.log.String(), 20))
 	}
@@ -67,11 +52,6 @@ func TestNodeJoin(t *testing.T) {
 		}
 	})
 
-	// The agent node reads and writes through the server node's client.
-	ag.client = srv.client
-	if _, err := testimages.Build(filepath.Join(ag.dataDir, "images")); err != nil {
-		t.Fatal(err)
-	}
 	ag.srv = ag.startAgent(serverURL, token)
 	t.Cleanup(ag.cleanup)
 	ag.waitNodeReady()
@@ -88,8 +68,8 @@ func TestNodeJoin(t *testing.T) {
 	if a.Spec.PodCIDR == "" || a.Spec.PodCIDR == s.Spec.PodCIDR {
 		t.Errorf("pod subnets: agent %q, server %q; want two different /24s", a.Spec.PodCIDR, s.Spec.PodCIDR)
 	}
-	if got := nodeInternalIP(a); got != "10.250.6.2" {
-		t.Errorf("agent node address %q, want 10.250.6.2", got)
+	if got := nodeInternalIP(a); got != ag.nodeIP {
+		t.Errorf("agent node address %q, want %s", got, ag.nodeIP)
 	}
 
 	var first client.Lease
@@ -131,6 +111,27 @@ func TestNodeJoin(t *testing.T) {
 		t.Run("logs and exec through the server to "+n.name, func(t *testing.T) { testLogsAndExec(t, srv.srv, name) })
 	}
 
+	t.Run("the agent answers only the API server", func(t *testing.T) {
+		// The embedded agent's endpoint is reachable from here; with no
+		// client certificate, or with the admin's token, it refuses.
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		for _, token := range []string{"", adminToken(t, srv.srv)} {
+			req, _ := http.NewRequest("GET", "https://"+srv.nodeIP+":10250/containerLogs/default/talker-"+srv.name+"/talk", nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), "line ") {
+				t.Errorf("agent endpoint without the server's certificate (token %v): %s %q", token != "", resp.Status, body)
+			}
+		}
+	})
+
 	t.Run("a restarted agent uses its saved certificate", func(t *testing.T) {
 		pid := ag.ctr("task", "ls")
 		ag.srv.kill9()
@@ -151,6 +152,34 @@ func TestNodeJoin(t *testing.T) {
 			return now == pid, now
 		})
 	})
+}
+
+// newJoinPair makes two nodes linked by a veth of their own ("the LAN":
+// 10.250.<si>.1 on the server node, .2 on the other), starts the server
+// on the first, and readies the second for `skiff agent` (its images,
+// and the server's client for reading pods). It returns the join token.
+func newJoinPair(t testing.TB, si, ai int) (srv, ag *testNode, token string) {
+	t.Helper()
+	srv, ag = newTestNode(t, si), newTestNode(t, ai)
+	lan := func(host int) string { return fmt.Sprintf("10.250.%d.%d", si, host) }
+	mustRun(t, "ip", "-n", srv.netns, "link", "add", "eth1", "type", "veth", "peer", "name", "lan0", "netns", ag.netns)
+	mustRun(t, "ip", "-n", srv.netns, "addr", "add", lan(1)+"/24", "dev", "eth1")
+	mustRun(t, "ip", "-n", srv.netns, "link", "set", "eth1", "up")
+	mustRun(t, "ip", "-n", ag.netns, "addr", "add", lan(2)+"/24", "dev", "lan0")
+	mustRun(t, "ip", "-n", ag.netns, "link", "set", "lan0", "up")
+	// The server listens on its node IP only; reach it over the LAN.
+	mustRun(t, "ip", "-n", ag.netns, "route", "add", srv.nodeIP+"/32", "via", lan(1), "dev", "lan0")
+	ag.nodeIP = lan(2)
+	srv.start()
+	b, err := os.ReadFile(filepath.Join(srv.dataDir, "node-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag.client = srv.client
+	if _, err := testimages.Build(filepath.Join(ag.dataDir, "images")); err != nil {
+		t.Fatal(err)
+	}
+	return srv, ag, strings.TrimSpace(string(b))
 }
 
 // startAgent runs `skiff agent` in the node's namespace; token "" relies
@@ -301,6 +330,14 @@ func testLogsAndExec(t *testing.T, s *e2eServer, pod string) {
 		}
 		master.Close()
 	})
+}
+
+func adminToken(t *testing.T, s *e2eServer) string {
+	cfg, err := client.LoadConfig(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Token
 }
 
 // badTokenConfig is the server's admin config with a wrong token.

@@ -1,13 +1,18 @@
 package containerd
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	cerrdefs "github.com/containerd/errdefs"
 
@@ -15,23 +20,104 @@ import (
 	"github.com/skiffhq/skiff/server/api/errdefs"
 )
 
-// ImportImages reads an OCI-layout or docker-save tarball, stores its
-// images and unpacks them for the default snapshotter, so containers can
-// start from them at once. It returns the image names.
+// ImportImages reads an OCI-layout or docker-save tarball, plain or
+// gzipped, stores its images in the skiff namespace and unpacks them for
+// the default snapshotter, so containers can start from them at once. It
+// returns the image names.
+//
+// It is all or nothing: if an image cannot be stored or unpacked, the
+// image records are put back as they were (an image that existed points
+// at its old content again, a new one goes) and the error says "nothing
+// imported". A lease holds the new content and the previous targets of
+// existing images until the records are settled, so that containerd's
+// garbage collection takes neither meanwhile. A tarball that names no
+// image is an error (errdefs.ErrInvalid) too: its content would be
+// unreachable.
 func ImportImages(ctx context.Context, c *containerd.Client, r io.Reader) ([]string, error) {
 	ctx = namespaces.WithNamespace(ctx, Namespace)
+	br := bufio.NewReaderSize(r, 1<<20)
+	r = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w; nothing imported", classed{err, errdefs.ErrInvalid})
+		}
+		defer zr.Close()
+		r = zr
+	}
+	is := c.ImageService()
+	existing, err := is.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", classify(err))
+	}
+	before := make(map[string]images.Image, len(existing))
+	for _, img := range existing {
+		before[img.Name] = img
+	}
+	ctx, done, err := c.WithLease(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lease: %w", classify(err))
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		done(cctx)
+	}()
+	if lease, ok := leases.FromContext(ctx); ok {
+		for _, img := range existing {
+			res := leases.Resource{ID: img.Target.Digest.String(), Type: "content"}
+			if err := c.LeasesService().AddResource(ctx, leases.Lease{ID: lease}, res); err != nil {
+				return nil, fmt.Errorf("lease image %s: %w", img.Name, classify(err))
+			}
+		}
+	}
 	imgs, err := c.Import(ctx, r, containerd.WithAllPlatforms(false))
 	if err != nil {
-		return nil, fmt.Errorf("import images: %w", err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("import interrupted: %w", ctx.Err())
+		}
+		if cerr := classify(err); cerr != err && !errdefs.IsInvalid(cerr) {
+			// containerd failed, not the tarball: unavailable, forbidden…
+			return nil, fmt.Errorf("import images: %w; nothing imported", cerr)
+		}
+		return nil, fmt.Errorf("not an OCI-layout or docker-save image tarball: %w; nothing imported", classed{err, errdefs.ErrInvalid})
+	}
+	if len(imgs) == 0 {
+		return nil, classed{errors.New("no named image in the tarball (an OCI layout names its images with the " +
+			"io.containerd.image.name or org.opencontainers.image.ref.name annotation); nothing imported"), errdefs.ErrInvalid}
 	}
 	names := make([]string, 0, len(imgs))
 	for _, img := range imgs {
 		if err := containerd.NewImage(c, img).Unpack(ctx, ""); err != nil {
-			return names, fmt.Errorf("unpack %s: %w", img.Name, err)
+			err = classify(err)
+			if rerr := restoreImages(ctx, is, imgs, before); rerr != nil {
+				return nil, fmt.Errorf("unpack %s: %w; and putting back the images as they were: %v", img.Name, err, rerr)
+			}
+			return nil, fmt.Errorf("unpack %s: %w; nothing imported", img.Name, err)
 		}
 		names = append(names, img.Name)
 	}
 	return names, nil
+}
+
+// restoreImages undoes what an import did to the records of imgs: an
+// image that existed points at its old target again, a new one goes.
+func restoreImages(ctx context.Context, is images.Store, imgs []images.Image, before map[string]images.Image) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, img := range imgs {
+		var err error
+		if old, ok := before[img.Name]; ok {
+			_, err = is.Update(ctx, old, "target", "labels")
+		} else if err = is.Delete(ctx, img.Name); cerrdefs.IsNotFound(err) {
+			err = nil
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("image %s: %w", img.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // GetImage returns a present image; errdefs.ErrNotFound if it is absent.
