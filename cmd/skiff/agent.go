@@ -108,7 +108,11 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	if !pool.AppendCertsFromPEM([]byte(cfg.CA)) {
 		return errors.New("node credentials: the CA holds no PEM certificate")
 	}
-	log.Info("skiff agent starting", "server", cfg.Server, "node", o.node.NodeName)
+	log.Info("skiff agent starting", "server", cfg.Server, "node", o.node.NodeName,
+		"certificate-expires", pair.Leaf.NotAfter.Format(time.DateOnly))
+	if left := time.Until(pair.Leaf.NotAfter); left < 30*24*time.Hour {
+		log.Warn("the node certificate expires soon; rejoin with --token before then", "in", left.Round(time.Hour))
+	}
 	return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: pair, ca: pool}, version, log)
 }
 
@@ -132,7 +136,7 @@ func agentConfig(ctx context.Context, o agentOptions, log *slog.Logger) (client.
 			return client.Config{}, fmt.Errorf("%s: node certificate: %w (remove it and start again with --token to rejoin)", path, perr)
 		case time.Now().After(pair.Leaf.NotAfter):
 			reason = "the node certificate expired on " + pair.Leaf.NotAfter.Format(time.DateOnly)
-		case !strings.HasSuffix(pair.Leaf.Subject.CommonName, ":"+o.node.NodeName):
+		case pair.Leaf.Subject.CommonName != auth.NodeUserPrefix+o.node.NodeName:
 			reason = "the node certificate is for " + pair.Leaf.Subject.CommonName
 		default:
 			return saved, nil
@@ -146,12 +150,6 @@ func agentConfig(ctx context.Context, o agentOptions, log *slog.Logger) (client.
 		return client.Config{}, err
 	}
 	node := client.JoinNode{Name: o.node.NodeName}
-	if ip := net.ParseIP(o.node.NodeIP); ip != nil {
-		node.IPs = append(node.IPs, ip)
-	}
-	if h, err := os.Hostname(); err == nil {
-		node.DNSNames = append(node.DNSNames, strings.ToLower(h))
-	}
 	log.Info("joining", "server", o.server, "node", o.node.NodeName, "why", reason)
 	cfg, err := joinRetrying(ctx, strings.TrimRight(o.server, "/"), tok, node, log)
 	if err != nil {
@@ -172,8 +170,14 @@ func joinRetrying(ctx context.Context, server string, tok auth.JoinToken, node c
 		jctx, cancel := context.WithTimeout(ctx, time.Minute)
 		cfg, err := client.Join(jctx, server, tok, node)
 		cancel()
-		if err == nil || ctx.Err() != nil || errors.Is(err, client.ErrCAMismatch) || errdefs.IsUnauthorized(err) ||
-			errdefs.IsForbidden(err) || errdefs.IsInvalid(err) || errors.Is(err, errdefs.ErrBadRequest) {
+		var hostErr x509.HostnameError
+		switch {
+		case errors.As(err, &hostErr):
+			return cfg, fmt.Errorf("%w: the server's certificate names %s; use one of those in --server, or add this one to the server's --tls-san",
+				err, strings.Join(append(hostErr.Certificate.DNSNames, ipStrings(hostErr.Certificate.IPAddresses)...), ", "))
+		case err == nil || ctx.Err() != nil || errors.Is(err, client.ErrCAMismatch) || errdefs.IsUnauthorized(err) ||
+			errdefs.IsForbidden(err) || errdefs.IsInvalid(err) || errors.Is(err, errdefs.ErrBadRequest) ||
+			errdefs.IsNotFound(err) || errdefs.IsAlreadyExists(err):
 			return cfg, err
 		}
 		log.Warn("cannot join yet; retrying", "in", delay, "err", err)
@@ -184,4 +188,12 @@ func joinRetrying(ctx context.Context, server string, tok auth.JoinToken, node c
 		}
 		delay = min(2*delay, 30*time.Second)
 	}
+}
+
+func ipStrings(ips []net.IP) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out
 }

@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +22,6 @@ import (
 	containerdclient "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	cerrdefs "github.com/containerd/errdefs"
-	digest "github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	runtimecontainer "github.com/skiffhq/skiff/runtime/container"
 	"github.com/skiffhq/skiff/runtime/containerd"
@@ -130,78 +130,16 @@ func writeTarball(t *testing.T, name string, data []byte) string {
 	return p
 }
 
-// dockerSave rewrites the OCI-layout tarball oci in the layout `docker
-// save` writes (manifest.json, <config>.json, <layer>/layer.tar), tagged
+// dockerSave writes imgSpec in the layout `docker save` writes, tagged
 // tags. badDiffID makes the config name a layer other than the one in the
 // tarball, as a corrupt save would.
-func dockerSave(t *testing.T, oci []byte, badDiffID bool, tags ...string) []byte {
+func dockerSave(t *testing.T, badDiffID bool, tags ...string) []byte {
 	t.Helper()
-	files := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(oci))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[h.Name] = b
+	var b bytes.Buffer
+	if err := testimages.WriteDockerSave(&b, testimages.SaveImage{Spec: imgSpec, Tags: tags, BadDiffID: badDiffID}); err != nil {
+		t.Fatalf("%v (busybox-static is needed: scripts/install-deps.sh installs it)", err)
 	}
-	blob := func(d digest.Digest) []byte {
-		b, ok := files["blobs/sha256/"+d.Encoded()]
-		if !ok {
-			t.Fatalf("blob %s missing from the OCI tarball", d)
-		}
-		return b
-	}
-	var index ocispec.Index
-	var man ocispec.Manifest
-	if err := json.Unmarshal(files["index.json"], &index); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(blob(index.Manifests[0].Digest), &man); err != nil {
-		t.Fatal(err)
-	}
-	config, layer := blob(man.Config.Digest), blob(man.Layers[0].Digest)
-	if badDiffID {
-		var cfg ocispec.Image
-		if err := json.Unmarshal(config, &cfg); err != nil {
-			t.Fatal(err)
-		}
-		cfg.RootFS.DiffIDs = []digest.Digest{digest.FromString("not the layer")}
-		var err error
-		if config, err = json.Marshal(cfg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	configName := digest.FromBytes(config).Encoded() + ".json"
-	layerName := man.Layers[0].Digest.Encoded() + "/layer.tar"
-	manifest, err := json.Marshal([]map[string]any{{"Config": configName, "RepoTags": tags, "Layers": []string{layerName}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{configName, config}, {layerName, layer}, {"manifest.json", manifest}} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: 0o644, Size: int64(len(f.data))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
+	return b.Bytes()
 }
 
 func gzipped(t *testing.T, data []byte) []byte {
@@ -231,7 +169,7 @@ func TestImagesImportListRemove(t *testing.T) {
 	if got, want := r.out, ociRef+"\n"; got != want {
 		t.Errorf("import OCI layout: got %q, want %q", got, want)
 	}
-	r = n.skiff(bytes.NewReader(gzipped(t, dockerSave(t, oci, false, "dsave:1.0"))), "import", "-").must(t, "images import -")
+	r = n.skiff(bytes.NewReader(gzipped(t, dockerSave(t, false, "dsave:1.0"))), "import", "-").must(t, "images import -")
 	if got, want := r.out, "docker.io/library/dsave:1.0\n"; got != want {
 		t.Errorf("import docker save: got %q, want %q", got, want)
 	}
@@ -371,7 +309,7 @@ func globCgroups(path string) []string {
 func TestImagesMalformedTarball(t *testing.T) {
 	n := startImagesNode(t)
 	oci := ociTarball(t)
-	n.skiff(bytes.NewReader(dockerSave(t, oci, false, "dsave:1.0")), "import", "-").must(t, "images import")
+	n.skiff(bytes.NewReader(dockerSave(t, false, "dsave:1.0")), "import", "-").must(t, "images import")
 	before := refsOf(n.list(t))
 
 	var notImage bytes.Buffer
@@ -391,7 +329,7 @@ func TestImagesMalformedTarball(t *testing.T) {
 		{"no-image", notImage.Bytes(), "unrecognized image format"},
 		// Its images are stored, then fail to unpack: the one that
 		// existed keeps its old content, the new one goes.
-		{"bad-layer", dockerSave(t, oci, true, "dsave:1.0", "dsave:2.0"), "unpack docker.io/library/dsave:1.0"},
+		{"bad-layer", dockerSave(t, true, "dsave:1.0", "dsave:2.0"), "unpack docker.io/library/dsave:1.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTarball(t, tc.name+".tar", tc.data)
@@ -420,6 +358,59 @@ func TestImagesMalformedTarball(t *testing.T) {
 	if r.code == 0 || r.out != testimages.Ref(imgSpec.Name)+"\n" {
 		t.Errorf("import of a good and a bad tarball: exit %d, stdout %q", r.code, r.out)
 	}
+}
+
+// TestImagesImportDir is the import of <data-dir>/images at node start:
+// each tarball once, its images' references kept in its marker so that
+// later starts still know them (the garbage collector keeps them).
+func TestImagesImportDir(t *testing.T) {
+	n := startImagesNode(t)
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	write := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	importDir := func(what string, want ...string) {
+		t.Helper()
+		refs, err := importImageDir(context.Background(), n.client, dir, log)
+		slices.Sort(refs)
+		if err != nil || !slices.Equal(refs, want) {
+			t.Errorf("%s: got %v, %v; want %v", what, refs, err, want)
+		}
+	}
+	oci := testimages.Ref(imgSpec.Name)
+	write("a.tar.gz", gzipped(t, dockerSave(t, false, "dsave:1.0", "dsave:2.0")))
+	write("b.tar", ociTarball(t))
+	write("bad.tar", []byte("not a tarball"))
+	write("notes.txt", []byte("not an image"))
+	all := []string{"docker.io/library/dsave:1.0", "docker.io/library/dsave:2.0", oci}
+	importDir("first start", all...)
+	if _, err := os.Stat(filepath.Join(dir, ".bad.tar.imported")); err == nil {
+		t.Error("a tarball that failed to import has a marker; it would not be tried again")
+	}
+
+	// A later start reads the markers: a removed image is not imported
+	// again, and still counts as the directory's.
+	if err := n.client.ImageService().Delete(n.ctx(), oci); err != nil {
+		t.Fatal(err)
+	}
+	importDir("second start", all...)
+	if _, err := n.client.ImageService().Get(n.ctx(), oci); err == nil {
+		t.Errorf("%s imported again from an unchanged tarball", oci)
+	}
+
+	// A marker without references (an older skiff's) or of another
+	// version of the tarball does not count.
+	write(".b.tar.imported", []byte("1 2\n"))
+	importDir("old marker", all...)
+	if _, err := n.client.ImageService().Get(n.ctx(), oci); err != nil {
+		t.Errorf("%s not imported again despite an old marker: %v", oci, err)
+	}
+	write("a.tar.gz", dockerSave(t, false, "dsave:3.0"))
+	importDir("changed tarball", "docker.io/library/dsave:3.0", oci)
 }
 
 func TestImagesNoContainerd(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/skiffhq/skiff/runtime/execstream"
 	"github.com/skiffhq/skiff/server/apiserver"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/client/execstream"
 )
 
 func newLogsCommand(io streams) *cobra.Command {
@@ -114,7 +114,13 @@ mode here, resized with this window).`,
 			if err != nil {
 				return err
 			}
-			opts := client.ExecOptions{Container: container, Command: args[1:], Stdout: io.out, Stderr: io.err}
+			opts := client.ExecOptions{Container: container, Command: args[1:], Stdout: io.out, Stderr: io.err,
+				Connected: func(defaulted string) {
+					if defaulted != "" {
+						// \r: the terminal may be raw already.
+						fmt.Fprintf(io.err, "Defaulted container %q\r\n", defaulted)
+					}
+				}}
 			if stdin {
 				opts.Stdin = io.in
 			}
@@ -143,19 +149,22 @@ mode here, resized with this window).`,
 					send()
 					winch := make(chan os.Signal, 1)
 					signal.Notify(winch, syscall.SIGWINCH)
-					defer signal.Stop(winch)
+					done := make(chan struct{})
+					defer func() { signal.Stop(winch); close(done) }()
 					go func() {
-						for range winch {
-							send()
+						for {
+							select {
+							case <-winch:
+								send()
+							case <-done:
+								return
+							}
 						}
 					}()
 					opts.Resize = resize
 				}
 			}
-			code, defaulted, err := b.Exec(cmd.Context(), f.namespace, args[0], opts)
-			if defaulted != "" {
-				fmt.Fprintf(io.err, "Defaulted container %q\n", defaulted)
-			}
+			code, _, err := b.Exec(cmd.Context(), f.namespace, args[0], opts)
 			if err != nil {
 				return err
 			}

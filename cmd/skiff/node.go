@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,13 +16,16 @@ import (
 	"time"
 
 	containerdclient "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/plugins"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/netstack/cni"
 	"github.com/skiffhq/skiff/runtime/agent"
 	"github.com/skiffhq/skiff/runtime/containerd"
+	"github.com/skiffhq/skiff/runtime/gc"
 	"github.com/skiffhq/skiff/runtime/probe"
+	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 )
 
@@ -88,9 +92,6 @@ func defaultNodeIP() string {
 	return conn.LocalAddr().(*net.UDPAddr).IP.String()
 }
 
-// runNode runs a node: containerd (its own, or the one given), the pod
-// network, the prober and the agent, until ctx ends. Pods keep running
-// after it returns.
 // nodeDeps are what a node gets from the server it belongs to.
 type nodeDeps struct {
 	// backend reaches the API: the registry in-process, or HTTPS.
@@ -102,8 +103,17 @@ type nodeDeps struct {
 	ca   *x509.CertPool
 }
 
+// runNode runs a node: containerd (its own, or the one given), the pod
+// network, the prober, the agent and the garbage collector, until ctx
+// ends. Pods keep running after it returns.
 func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps, version string, log *slog.Logger) error {
 	cfg.setDefaults()
+	// Paths go to containerd and into container specs, and the garbage
+	// collector takes only absolute ones: --data-dir may be relative.
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	address := cfg.ContainerdSocket
 	if address == "" {
@@ -126,8 +136,13 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 			return err
 		}
 		defer c.Close()
-		if err := importImageDir(ctx, c, filepath.Join(dataDir, "images"), log); err != nil {
+		imported, err := importImageDir(ctx, c, filepath.Join(dataDir, "images"), log)
+		if err != nil {
 			return err
+		}
+		imageFS := filepath.Join(dataDir, "containerd") // the root of skiff's own containerd
+		if cfg.ContainerdSocket != "" {
+			imageFS = externalContainerdRoot(ctx, c, log)
 		}
 		rt, err := containerd.NewRuntime(ctx, containerd.RuntimeConfig{
 			Client:  c,
@@ -166,6 +181,23 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		if err != nil {
 			return err
 		}
+		keep := make(map[string]bool, len(imported))
+		for _, ref := range imported {
+			keep[ref] = true
+		}
+		collector, err := gc.New(gc.Config{
+			Runtime:  rt,
+			ImageFS:  imageFS,
+			LogDir:   filepath.Join(dataDir, "pods"),
+			KnownPod: a.KnownPod,
+			// An image from <data-dir>/images is not imported again
+			// once its tarball's marker is written: it must stay.
+			Keep: func(ref string) bool { return keep[ref] },
+			Log:  log, // gc.New adds component=gc
+		})
+		if err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.AgentPort)))
 		if err != nil {
 			return fmt.Errorf("agent endpoint: %w", err)
@@ -173,6 +205,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		ag, ctx := errgroup.WithContext(ctx)
 		ag.Go(func() error { return serveAgent(ctx, ln, a.Handler(), deps, log) })
 		ag.Go(func() error { return a.Run(ctx) })
+		ag.Go(func() error { return collector.Run(ctx) })
 		return ag.Wait()
 	})
 	return g.Wait()
@@ -190,6 +223,14 @@ func serveAgent(ctx context.Context, ln net.Listener, h http.Handler, deps nodeD
 			Certificates: []tls.Certificate{deps.cert},
 			ClientAuth:   tls.VerifyClientCertIfGiven,
 			ClientCAs:    deps.ca,
+			// A certificate, if given, must be the API server's: other
+			// nodes' certificates are of the same CA.
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0].Subject.CommonName != api.UserAPIServer {
+					return fmt.Errorf("agent endpoint: %q may not connect; only the API server may", cs.PeerCertificates[0].Subject.CommonName)
+				}
+				return nil
+			},
 		},
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -209,17 +250,23 @@ func serveAgent(ctx context.Context, ln net.Listener, h http.Handler, deps nodeD
 }
 
 // importImageDir imports every image tarball dropped in dir (air-gapped
-// installs, as k3s's agent/images). A tarball is read once: a marker
-// file beside it (.NAME.imported) holds its size and mtime, and a changed
-// tarball is imported again.
-func importImageDir(ctx context.Context, c *containerdclient.Client, dir string, log *slog.Logger) error {
+// installs, as k3s's agent/images), plain or gzipped, each all or
+// nothing (containerd.ImportImages). A tarball is read once: a marker
+// file beside it (.NAME.imported) holds its size and mtime and then the
+// references of the images it holds, one a line; a changed tarball is
+// imported again, and one that fails to import is tried again at the
+// next start. It returns the references of the images of every tarball
+// in dir, imported now or at an earlier start, which the node keeps
+// whatever its disk usage: they would not be imported again.
+func importImageDir(ctx context.Context, c *containerdclient.Client, dir string, log *slog.Logger) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("image directory: %w", err)
+		return nil, fmt.Errorf("image directory: %w", err)
 	}
+	var refs []string
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz")) {
@@ -228,16 +275,17 @@ func importImageDir(ctx context.Context, c *containerdclient.Client, dir string,
 		path := filepath.Join(dir, name)
 		info, err := e.Info()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		marker := filepath.Join(dir, "."+name+".imported")
-		stamp := fmt.Sprintf("%d %d\n", info.Size(), info.ModTime().UnixNano())
-		if b, err := os.ReadFile(marker); err == nil && string(b) == stamp {
+		stamp := fmt.Sprintf("%d %d", info.Size(), info.ModTime().UnixNano())
+		if imgs, ok := readImportMarker(marker, stamp); ok {
+			refs = append(refs, imgs...)
 			continue
 		}
 		f, err := os.Open(path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		imgs, err := containerd.ImportImages(ctx, c, f)
 		f.Close()
@@ -246,9 +294,92 @@ func importImageDir(ctx context.Context, c *containerdclient.Client, dir string,
 			continue
 		}
 		log.Info("imported images", "file", path, "images", imgs)
-		if err := os.WriteFile(marker, []byte(stamp), 0o600); err != nil {
-			return err
+		refs = append(refs, imgs...)
+		if err := writeImportMarker(marker, stamp, imgs); err != nil {
+			return nil, err
 		}
 	}
+	return refs, nil
+}
+
+// readImportMarker returns the references a tarball's marker records, if
+// the marker is of the tarball as it is now (stamp). A marker written by
+// an older skiff holds the stamp alone: it does not count, so that the
+// tarball is imported again and its references are learnt.
+func readImportMarker(path, stamp string) ([]string, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if lines[0] != stamp || len(lines) < 2 {
+		return nil, false
+	}
+	var refs []string
+	for _, l := range lines[1:] {
+		if l != "" {
+			refs = append(refs, l)
+		}
+	}
+	return refs, len(refs) > 0
+}
+
+// writeImportMarker writes a tarball's marker through a temporary file,
+// so that a crash never leaves one that lists only some of its images.
+func writeImportMarker(path, stamp string, refs []string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("image import marker: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(stamp + "\n" + strings.Join(refs, "\n") + "\n")
+	if err = errors.Join(err, tmp.Close()); err != nil {
+		return fmt.Errorf("image import marker: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("image import marker: %w", err)
+	}
 	return nil
+}
+
+// defaultContainerdRoot is containerd's root directory when its config
+// names none.
+const defaultContainerdRoot = "/var/lib/containerd"
+
+// externalContainerdRoot is the root directory of a containerd skiff
+// does not run (--containerd-socket), whose file system the image
+// collector watches: what containerd says it is, else its default.
+func externalContainerdRoot(ctx context.Context, c *containerdclient.Client, log *slog.Logger) string {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	root, err := containerdRoot(cctx, c)
+	if err == nil {
+		_, err = os.Stat(root)
+	}
+	if err != nil {
+		log.Warn("containerd's root directory unknown; image garbage collection watches the disk of the default",
+			"dir", defaultContainerdRoot, "err", err)
+		return defaultContainerdRoot
+	}
+	return root
+}
+
+// containerdRoot asks containerd for its root directory. Its
+// introspection service does not report it as such, but the content
+// store plugin exports its own directory, which is
+// <root>/io.containerd.content.v1.content.
+func containerdRoot(ctx context.Context, c *containerdclient.Client) (string, error) {
+	resp, err := c.IntrospectionService().Plugins(ctx)
+	if err != nil {
+		return "", fmt.Errorf("containerd plugins: %w", err)
+	}
+	for _, p := range resp.Plugins {
+		if p.Type != string(plugins.ContentPlugin) {
+			continue
+		}
+		if dir := p.Exports["root"]; filepath.IsAbs(dir) {
+			return filepath.Dir(dir), nil
+		}
+	}
+	return "", errors.New("containerd's content plugin exports no root directory")
 }

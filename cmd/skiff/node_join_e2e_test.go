@@ -111,6 +111,25 @@ func TestNodeJoin(t *testing.T) {
 		t.Run("logs and exec through the server to "+n.name, func(t *testing.T) { testLogsAndExec(t, srv.srv, name) })
 	}
 
+	t.Run("another node's certificate does not open an agent", func(t *testing.T) {
+		cfg, err := client.LoadConfig(filepath.Join(ag.dataDir, "agent", "node.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			InsecureSkipVerify: true, Certificates: []tls.Certificate{pair}}}}
+		resp, err := hc.Get("https://" + srv.nodeIP + ":10250/containerLogs/default/talker-" + srv.name + "/talk")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Fatalf("node %s's certificate reached node %s's agent: %s %q", ag.name, srv.name, resp.Status, body)
+		}
+	})
+
 	t.Run("the agent answers only the API server", func(t *testing.T) {
 		// The embedded agent's endpoint is reachable from here; with no
 		// client certificate, or with the admin's token, it refuses.

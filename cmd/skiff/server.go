@@ -148,21 +148,14 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		// The embedded agent's certificate is made at every start and
 		// kept in memory only.
 		cfg.Node.setDefaults()
-		var ips []net.IP
-		if ip := net.ParseIP(cfg.Node.NodeIP); ip != nil {
-			ips = append(ips, ip)
-		}
-		if nodeCert, err = pki.NodeKeyPair(cfg.Node.NodeName, ips, []string{cfg.Node.NodeName}); err != nil {
+		if nodeCert, err = pki.NodeKeyPair(cfg.Node.NodeName); err != nil {
 			return err
 		}
 	}
 	api, err := apiserver.New(apiserver.Config{
 		Backend: reg,
-		Auth: auth.Union{
-			auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
-			auth.NewJoinSecret(joinToken.Secret),
-		},
-		Join:    &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki},
+		Auth:    auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
+		Join:    &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki, Secret: auth.NewJoinSecret(joinToken.Secret)},
 		Leases:  leases,
 		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient, CAs: pki.CAPool()},
 		Version: apiserver.VersionInfo{Version: version, Commit: commit},
@@ -188,8 +181,10 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 			joinURL = "https://" + net.JoinHostPort(ip, fmt.Sprint(tcp.Port))
 		}
 	}
-	fmt.Fprintf(io.err, "To add a node, run on it:\n  skiff agent --server %s --token %s\n(the token is kept in %s)\n",
-		joinURL, joinToken, filepath.Join(cfg.DataDir, auth.NodeTokenFile))
+	// The token goes in the environment, not on the command line, where
+	// every user of that machine could read it in /proc.
+	fmt.Fprintf(io.err, "To add a node, run on it (as root):\n  SKIFF_TOKEN=%s skiff agent --server %s\n(the token is kept in %s; --token and --token-file work too)\n",
+		joinToken, joinURL, filepath.Join(cfg.DataDir, auth.NodeTokenFile))
 
 	ipam, err := nodeipam.New(nodeipam.Config{Backend: reg, ClusterCIDR: cfg.ClusterCIDR, Log: log.With("component", "nodeipam")})
 	if err != nil {

@@ -56,3 +56,24 @@ func BenchmarkSetupExisting(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSetPodCIDR measures SetPodCIDR when the masquerade rule is in
+// place (reads only) and when it changes each time (one nftables batch).
+func BenchmarkSetPodCIDR(b *testing.B) {
+	m := newNodeManager(b, "skt-bcidr", "10.88.11.0/24")
+	b.Run("unchanged", func(b *testing.B) {
+		for b.Loop() {
+			if err := m.SetPodCIDR("10.88.11.0/24"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("changed", func(b *testing.B) {
+		cidrs := []string{"10.88.11.0/24", "10.88.13.0/24"}
+		for i := 0; b.Loop(); i++ {
+			if err := m.SetPodCIDR(cidrs[i%2]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -41,6 +41,14 @@ type Config struct {
 	Bridge string
 	// MTU of the bridge and the pods' veths; 0 leaves the plugin default.
 	MTU int
+	// NoMasquerade lists destination networks that pods reach with their
+	// own address, e.g. the cluster's pod CIDR 10.42.0.0/16 so that
+	// pod-to-pod traffic across nodes keeps its source. Traffic from the
+	// pod subnet to anywhere else but the pod subnet itself and multicast
+	// leaves with the node's address. Entries are network addresses
+	// ("10.42.0.0/16", not "10.42.0.1/16"); those of the other address
+	// family than the pod subnet do not apply to it.
+	NoMasquerade []string
 	// Log receives what the package does to the node; nil discards.
 	Log *slog.Logger
 }
@@ -82,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if c.MTU != 0 && (c.MTU < 1280 || c.MTU > 65535) {
 		return fmt.Errorf("cni config: MTU %d: must be 0 (plugin default) or between 1280 and 65535: %w", c.MTU, errdefs.ErrInvalid)
+	}
+	if _, err := parseNoMasquerade(c.NoMasquerade); err != nil {
+		return err
 	}
 	return nil
 }

@@ -24,6 +24,9 @@ func TestConfigValidate(t *testing.T) {
 		{"relative plugin dir", func(c *Config) { c.PluginDirs = []string{"bin"} }, `PluginDirs entry "bin"`},
 		{"long bridge", func(c *Config) { c.Bridge = "a-very-long-bridge-name" }, `Bridge "a-very-long-bridge-name"`},
 		{"small mtu", func(c *Config) { c.MTU = 100 }, "MTU 100"},
+		{"no masquerade", func(c *Config) { c.NoMasquerade = []string{"10.42.0.0/16", "fd00:42::/48"} }, ""},
+		{"no masquerade host bits", func(c *Config) { c.NoMasquerade = []string{"10.42.0.0/16", "10.43.0.10/16"} },
+			`NoMasquerade entry "10.43.0.10/16": host bits set, use 10.43.0.0/16`},
 	}
 	for _, tt := range tests {
 		c := ok

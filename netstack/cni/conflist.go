@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/containernetworking/cni/libcni"
+
 	"github.com/skiffhq/skiff/server/api/errdefs"
 )
 
@@ -96,7 +98,9 @@ type (
 )
 
 // renderConfList renders the node's conflist: the bridge plugin with
-// host-local IPAM for the pod subnet, then portmap for hostPorts.
+// host-local IPAM for the pod subnet, then portmap for hostPorts. The
+// bridge does not masquerade (ipMasq false): the Manager keeps one
+// nftables rule for the whole subnet instead (masquerade.go).
 func renderConfList(c Config, s podSubnet) ([]byte, error) {
 	list := confList{
 		CNIVersion: CNIVersion,
@@ -106,7 +110,7 @@ func renderConfList(c Config, s podSubnet) ([]byte, error) {
 				Type:        "bridge",
 				Bridge:      c.Bridge,
 				IsGateway:   true,
-				IPMasq:      true,
+				IPMasq:      false,
 				HairpinMode: true,
 				MTU:         c.MTU,
 				IPAM: ipamConf{
@@ -132,4 +136,20 @@ func renderConfList(c Config, s podSubnet) ([]byte, error) {
 		return nil, fmt.Errorf("render conflist for %s: %w", s.prefix, err)
 	}
 	return append(b, '\n'), nil
+}
+
+// bridgeMasquerades reports whether list's bridge plugin has ipMasq on:
+// true only in conflists cached by earlier versions, whose pods each have
+// an iptables masquerade chain.
+func bridgeMasquerades(list *libcni.NetworkConfigList) bool {
+	for _, p := range list.Plugins {
+		var c struct {
+			Type   string `json:"type"`
+			IPMasq bool   `json:"ipMasq"`
+		}
+		if json.Unmarshal(p.Bytes, &c) == nil && c.Type == "bridge" && c.IPMasq {
+			return true
+		}
+	}
+	return false
 }

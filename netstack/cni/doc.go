@@ -6,14 +6,16 @@
 // the namespace by that path.
 //
 // It owns: the generated conflist, the pinned namespaces under NetNSDir, the
-// host-local allocations and libcni's result cache under StateDir, and the
-// clean-up of all three after crashes (CleanupOrphans). It does not own the
-// containers, cross-node routes (netstack/overlay) or service VIPs
-// (netstack/proxy).
+// host-local allocations and libcni's result cache under StateDir, the
+// clean-up of all three after crashes (CleanupOrphans), and the node's
+// masquerade rule for pod egress, the nftables table MasqTable ("ip
+// skiff-cni", or "ip6 skiff-cni" for an IPv6 pod subnet; see
+// masquerade.go). It does not own the containers, cross-node routes
+// (netstack/overlay) or service VIPs (netstack/proxy, table "skiff").
 //
-// Host-side work (the bridge, veth host ends, iptables rules made by the
-// bridge and portmap plugins, sysctls) happens in the network namespace of
-// the calling process: the agent runs in the host namespace, and each agent
+// Host-side work (the bridge, veth host ends, portmap's iptables rules, the
+// masquerade table, sysctls) happens in the network namespace of the
+// calling process: the agent runs in the host namespace, and each agent
 // of a multi-node test in its own (`ip netns exec`). The plugin binaries are
 // exec'd from the calling goroutine's OS thread and inherit that thread's
 // namespace (see TestExecInheritsThreadNetNS), but sysctls and netlink reads
@@ -28,5 +30,8 @@
 //	                                    port mappings (used by DEL and Get)
 //
 // Both directories belong on tmpfs (/run): after a reboot there are no
-// namespaces, veths or iptables rules left, so there must be no state either.
+// namespaces, veths, iptables or nftables rules left, so there must be no
+// state either. The masquerade table is not state: SetPodCIDR rewrites it
+// from the pod subnet and Config.NoMasquerade, and nothing removes it when
+// the agent stops, since the pods keep running.
 package cni

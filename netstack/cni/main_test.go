@@ -104,18 +104,22 @@ func testLog(t testing.TB) *slog.Logger {
 }
 
 // newTestManager returns a Manager on bridge ("" for the default) with its
-// state under t.TempDir() and no pod cidr. When New fails (it needs the
-// plugins) the test is skipped without root, where they may be missing,
-// and fails as root, where CI runs it.
-func newTestManager(t testing.TB, bridge string) *Manager {
+// state under t.TempDir() and no pod cidr; edits change the Config before
+// New. When New fails (it needs the plugins) the test is skipped without
+// root, where they may be missing, and fails as root, where CI runs it.
+func newTestManager(t testing.TB, bridge string, edits ...func(*Config)) *Manager {
 	t.Helper()
 	dir := t.TempDir()
-	m, err := New(Config{
+	cfg := Config{
 		NetNSDir: dir + "/netns",
 		StateDir: dir + "/cni",
 		Bridge:   bridge,
 		Log:      testLog(t),
-	})
+	}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	m, err := New(cfg)
 	switch {
 	case err == nil:
 		return m
@@ -130,10 +134,10 @@ func newTestManager(t testing.TB, bridge string) *Manager {
 // newNodeManager returns a Manager on bridge with the pod cidr set, its
 // state under t.TempDir(). At the end of the test it tears down what is
 // left and fails the test if anything stays pinned.
-func newNodeManager(t testing.TB, bridge, cidr string) *Manager {
+func newNodeManager(t testing.TB, bridge, cidr string, edits ...func(*Config)) *Manager {
 	t.Helper()
 	requireNode(t)
-	m := newTestManager(t, bridge)
+	m := newTestManager(t, bridge, edits...)
 	if err := m.SetPodCIDR(cidr); err != nil {
 		t.Fatalf("SetPodCIDR(%q): %v", cidr, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -22,10 +23,13 @@ func requiredPlugins() []string { return []string{"bridge", "host-local", "portm
 // Its methods are safe for concurrent use; calls for the same pod uid are
 // serialised.
 type Manager struct {
-	cfg   Config
-	log   *slog.Logger
-	cni   *libcni.CNIConfig
-	locks uidLocks
+	cfg    Config
+	log    *slog.Logger
+	cni    *libcni.CNIConfig
+	noMasq []netip.Prefix // parsed cfg.NoMasquerade
+	locks  uidLocks
+
+	setMu sync.Mutex // serialises SetPodCIDR: node settings, then fields
 
 	mu     sync.Mutex
 	subnet podSubnet
@@ -40,6 +44,10 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	noMasq, err := parseNoMasquerade(cfg.NoMasquerade)
+	if err != nil {
+		return nil, err
+	}
 	var missing []string
 	for _, p := range requiredPlugins() {
 		if _, err := invoke.FindInPath(p, cfg.PluginDirs); err != nil {
@@ -56,9 +64,10 @@ func New(cfg Config) (*Manager, error) {
 		}
 	}
 	m := &Manager{
-		cfg: cfg,
-		log: cfg.Log.With("component", "cni"),
-		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cfg.cacheDir(), nil),
+		cfg:    cfg,
+		log:    cfg.Log.With("component", "cni"),
+		cni:    libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cfg.cacheDir(), nil),
+		noMasq: noMasq,
 	}
 	if err := m.checkVersions(context.Background()); err != nil {
 		return nil, err
@@ -83,9 +92,11 @@ func (m *Manager) checkVersions(ctx context.Context) error {
 
 // SetPodCIDR sets the node's pod subnet, e.g. "10.42.3.0/24" (gateway .1 on
 // the bridge, pods from .2), regenerates the conflist and makes sure the
-// node forwards IP packets. It must be called before Setup. Pods set up
-// under an earlier subnet keep theirs until torn down: DEL uses the conflist
-// cached with each pod.
+// node forwards IP packets and masquerades what pods send beyond the subnet
+// (one rule in nftables table MasqTable, rewritten only when it differs, so
+// a call also repairs a rule changed by hand). It must be called before
+// Setup. Pods set up under an earlier subnet keep theirs until torn down:
+// DEL uses the conflist cached with each pod.
 func (m *Manager) SetPodCIDR(cidr string) error {
 	s, err := parsePodCIDR(cidr)
 	if err != nil {
@@ -99,7 +110,12 @@ func (m *Manager) SetPodCIDR(cidr string) error {
 	if err != nil {
 		return fmt.Errorf("pod cidr %q: parse generated conflist: %w", cidr, err)
 	}
+	m.setMu.Lock()
+	defer m.setMu.Unlock()
 	if err := ensureForwarding(m.log, s.prefix.Addr().Is6()); err != nil {
+		return err
+	}
+	if err := m.ensureMasquerade(s); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -108,6 +124,19 @@ func (m *Manager) SetPodCIDR(cidr string) error {
 		m.log.Info("pod cidr changed", "from", m.subnet.prefix.String(), "to", s.prefix.String())
 	}
 	m.subnet, m.conf, m.list = s, conf, list
+	return nil
+}
+
+// ensureMasquerade programs the masquerade rule of pod subnet s.
+func (m *Manager) ensureMasquerade(s podSubnet) error {
+	r := newMasquerade(s, m.noMasq)
+	wrote, err := programMasquerade(r)
+	if err != nil {
+		return fmt.Errorf("pod cidr %s: masquerade pod egress: %w", s.prefix, err)
+	}
+	if wrote {
+		m.log.Info("programmed pod egress masquerade", "table", familyName(r.table().Family)+" "+MasqTable, "rule", r.String())
+	}
 	return nil
 }
 

@@ -56,8 +56,6 @@ func TestCleanupOrphans(t *testing.T) {
 	if rules := natRulesOf(t, "pod-drop"); len(rules) > 0 {
 		t.Errorf("iptables rules of pod-drop left: %q", rules)
 	}
-	// The bridge plugin cannot find pod-lost's masquerade rule without its
-	// netns; Teardown removes it from the cached address.
 	if rules := natRulesOf(t, "pod-lost"); len(rules) > 0 {
 		t.Errorf("iptables rules of pod-lost left: %q", rules)
 	}

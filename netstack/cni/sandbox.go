@@ -268,11 +268,13 @@ func (m *Manager) del(ctx context.Context, uid, path string) error {
 		_, err := m.releaseAddrs(func(id string) bool { return id != uid })
 		return err
 	}
-	// The bridge plugin (v1.1.1) finds the addresses whose masquerade rules
-	// it removes inside the netns; without one they would stay. Remember
-	// them from the cached result before DEL drops it.
+	// A pod set up with a conflist of before the nftables masquerade has
+	// a masquerade chain of its own, made by the bridge plugin (v1.1.1),
+	// which finds the addresses whose chains it removes inside the netns;
+	// without one they would stay. Remember them from the cached result
+	// before DEL drops it.
 	var lostAddrs []*net.IPNet
-	if nsPath == "" {
+	if nsPath == "" && bridgeMasquerades(list) {
 		if sb, ok, err := m.cached(uid, ""); err == nil && ok {
 			lostAddrs = []*net.IPNet{{IP: sb.IP, Mask: sb.CIDR.Mask}}
 		}

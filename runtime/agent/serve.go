@@ -3,19 +3,19 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/skiffhq/skiff/runtime/container"
-	"github.com/skiffhq/skiff/runtime/execstream"
 	"github.com/skiffhq/skiff/runtime/logs"
 	"github.com/skiffhq/skiff/server/api"
-	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/client/execstream"
 )
 
 // Handler is the agent's HTTPS API, for the API server only (which
@@ -34,7 +34,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
-			if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || r.TLS.VerifiedChains[0][0].Subject.CommonName != auth.APIServerUser {
+			if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || r.TLS.VerifiedChains[0][0].Subject.CommonName != api.UserAPIServer {
 				writeStatus(w, http.StatusForbidden, "Forbidden", "the agent answers only the API server; use skiff logs or skiff exec")
 				return
 			}
@@ -177,13 +177,13 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 	id := runs[0].ID
 	tty, _ := strconv.ParseBool(q.Get("tty"))
 	stdin, _ := strconv.ParseBool(q.Get("stdin"))
+	if !slices.Contains(websocketProtocols(r), execstream.Subprotocol) {
+		writeStatus(w, http.StatusBadRequest, "BadRequest", "exec is a WebSocket speaking "+execstream.Subprotocol)
+		return
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{execstream.Subprotocol}})
 	if err != nil {
 		return // Accept has answered
-	}
-	if conn.Subprotocol() != execstream.Subprotocol {
-		conn.Close(websocket.StatusPolicyViolation, "the client must speak "+execstream.Subprotocol)
-		return
 	}
 	a.log.Info("exec", "pod", pod.Namespace+"/"+pod.Name, "container", r.PathValue("container"), "command", cmd[0], "tty", tty)
 	execstream.Serve(r.Context(), conn, stdin, func(ctx context.Context, s execstream.Streams) (int, error) {
@@ -211,9 +211,23 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 			spec.Stdin = s.Stdin
 		}
 		code, err := a.cfg.Runtime.Exec(ctx, id, spec)
-		if err != nil && errors.Is(err, ctx.Err()) {
-			return -1, fmt.Errorf("exec ended: %w", err)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return -1, fmt.Errorf("exec in %s/%s: the connection ended", pod.Name, r.PathValue("container"))
+		case err != nil:
+			return -1, fmt.Errorf("exec in %s/%s: %s", pod.Name, r.PathValue("container"), strings.ReplaceAll(err.Error(), id, "the container"))
 		}
-		return code, err
+		return code, nil
 	})
+}
+
+// websocketProtocols lists the subprotocols a WebSocket request offers.
+func websocketProtocols(r *http.Request) []string {
+	var out []string
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			out = append(out, strings.TrimSpace(p))
+		}
+	}
+	return out
 }

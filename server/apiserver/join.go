@@ -3,6 +3,7 @@ package apiserver
 import (
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/nodelease"
 )
 
 // NodeCertIssuer signs node certificates (auth.PKI).
@@ -23,10 +25,13 @@ type NodeCertIssuer interface {
 
 // JoinConfig serves the join protocol: GET /cacerts (no credentials: the
 // joining agent checks the answer against the CA hash in its token before
-// it sends anything secret) and POST /join/v1/node.
+// it sends anything secret) and POST /join/v1/node, which alone accepts
+// the join secret: it is not a credential for anything else.
 type JoinConfig struct {
 	CAPEM  []byte
 	Issuer NodeCertIssuer
+	// Secret authenticates the join secret (auth.JoinSecret).
+	Secret auth.TokenAuthenticator
 }
 
 // maxLeaseSeconds bounds a lease so a typo cannot keep a dead node alive
@@ -37,7 +42,6 @@ func (s *Server) getCACerts(c *echo.Context) error {
 	if s.join == nil {
 		return fmt.Errorf("this server does not take joining nodes: %w", errdefs.ErrNotFound)
 	}
-	c.Response().Header().Set("Content-Type", "application/x-pem-file")
 	return c.Blob(http.StatusOK, "application/x-pem-file", s.join.CAPEM)
 }
 
@@ -45,14 +49,22 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if s.join == nil {
 		return fmt.Errorf("this server does not take joining nodes: %w", errdefs.ErrNotFound)
 	}
-	id, _ := auth.IdentityFrom(c.Request().Context())
-	if id == nil || !(id.InGroup(auth.GroupBootstrappers) || id.InGroup(auth.GroupAdmins)) {
-		return fmt.Errorf("joining a node needs the join token: %w", errdefs.ErrForbidden)
+	// authenticate lets this path through: only the join secret counts.
+	token, ok := auth.BearerToken(c.Request())
+	if !ok {
+		return fmt.Errorf("joining a node needs the join token's secret as the bearer token: %w", errdefs.ErrUnauthorized)
+	}
+	if _, err := s.join.Secret.AuthenticateToken(c.Request().Context(), token); err != nil {
+		return err
 	}
 	var req client.JoinRequest
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("join request: larger than %d bytes: %w", mbe.Limit, errdefs.ErrTooLarge)
+		}
 		return fmt.Errorf("join request: %v: %w", err, errdefs.ErrBadRequest)
 	}
 	var fes api.FieldErrors
@@ -68,9 +80,21 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if len(fes) > 0 {
 		return fmt.Errorf("join request: %w", fes)
 	}
-	cert, err := s.join.Issuer.IssueNodeCert(auth.NodeCertRequest{
-		NodeName: req.NodeName, PublicKey: csr.PublicKey, IPs: csr.IPAddresses, DNSNames: csr.DNSNames,
-	})
+	// A name in use by a live node is not up for grabs: every Pi is called
+	// raspberrypi out of the box, and the second would take over the
+	// first's node, subnet and pods. A node whose lease has run out (a
+	// reinstalled machine) may rejoin under its name.
+	if _, err := s.backend.Get(c.Request().Context(), "nodes", "", req.NodeName); err == nil {
+		if l, ok := s.leaseOf(req.NodeName); ok && !l.Expired(time.Now()) {
+			return fmt.Errorf("node %q is in the cluster and alive (lease renewed %s ago); give this machine another --node-name, or stop that node first: %w",
+				req.NodeName, time.Since(l.RenewTime).Round(time.Second), errdefs.ErrAlreadyExists)
+		}
+	} else if !errdefs.IsNotFound(err) {
+		return err
+	}
+	// The certificate names no address: the agent is known by its CN, and
+	// a node must not be able to pass for the API server to a client.
+	cert, err := s.join.Issuer.IssueNodeCert(auth.NodeCertRequest{NodeName: req.NodeName, PublicKey: csr.PublicKey})
 	if err != nil {
 		return err
 	}
@@ -118,4 +142,11 @@ func (s *Server) nodeLease(c *echo.Context) error {
 	}
 	l := s.leases.Renew(name, id.Name, time.Duration(req.LeaseDurationSeconds)*time.Second)
 	return c.JSON(http.StatusOK, l)
+}
+
+func (s *Server) leaseOf(node string) (nodelease.Lease, bool) {
+	if s.leases == nil {
+		return nodelease.Lease{}, false
+	}
+	return s.leases.Get(node)
 }

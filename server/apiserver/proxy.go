@@ -102,6 +102,11 @@ func (s *Server) proxyToAgent(c *echo.Context, what string, params map[string]bo
 		return fmt.Errorf("this server does not reach node agents: %w", errdefs.ErrNotFound)
 	}
 	r := c.Request()
+	// Nodes have no business in other pods' logs and shells (until RBAC
+	// says who may, this keeps a stolen node certificate out of them).
+	if id, _ := auth.IdentityFrom(r.Context()); id != nil && id.InGroup(auth.GroupNodes) {
+		return fmt.Errorf("%s may not read pods' logs or exec into them: %w", id.Name, errdefs.ErrForbidden)
+	}
 	ns, name := c.Param("namespace"), c.Param("name")
 	q := r.URL.Query()
 	for k := range q {
@@ -154,7 +159,7 @@ func (s *Server) proxyToAgent(c *echo.Context, what string, params map[string]bo
 	target := &url.URL{
 		Scheme:   "https",
 		Host:     net.JoinHostPort(addr, strconv.Itoa(int(port))),
-		Path:     "/" + what + "/" + url.PathEscape(ns) + "/" + url.PathEscape(name) + "/" + url.PathEscape(cname),
+		Path:     "/" + what + "/" + ns + "/" + name + "/" + cname, // names are DNS labels: nothing to escape
 		RawQuery: q.Encode(),
 	}
 	id, _ := auth.IdentityFrom(r.Context())
@@ -163,7 +168,8 @@ func (s *Server) proxyToAgent(c *echo.Context, what string, params map[string]bo
 		if id != nil {
 			who = id.Name
 		}
-		s.log.Info("exec", "user", who, "pod", ns+"/"+name, "container", cname, "command", q["command"], "from", r.RemoteAddr)
+		// The program only: arguments often carry secrets.
+		s.log.Info("exec", "user", who, "pod", ns+"/"+name, "container", cname, "command", q.Get("command"), "from", r.RemoteAddr)
 	}
 	nodeName := node.Name
 	rp := &httputil.ReverseProxy{

@@ -136,13 +136,13 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	writeError(c.Response(), err)
 }
 
-// authenticate lets /healthz, /readyz and /cacerts through and demands a
-// verified client certificate or a valid bearer token for everything
-// else, unknown paths included.
+// authenticate lets /healthz, /readyz, /cacerts and /join/v1/node through
+// and demands a verified client certificate or a valid bearer token for
+// everything else, unknown paths included.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz", "/readyz", "/cacerts":
+		case "/healthz", "/readyz", "/cacerts", "/join/v1/node": // joinNode checks the join secret itself
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/skiffhq/skiff/server/api"
 )
 
 // JoinTokenPrefix starts every join token; the 10 is the format version.
@@ -20,20 +22,16 @@ const JoinTokenPrefix = "SK10"
 // token it prints (mode 0600).
 const NodeTokenFile = "node-token"
 
-// Identities and groups the join machinery hands out.
+// Identities and groups the join machinery hands out (the shared names
+// are in server/api, which the node side may import).
 const (
 	// GroupBootstrappers is the group of a request that presents the join
 	// secret: it may fetch a node certificate and nothing else.
 	GroupBootstrappers = "skiff:bootstrappers"
-	// GroupNodes is the group of every node certificate.
-	GroupNodes = "skiff:nodes"
-	// GroupAdmins is the admin's group.
-	GroupAdmins = "skiff:admins"
-	// NodeUserPrefix starts the name of a node's identity: system:node:NAME.
-	NodeUserPrefix = "system:node:"
-	// APIServerUser is the identity the API server shows agents when it
-	// proxies logs and exec.
-	APIServerUser = "skiff:apiserver"
+	GroupNodes         = api.GroupNodes
+	GroupAdmins        = api.GroupAdmins
+	NodeUserPrefix     = api.NodeUserPrefix
+	APIServerUser      = api.UserAPIServer
 )
 
 // JoinToken is what a new node needs to join: the hash of the CA it must

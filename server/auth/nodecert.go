@@ -24,21 +24,20 @@ type NodeCertRequest struct {
 	NodeName string
 	// PublicKey is the node's key (from its CSR).
 	PublicKey crypto.PublicKey
-	// IPs and DNSNames go into the certificate so the server can reach
-	// the agent's own HTTPS endpoint by them.
-	IPs      []net.IP
-	DNSNames []string
 }
 
 // IssueNodeCert signs a certificate for a node: CN system:node:NAME in
 // group skiff:nodes, good for TLS client and server, so one key both
-// calls the API and serves the agent's endpoint.
+// calls the API and serves the agent's endpoint. It names no address or
+// host: the API server checks an agent by its CN, and a certificate
+// without names cannot pass for the API server to a client that checks
+// host names.
 func (p *PKI) IssueNodeCert(req NodeCertRequest) (*x509.Certificate, error) {
 	if req.NodeName == "" {
 		return nil, errors.New("pki: node name is required")
 	}
 	return p.sign(req.PublicKey, pkix.Name{CommonName: NodeUserPrefix + req.NodeName, Organization: []string{GroupNodes}},
-		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, req.IPs, req.DNSNames)
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, nil, nil)
 }
 
 // NewKeyPair makes a key and a certificate for it, signed here, held only
@@ -57,10 +56,10 @@ func (p *PKI) NewKeyPair(subject pkix.Name, usage []x509.ExtKeyUsage, ips []net.
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
 }
 
-// NodeKeyPair is NewKeyPair for a node.
-func (p *PKI) NodeKeyPair(nodeName string, ips []net.IP, dns []string) (tls.Certificate, error) {
+// NodeKeyPair is NewKeyPair for a node (no names, as IssueNodeCert).
+func (p *PKI) NodeKeyPair(nodeName string) (tls.Certificate, error) {
 	return p.NewKeyPair(pkix.Name{CommonName: NodeUserPrefix + nodeName, Organization: []string{GroupNodes}},
-		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, ips, dns)
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, nil, nil)
 }
 
 // APIServerClientPair is the API server's client certificate for agents.

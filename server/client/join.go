@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,12 +43,9 @@ type LeaseRequest struct {
 	LeaseDurationSeconds int `json:"leaseDurationSeconds"`
 }
 
-// JoinNode names the node that joins and the addresses its certificate
-// must carry so the server can reach the agent's endpoint.
+// JoinNode names the node that joins.
 type JoinNode struct {
-	Name     string
-	IPs      []net.IP
-	DNSNames []string
+	Name string
 }
 
 // ErrCAMismatch is the answer when the server's CA is not the one the
@@ -75,9 +71,7 @@ func Join(ctx context.Context, server string, token auth.JoinToken, node JoinNod
 		return Config{}, fmt.Errorf("join: key: %w", err)
 	}
 	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:     pkix.Name{CommonName: auth.NodeUserPrefix + node.Name, Organization: []string{auth.GroupNodes}},
-		IPAddresses: node.IPs,
-		DNSNames:    node.DNSNames,
+		Subject: pkix.Name{CommonName: auth.NodeUserPrefix + node.Name, Organization: []string{auth.GroupNodes}},
 	}, key)
 	if err != nil {
 		return Config{}, fmt.Errorf("join: certificate request: %w", err)
@@ -110,8 +104,17 @@ func Join(ctx context.Context, server string, token auth.JoinToken, node JoinNod
 		ClientCertificate: jr.Certificate,
 		ClientKey:         string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})),
 	}
-	if _, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey)); err != nil {
-		return Config{}, fmt.Errorf("join: the server's certificate does not fit the key: %w", err)
+	pair, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+	if err != nil {
+		return Config{}, fmt.Errorf("join: the node certificate the server issued does not fit this node's key: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return Config{}, fmt.Errorf("join: the node certificate the server issued is not signed by its CA: %w", err)
+	}
+	if want := auth.NodeUserPrefix + node.Name; pair.Leaf.Subject.CommonName != want {
+		return Config{}, fmt.Errorf("join: the server issued a certificate for %q, not %q", pair.Leaf.Subject.CommonName, want)
 	}
 	return cfg, nil
 }

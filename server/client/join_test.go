@@ -57,12 +57,9 @@ func newJoinServer(t *testing.T) *joinServer {
 	js := &joinServer{token: jt, leases: nodelease.New(nil)}
 	srv, err := apiserver.New(apiserver.Config{
 		Backend: reg,
-		Auth: auth.Union{
-			auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
-			auth.NewJoinSecret(jt.Secret),
-		},
-		Join:   &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki},
-		Leases: js.leases,
+		Auth:    auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
+		Join:    &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki, Secret: auth.NewJoinSecret(jt.Secret)},
+		Leases:  js.leases,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +124,20 @@ func TestJoinPinsTheCAAndIssuesANodeCertificate(t *testing.T) {
 		}
 	})
 
-	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1", IPs: []net.IP{net.ParseIP("10.0.0.7")}, DNSNames: []string{"n1"}})
+	t.Run("the join secret is a credential for joining only", func(t *testing.T) {
+		c, err := client.New(client.Config{Server: s.url, CA: s.admin.CA, Token: s.token.Secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.List(ctx, "pods", "", api.ListOptions{}); !errors.Is(err, errdefs.ErrUnauthorized) {
+			t.Errorf("listing pods with the join secret: %v, want Unauthorized", err)
+		}
+		if err := c.RenewLease(ctx, "n1", 20*time.Second); !errors.Is(err, errdefs.ErrUnauthorized) {
+			t.Errorf("renewing a lease with the join secret: %v, want Unauthorized", err)
+		}
+	})
+
+	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,8 +150,8 @@ func TestJoinPinsTheCAAndIssuesANodeCertificate(t *testing.T) {
 	}
 	leaf := pair.Leaf
 	if leaf.Subject.CommonName != "system:node:n1" || leaf.Subject.Organization[0] != auth.GroupNodes ||
-		len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP("10.0.0.7")) {
-		t.Errorf("node certificate subject %v, IPs %v", leaf.Subject, leaf.IPAddresses)
+		len(leaf.IPAddresses)+len(leaf.DNSNames) != 0 {
+		t.Errorf("node certificate subject %v, names %v %v; want no names (it must not pass for a server)", leaf.Subject, leaf.IPAddresses, leaf.DNSNames)
 	}
 
 	node, err := client.New(cfg)
@@ -179,6 +189,18 @@ func TestJoinPinsTheCAAndIssuesANodeCertificate(t *testing.T) {
 		if err := node.RenewLease(ctx, "n1", time.Hour); !errors.Is(err, errdefs.ErrInvalid) {
 			t.Errorf("an hour-long lease: %v, want Invalid", err)
 		}
+		if err := node.RenewLease(ctx, "n1", 0); !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("a zero lease: %v, want Invalid", err)
+		}
+		// n1 is alive: its name is not up for another machine's join.
+		if _, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1"}); !errors.Is(err, errdefs.ErrAlreadyExists) ||
+			!strings.Contains(err.Error(), "another --node-name") {
+			t.Errorf("joining as a live node: %v, want AlreadyExists naming --node-name", err)
+		}
+		// n2 is registered but holds no lease (a reinstalled machine): it may rejoin.
+		if _, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n2"}); err != nil {
+			t.Errorf("rejoining as a node without a live lease: %v", err)
+		}
 	})
 
 	t.Run("a certificate from another CA fails the handshake", func(t *testing.T) {
@@ -186,7 +208,7 @@ func TestJoinPinsTheCAAndIssuesANodeCertificate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		forged, err := other.NodeKeyPair("n1", nil, nil)
+		forged, err := other.NodeKeyPair("n1")
 		if err != nil {
 			t.Fatal(err)
 		}

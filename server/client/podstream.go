@@ -11,7 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/skiffhq/skiff/runtime/execstream"
+	"github.com/skiffhq/skiff/server/client/execstream"
 )
 
 // LogOptions choose what PodLogs streams.
@@ -65,6 +65,9 @@ type ExecOptions struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Resize         <-chan execstream.TermSize
+	// Connected, when set, is called once the command is about to run,
+	// with the container the server chose if the request named none.
+	Connected func(defaulted string)
 }
 
 // Exec runs a command in a pod's container over a WebSocket (through the
@@ -111,6 +114,9 @@ func (h *HTTP) Exec(ctx context.Context, namespace, pod string, opts ExecOptions
 		return -1, "", fmt.Errorf("exec: %w", err)
 	}
 	defaulted = resp.Header.Get("Skiff-Defaulted-Container")
+	if opts.Connected != nil {
+		opts.Connected(defaulted)
+	}
 	code, err = execstream.Run(ctx, conn, opts.Stdin, opts.Stdout, opts.Stderr, opts.Resize)
 	return code, defaulted, err
 }

@@ -79,32 +79,31 @@ func (w channelWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// stdinQueue is how many stdin messages wait for a command that reads
+// slowly (at most 64 × 1 MiB, usually 64 × a few bytes) before the socket
+// stops being read. Reading on keeps resizes flowing and notices a client
+// that went away.
+const stdinQueue = 64
+
 // Serve runs one command for an accepted connection: run gets the streams
 // and returns the exit code; Serve sends it as the final status and closes
-// the connection. withStdin says whether the client sends stdin.
+// the connection. withStdin says whether the client sends stdin. When the
+// client goes away, run's context ends.
 func Serve(ctx context.Context, conn *websocket.Conn, withStdin bool, run func(ctx context.Context, s Streams) (int, error)) {
 	conn.SetReadLimit(maxMessage)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resize := make(chan TermSize, 4)
-	var stdinR *io.PipeReader
-	var stdinW *io.PipeWriter
-	if withStdin {
-		stdinR, stdinW = io.Pipe()
-	}
+	stdin := make(chan []byte, stdinQueue) // closed: stdin ended
+	readerDone := make(chan struct{})
 	go func() {
-		defer func() {
-			if stdinW != nil {
-				stdinW.Close()
-			}
-		}()
+		defer close(readerDone)
+		defer close(stdin)
+		open := withStdin
 		for {
 			_, msg, err := conn.Read(ctx)
 			if err != nil {
-				// The client went away: end the command.
-				if ctx.Err() == nil {
-					cancel()
-				}
+				cancel() // the client went away (or run ended): end the command
 				return
 			}
 			if len(msg) == 0 {
@@ -112,9 +111,11 @@ func Serve(ctx context.Context, conn *websocket.Conn, withStdin bool, run func(c
 			}
 			switch msg[0] {
 			case chStdin:
-				if stdinW != nil {
-					if _, err := stdinW.Write(msg[1:]); err != nil {
-						stdinW = nil
+				if open {
+					select {
+					case stdin <- msg[1:]:
+					case <-ctx.Done():
+						return
 					}
 				}
 			case chResize:
@@ -126,9 +127,13 @@ func Serve(ctx context.Context, conn *websocket.Conn, withStdin bool, run func(c
 					}
 				}
 			case chClose:
-				if len(msg) > 1 && msg[1] == chStdin && stdinW != nil {
-					stdinW.Close()
-					stdinW = nil
+				if len(msg) > 1 && msg[1] == chStdin && open {
+					open = false
+					select {
+					case stdin <- nil: // nil: end of stdin
+					case <-ctx.Done():
+						return
+					}
 				}
 			}
 		}
@@ -138,10 +143,29 @@ func Serve(ctx context.Context, conn *websocket.Conn, withStdin bool, run func(c
 		Stderr: channelWriter{ctx, conn, chStderr},
 		Resize: resize,
 	}
-	if stdinR != nil {
+	var stdinR *io.PipeReader
+	if withStdin {
+		var stdinW *io.PipeWriter
+		stdinR, stdinW = io.Pipe()
+		go func() {
+			for b := range stdin {
+				if b == nil {
+					break
+				}
+				if _, err := stdinW.Write(b); err != nil {
+					break
+				}
+			}
+			stdinW.Close()
+			for range stdin { // drain until the reader ends
+			}
+		}()
 		s.Stdin = stdinR
 	}
 	code, err := run(ctx, s)
+	if stdinR != nil {
+		stdinR.CloseWithError(io.ErrClosedPipe) // unblocks the copier
+	}
 	st := Status{ExitCode: code}
 	if err != nil {
 		st = Status{ExitCode: -1, Error: err.Error()}
@@ -149,6 +173,8 @@ func Serve(ctx context.Context, conn *websocket.Conn, withStdin bool, run func(c
 	b, _ := json.Marshal(st)
 	conn.Write(ctx, websocket.MessageBinary, append([]byte{chStatus}, b...))
 	conn.Close(websocket.StatusNormalClosure, "")
+	cancel()
+	<-readerDone
 }
 
 // ErrNoStatus is returned when the stream ended without an exit status
