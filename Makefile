@@ -32,8 +32,8 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./server/api/ ./server/auth/ ./server/client/
 	./scripts/bench-server.sh 10
 	$(GO) test -run='^$$' -bench=. -benchtime=50x ./runtime/containerd/ ./netstack/cni/
-	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/logs/ ./runtime/probe/
-	$(GO) test -run='^$$' -bench=PodStart -benchtime=1x ./cmd/skiff/
+	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/logs/ ./runtime/probe/ ./runtime/gc/
+	$(GO) test -run='^$$' -bench='PodStart|JoinedAgent' -benchtime=1x ./cmd/skiff/
 
 lint:
 	$(GO) vet ./...

@@ -70,6 +70,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.status = newStatusManager(cfg.Client, log)
+	a.status.retry = func(uid string) { a.queue.AddAfter(uid, time.Second) }
 	a.events = newRecorder(cfg.Client, cfg.NodeName, a.now, log)
 	return a, nil
 }
@@ -89,6 +90,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.events.run(ctx) })
+	g.Go(func() error { return a.status.run(ctx) })
 	g.Go(func() error { return a.pods.Run(ctx) })
 	if !a.pods.WaitForSync(ctx) {
 		return g.Wait()

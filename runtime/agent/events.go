@@ -25,7 +25,21 @@ type recorder struct {
 
 	mu   sync.Mutex
 	seen map[string]*seenEvent // uid/type/reason/message
+
+	// writes go out in order from one goroutine (run), so a pod's sync
+	// never waits for an Event's write; a full queue drops the write
+	// (the count still grows, and the next repeat carries it).
+	writes chan eventWrite
 }
+
+// eventWrite is one Event to create, or to patch with a new count.
+type eventWrite struct {
+	ev     *api.Event
+	create bool
+}
+
+// eventQueue is how many Event writes wait before new ones are dropped.
+const eventQueue = 512
 
 type seenEvent struct {
 	name    string
@@ -38,7 +52,7 @@ type seenEvent struct {
 const eventCoalesce = 30 * time.Second
 
 func newRecorder(b client.Backend, node string, now func() time.Time, log *slog.Logger) *recorder {
-	return &recorder{backend: b, node: node, now: now, log: log, seen: map[string]*seenEvent{}}
+	return &recorder{backend: b, node: node, now: now, log: log, seen: map[string]*seenEvent{}, writes: make(chan eventWrite, eventQueue)}
 }
 
 func (r *recorder) normal(pod *api.Pod, reason, msg string) {
@@ -86,17 +100,38 @@ func (r *recorder) record(pod *api.Pod, typ, reason, msg string) {
 	}
 	first := !ok
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	select {
+	case r.writes <- eventWrite{ev: ev, create: first}:
+	default:
+		r.log.Debug("event queue full; dropped", "pod", pod.Namespace+"/"+pod.Name, "reason", reason)
+	}
+}
+
+// run writes queued Events until ctx ends.
+func (r *recorder) run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case w := <-r.writes:
+			r.write(ctx, w)
+		}
+	}
+}
+
+func (r *recorder) write(ctx context.Context, w eventWrite) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	ev := w.ev
 	var err error
-	if first {
-		_, err = r.backend.Create(ctx, "events", pod.Namespace, ev)
+	if w.create {
+		_, err = r.backend.Create(ctx, "events", ev.Namespace, ev)
 	} else {
 		patch := fmt.Appendf(nil, `{"count":%d,"lastTimestamp":%q}`, ev.Count, ev.LastTimestamp.UTC().Format(time.RFC3339))
-		_, err = r.backend.Patch(ctx, "events", pod.Namespace, e.name, patch, "")
+		_, err = r.backend.Patch(ctx, "events", ev.Namespace, ev.Name, patch, "")
 	}
-	if err != nil {
-		r.log.Debug("write event", "pod", pod.Namespace+"/"+pod.Name, "reason", reason, "err", err)
+	if err != nil && ctx.Err() == nil {
+		r.log.Debug("write event", "event", ev.Namespace+"/"+ev.Name, "reason", ev.Reason, "err", err)
 	}
 }
 

@@ -162,7 +162,8 @@ func (a *Agent) writeNodeStatus(ctx context.Context, node *api.Node, st api.Node
 }
 
 // nodeStatusLoop re-reads the node's conditions every 10 s and writes
-// them only when one flips: there is no heartbeat on disk.
+// them only when one flips: there is no heartbeat on disk. It also keeps
+// the pod network's host rules in place.
 func (a *Agent) nodeStatusLoop(ctx context.Context) error {
 	nodes := client.For[*api.Node](a.cfg.Client, "")
 	t := time.NewTicker(10 * time.Second)
@@ -177,6 +178,13 @@ func (a *Agent) nodeStatusLoop(ctx context.Context) error {
 		if err != nil {
 			a.log.Warn("read node", "err", err)
 			continue
+		}
+		// Puts back the pod network's host side (the masquerade rule)
+		// if someone removed it; writes nothing when it is in place.
+		if n.Spec.PodCIDR != "" {
+			if err := a.cfg.Network.SetPodCIDR(n.Spec.PodCIDR); err != nil {
+				a.log.Warn("pod network", "err", err)
+			}
 		}
 		if err := a.writeNodeStatus(ctx, n, a.nodeStatus(ctx, &n.Status)); err != nil && ctx.Err() == nil {
 			a.log.Warn("write node status", "err", err)

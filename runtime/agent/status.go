@@ -264,35 +264,85 @@ func terminated(s container.Status) *api.ContainerStateTerminated {
 
 // statusManager writes pod statuses to the API: only when one changed
 // from what was last written (so an idle node writes nothing), latest
-// wins, retried on conflict against a fresh copy.
+// wins, retried on conflict against a fresh copy. Writes happen on its
+// own goroutines (run), so a pod worker goes on to the next pod instead
+// of waiting for the store's fsync, and statuses written at once share
+// one commit.
 type statusManager struct {
 	backend client.Backend
 	log     *slog.Logger
+	// retry is told about a pod whose status could not be written, so
+	// that it is computed and set again later.
+	retry func(uid string)
 
-	mu   sync.Mutex
-	sent map[string]api.PodStatus // by pod UID: the last status written
+	mu      sync.Mutex
+	sent    map[string]api.PodStatus // by pod UID: the last status set (written or on its way)
+	pending map[string]pendingStatus // by pod UID: waiting for a writer
+	queue   *client.Queue[string]
 }
+
+type pendingStatus struct {
+	pod *api.Pod
+	st  api.PodStatus
+}
+
+// statusWriters is how many statuses are written at once.
+const statusWriters = 4
 
 func newStatusManager(b client.Backend, log *slog.Logger) *statusManager {
-	return &statusManager{backend: b, log: log, sent: map[string]api.PodStatus{}}
+	return &statusManager{backend: b, log: log, sent: map[string]api.PodStatus{}, pending: map[string]pendingStatus{},
+		queue: client.NewQueue[string](nil)}
 }
 
-// set writes st as the pod's status if it differs from the pod's.
+// set queues st as the pod's status if it differs from the pod's and
+// from what was last set.
 func (m *statusManager) set(pod *api.Pod, st api.PodStatus) {
-	if sameStatus(pod.Status, st) {
-		m.mu.Lock()
-		m.sent[pod.UID] = st
-		m.mu.Unlock()
-		return
-	}
 	m.mu.Lock()
-	if prev, ok := m.sent[pod.UID]; ok && sameStatus(prev, st) {
-		// Written already; the informer has not caught up.
-		m.mu.Unlock()
+	defer m.mu.Unlock()
+	if sameStatus(pod.Status, st) {
+		m.sent[pod.UID] = st
+		delete(m.pending, pod.UID)
 		return
 	}
-	m.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if prev, ok := m.sent[pod.UID]; ok && sameStatus(prev, st) {
+		// Set already; the informer has not caught up.
+		return
+	}
+	m.sent[pod.UID] = st
+	m.pending[pod.UID] = pendingStatus{pod: pod, st: st}
+	m.queue.Add(pod.UID)
+}
+
+// run writes queued statuses until ctx ends.
+func (m *statusManager) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range statusWriters {
+		wg.Go(func() {
+			for {
+				uid, ok := m.queue.Get()
+				if !ok {
+					return
+				}
+				m.mu.Lock()
+				p, ok := m.pending[uid]
+				delete(m.pending, uid)
+				m.mu.Unlock()
+				if ok {
+					m.write(ctx, p.pod, p.st)
+				}
+				m.queue.Done(uid)
+			}
+		})
+	}
+	<-ctx.Done()
+	m.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// write sends one status.
+func (m *statusManager) write(ctx context.Context, pod *api.Pod, st api.PodStatus) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	pods := client.For[*api.Pod](m.backend, pod.Namespace)
 	// First against the informer's copy; on a conflict, a fresh one.
@@ -313,13 +363,17 @@ func (m *statusManager) set(pod *api.Pod, st api.PodStatus) {
 		next = nil
 		return err
 	})
-	switch {
-	case err == nil:
-		m.mu.Lock()
-		m.sent[pod.UID] = st
-		m.mu.Unlock()
-	case !errdefs.IsNotFound(err):
-		m.log.Warn("write pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	if err == nil || errdefs.IsNotFound(err) || ctx.Err() != nil {
+		return
+	}
+	m.log.Warn("write pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	m.mu.Lock()
+	if cur, ok := m.sent[pod.UID]; ok && sameStatus(cur, st) {
+		delete(m.sent, pod.UID) // not written: the next sync sets it again
+	}
+	m.mu.Unlock()
+	if m.retry != nil {
+		m.retry(pod.UID)
 	}
 }
 
@@ -338,6 +392,7 @@ func (m *statusManager) forget(uid string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.sent, uid)
+	delete(m.pending, uid)
 }
 
 // sameStatus compares statuses as the API stores them (times to the
