@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/bits"
 	"net"
 	"net/netip"
@@ -631,29 +630,12 @@ func addrUp(name, newName, cidr string) error {
 	return nil
 }
 
-// serveRemoteAddr listens on addr inside the namespace at path and
-// answers every connection with the address it came from.
+// serveRemoteAddr answers every connection in the namespace at path
+// with the address it came from.
 func serveRemoteAddr(t testing.TB, path, addr string) {
 	t.Helper()
-	var ln net.Listener
-	err := ns.WithNetNSPath(path, func(ns.NetNS) error {
-		var err error
-		ln, err = net.Listen("tcp", addr)
-		return err
+	serveAnswer(t, path, addr, func(c net.Conn) string {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		return host
 	})
-	if err != nil {
-		t.Fatalf("listen on %s in %s: %v", addr, path, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-			io.WriteString(c, host+"\n")
-			c.Close()
-		}
-	}()
 }

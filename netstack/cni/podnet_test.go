@@ -21,6 +21,12 @@ import (
 // the listening thread moves on.
 func serveInNetNS(t testing.TB, path, addr, greeting string) {
 	t.Helper()
+	serveAnswer(t, path, addr, func(net.Conn) string { return greeting })
+}
+
+// serveAnswer is serveInNetNS with an answer made per connection.
+func serveAnswer(t testing.TB, path, addr string, answer func(net.Conn) string) {
+	t.Helper()
 	var ln net.Listener
 	err := ns.WithNetNSPath(path, func(ns.NetNS) error {
 		var err error
@@ -37,7 +43,7 @@ func serveInNetNS(t testing.TB, path, addr, greeting string) {
 			if err != nil {
 				return
 			}
-			io.WriteString(c, greeting+"\n")
+			io.WriteString(c, answer(c)+"\n")
 			c.Close()
 		}
 	}()

@@ -1,0 +1,322 @@
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/client"
+)
+
+// sync brings one replica set to its spec: claim pods, create or delete
+// the difference (unless earlier creates and deletes are still on their
+// way to the informer), and write the status if it changed.
+func (c *Controller) sync(ctx context.Context, key string) error {
+	ns, name := splitKey(key)
+	rs, ok := c.rsets.Get(ns, name)
+	if !ok {
+		c.exp.forget(key)
+		return nil
+	}
+	settled := c.exp.satisfied(key)
+	sel, err := api.LabelSelectorAsSelector(rs.Spec.Selector)
+	if err != nil {
+		// Validation refuses such a selector; nothing to do but say so.
+		c.log.Warn("replica set has an invalid selector", "replicaset", key, "err", err)
+		return nil
+	}
+	pods, err := c.claimPods(ctx, rs, sel)
+	if err != nil {
+		return err
+	}
+	var manageErr error
+	if settled && rs.DeletionTimestamp == nil {
+		manageErr = c.manageReplicas(ctx, key, rs, pods)
+	}
+	status := calculateStatus(rs, pods, manageErr, c.now())
+	if err := c.updateStatus(ctx, rs, status); err != nil {
+		return errors.Join(manageErr, err)
+	}
+	if manageErr == nil && rs.Spec.MinReadySeconds > 0 &&
+		status.ReadyReplicas == replicas(rs) && status.AvailableReplicas != replicas(rs) {
+		c.queue.AddAfter(key, time.Duration(rs.Spec.MinReadySeconds)*time.Second)
+	}
+	return manageErr
+}
+
+// replicas is the desired count (default 1).
+func replicas(rs *api.ReplicaSet) int32 {
+	if rs.Spec.Replicas == nil {
+		return 1
+	}
+	return *rs.Spec.Replicas
+}
+
+// claimPods returns the active pods rs controls once it has adopted the
+// orphans its selector matches and released its pods that no longer
+// match. A replica set being deleted neither adopts nor releases.
+func (c *Controller) claimPods(ctx context.Context, rs *api.ReplicaSet, sel api.Selector) ([]*api.Pod, error) {
+	var owned, adopt, release []*api.Pod
+	for _, p := range c.pods.ByIndex(byNamespace, rs.Namespace) {
+		if !isActive(p) {
+			continue
+		}
+		ref := controllerOf(&p.ObjectMeta)
+		switch {
+		case ref != nil && ref.UID != rs.UID:
+			// Another controller's.
+		case ref != nil && sel.Matches(p.Labels):
+			owned = append(owned, p)
+		case ref != nil:
+			if rs.DeletionTimestamp == nil {
+				release = append(release, p)
+			}
+		case rs.DeletionTimestamp == nil && !sel.Empty() && sel.Matches(p.Labels):
+			adopt = append(adopt, p)
+		}
+	}
+	var errs []error
+	for _, p := range release {
+		if err := c.setOwner(ctx, rs, p, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(adopt) > 0 {
+		// The cache may be behind: adopt only for a replica set that
+		// still exists, is this one, and is not being deleted.
+		fresh, err := client.For[*api.ReplicaSet](c.cfg.Backend, rs.Namespace).Get(ctx, rs.Name)
+		switch {
+		case errdefs.IsNotFound(err):
+			adopt = nil
+		case err != nil:
+			return nil, fmt.Errorf("check replica set before adopting: %w", err)
+		case fresh.UID != rs.UID || fresh.DeletionTimestamp != nil:
+			adopt = nil
+		}
+	}
+	for _, p := range adopt {
+		if err := c.setOwner(ctx, rs, p, true); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		owned = append(owned, p)
+	}
+	return owned, errors.Join(errs...)
+}
+
+// setOwner adds rs as controller of pod (adopt) or removes it (release).
+// A pod that is gone is not an error.
+func (c *Controller) setOwner(ctx context.Context, rs *api.ReplicaSet, pod *api.Pod, adopt bool) error {
+	next := api.Clone(pod)
+	refs := next.OwnerReferences[:0]
+	for _, r := range next.OwnerReferences {
+		if r.UID != rs.UID {
+			refs = append(refs, r)
+		}
+	}
+	if adopt {
+		refs = append(refs, ownerRef(rs))
+	}
+	next.OwnerReferences = refs
+	if len(refs) == 0 {
+		next.OwnerReferences = nil
+	}
+	_, err := client.For[*api.Pod](c.cfg.Backend, pod.Namespace).Update(ctx, next)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		verb := "release"
+		if adopt {
+			verb = "adopt"
+		}
+		return fmt.Errorf("%s pod %s: %w", verb, podKey(pod), err)
+	}
+	if adopt {
+		c.log.Debug("adopted pod", "replicaset", rsKey(rs), "pod", podKey(pod))
+	} else {
+		c.log.Debug("released pod", "replicaset", rsKey(rs), "pod", podKey(pod))
+	}
+	return nil
+}
+
+// manageReplicas creates or deletes pods to reach the desired count, at
+// most BurstReplicas per sync.
+func (c *Controller) manageReplicas(ctx context.Context, key string, rs *api.ReplicaSet, pods []*api.Pod) error {
+	diff := len(pods) - int(replicas(rs))
+	switch {
+	case diff < 0:
+		n := min(-diff, c.cfg.BurstReplicas)
+		// Expect them all before the first create: the informer may show
+		// a new pod before its create returns.
+		c.exp.expectCreations(key, n)
+		ok, err := slowStartBatch(n, 1, func() error { return c.createPod(ctx, key, rs) })
+		for range n - ok {
+			c.exp.creationObserved(key) // these will never show up
+		}
+		return err
+	case diff > 0:
+		n := min(diff, c.cfg.BurstReplicas)
+		victims := podsToDelete(pods, n)
+		keys := make([]string, len(victims))
+		for i, p := range victims {
+			keys[i] = podKey(p)
+		}
+		c.exp.expectDeletions(key, keys)
+		errs := make([]error, len(victims))
+		var wg sync.WaitGroup
+		for i, p := range victims {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = c.deletePodOf(ctx, key, rs, p)
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// createPod creates one pod from rs's template.
+func (c *Controller) createPod(ctx context.Context, key string, rs *api.ReplicaSet) error {
+	created, err := client.For[*api.Pod](c.cfg.Backend, rs.Namespace).Create(ctx, podFromTemplate(rs))
+	if err != nil {
+		if errdefs.IsForbidden(err) && ctx.Err() == nil {
+			// The namespace is being deleted: nothing will ever be
+			// created here again, and that is no failure of the
+			// template. Count it as done.
+			c.exp.creationObserved(key)
+			return nil
+		}
+		c.events.eventf(rs, api.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
+		return fmt.Errorf("create pod for replica set %s: %w", key, err)
+	}
+	c.events.eventf(rs, api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
+	return nil
+}
+
+// deletePodOf deletes one of rs's pods; one already gone is no error.
+func (c *Controller) deletePodOf(ctx context.Context, key string, rs *api.ReplicaSet, p *api.Pod) error {
+	uid := p.UID
+	_, err := client.For[*api.Pod](c.cfg.Backend, p.Namespace).Delete(ctx, p.Name, api.DeleteOptions{Preconditions: &api.Preconditions{UID: &uid}})
+	if err != nil {
+		// The informer will not show this deletion.
+		c.exp.deletionObserved(key, podKey(p))
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		c.events.eventf(rs, api.EventTypeWarning, reasonFailedDelete, "Error deleting: %v", err)
+		return fmt.Errorf("delete pod %s of replica set %s: %w", podKey(p), key, err)
+	}
+	c.events.eventf(rs, api.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", p.Name)
+	return nil
+}
+
+// slowStartBatch calls fn count times, in batches of initial, then twice
+// as many, and so on, the calls of a batch in parallel. It stops after a
+// batch with a failure, so a template that cannot work costs a few
+// failed calls, not count of them. It returns how many calls succeeded
+// and the first error.
+func slowStartBatch(count, initial int, fn func() error) (int, error) {
+	remaining, successes := count, 0
+	for batch := min(remaining, initial); batch > 0; batch = min(2*batch, remaining) {
+		errc := make(chan error, batch)
+		var wg sync.WaitGroup
+		for range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := fn(); err != nil {
+					errc <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		successes += batch - len(errc)
+		if err, failed := <-errc; failed {
+			return successes, err
+		}
+		remaining -= batch
+	}
+	return successes, nil
+}
+
+// calculateStatus is rs's status for its active, owned pods at now.
+func calculateStatus(rs *api.ReplicaSet, pods []*api.Pod, manageErr error, now time.Time) api.ReplicaSetStatus {
+	s := api.ReplicaSetStatus{
+		Replicas:           int32(len(pods)),
+		ObservedGeneration: rs.Generation,
+	}
+	for _, p := range pods {
+		if fullyLabeled(p, rs.Spec.Template.Labels) {
+			s.FullyLabeledReplicas++
+		}
+		if isReady(p) {
+			s.ReadyReplicas++
+			if isAvailable(p, rs.Spec.MinReadySeconds, now) {
+				s.AvailableReplicas++
+			}
+		}
+	}
+	var failure *api.ReplicaSetCondition
+	for _, cond := range rs.Status.Conditions {
+		if cond.Type == api.ReplicaSetReplicaFailure {
+			failure = &cond
+			continue
+		}
+		s.Conditions = append(s.Conditions, cond)
+	}
+	switch {
+	case manageErr != nil && failure == nil:
+		reason := reasonFailedCreate
+		if len(pods) > int(replicas(rs)) {
+			reason = reasonFailedDelete
+		}
+		s.Conditions = append(s.Conditions, api.ReplicaSetCondition{
+			Type: api.ReplicaSetReplicaFailure, Status: api.ConditionTrue,
+			LastTransitionTime: api.NewTime(now), Reason: reason, Message: manageErr.Error(),
+		})
+	case manageErr != nil:
+		s.Conditions = append(s.Conditions, *failure) // unchanged: no write per failed sync
+	}
+	return s
+}
+
+// updateStatus writes status unless rs already has it.
+func (c *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, status api.ReplicaSetStatus) error {
+	if reflect.DeepEqual(rs.Status, status) {
+		return nil
+	}
+	rsets := client.For[*api.ReplicaSet](c.cfg.Backend, rs.Namespace)
+	next := api.Clone(rs)
+	for attempt := 0; ; attempt++ {
+		next.Status = status
+		_, err := rsets.UpdateStatus(ctx, next)
+		if !errdefs.IsConflict(err) || attempt == 1 {
+			if errdefs.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		// The cache was behind: write the status onto the latest copy.
+		if next, err = rsets.Get(ctx, rs.Name); err != nil {
+			if errdefs.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		if next.UID != rs.UID {
+			return nil
+		}
+		if next.Generation != rs.Generation {
+			return nil // the spec changed: the next sync will compute anew
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package scheduler
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+)
+
+// Cache is the scheduler's view of nodes and the pods on them, fed by the
+// informers, plus assumed pods: a pod counts on its node from the moment
+// the scheduler picks the node, before the bind write returns, so the next
+// decision already sees it. An assumed pod is confirmed when the informer
+// shows it bound, forgotten when its bind fails, and expires when its bind
+// finished more than the TTL ago and the informer never showed it (the
+// write was lost).
+//
+// Every change makes a new NodeInfo (copy on write) and marks its node
+// dirty; UpdateSnapshot copies only the dirty nodes into a Snapshot, so
+// a scheduling cycle reads its snapshot without locks and costs O(changes).
+type Cache struct {
+	now func() time.Time
+	ttl time.Duration
+
+	mu         sync.Mutex
+	nodes      map[string]*NodeInfo
+	pods       map[string]*podState // by namespace/name
+	namespaces map[string]map[string]string
+	dirty      map[string]bool
+	listDirty  bool // nodes added or removed: the snapshot's list is rebuilt
+	nsDirty    bool
+}
+
+type podState struct {
+	info *PodInfo
+	node string
+	// assumed: placed by the scheduler, not yet seen bound by the informer.
+	assumed bool
+	// deadline is when an assumed pod whose bind finished expires.
+	deadline time.Time
+	bound    bool // the bind write finished
+}
+
+// NewCache returns an empty cache; ttl is how long an assumed pod whose
+// bind returned waits for the informer before it is dropped.
+func NewCache(now func() time.Time, ttl time.Duration) *Cache {
+	return &Cache{
+		now: now, ttl: ttl,
+		nodes: map[string]*NodeInfo{}, pods: map[string]*podState{},
+		namespaces: map[string]map[string]string{}, dirty: map[string]bool{},
+	}
+}
+
+// edit returns a private copy of the NodeInfo of name (a placeholder if
+// there is none) to change, and publishes it.
+func (c *Cache) edit(name string) *NodeInfo {
+	ni, ok := c.nodes[name]
+	if ok {
+		ni = ni.clone()
+	} else {
+		ni = &NodeInfo{}
+		c.listDirty = true
+	}
+	c.nodes[name] = ni
+	c.dirty[name] = true
+	return ni
+}
+
+// dropIfEmpty removes a placeholder without pods.
+func (c *Cache) dropIfEmpty(name string) {
+	if ni, ok := c.nodes[name]; ok && ni.Node == nil && len(ni.Pods) == 0 {
+		delete(c.nodes, name)
+		c.dirty[name] = true
+		c.listDirty = true
+	}
+}
+
+// AddNode adds or replaces a node.
+func (c *Cache) AddNode(n *api.Node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ni, ok := c.nodes[n.Name]; !ok || ni.Node == nil {
+		c.listDirty = true
+	}
+	c.edit(n.Name).setNode(n)
+}
+
+// RemoveNode removes a node; pods still bound to it stay counted on a
+// placeholder until they go.
+func (c *Cache) RemoveNode(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.nodes[name]; !ok {
+		return
+	}
+	c.edit(name).setNode(nil)
+	c.listDirty = true
+	c.dropIfEmpty(name)
+}
+
+// SetNamespace records a namespace's labels (nil labels: deleted).
+func (c *Cache) SetNamespace(name string, labels map[string]string, deleted bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if deleted {
+		delete(c.namespaces, name)
+	} else {
+		c.namespaces[name] = labels
+	}
+	c.nsDirty = true
+}
+
+// AddPod counts a bound pod, confirming it if it was assumed.
+func (c *Cache) AddPod(p *api.Pod) {
+	pi := NewPodInfo(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.pods[pi.Key]; ok {
+		c.edit(st.node).removePod(pi.Key)
+		c.dropIfEmpty(st.node)
+	}
+	c.edit(p.Spec.NodeName).addPod(pi)
+	c.pods[pi.Key] = &podState{info: pi, node: p.Spec.NodeName}
+}
+
+// RemovePod stops counting a pod (deleted, or finished).
+func (c *Cache) RemovePod(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removeLocked(key)
+}
+
+func (c *Cache) removeLocked(key string) {
+	st, ok := c.pods[key]
+	if !ok {
+		return
+	}
+	c.edit(st.node).removePod(key)
+	c.dropIfEmpty(st.node)
+	delete(c.pods, key)
+}
+
+// AssumePod counts pi on node before its binding is written. The pod's
+// own object is not changed.
+func (c *Cache) AssumePod(pi *PodInfo, node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removeLocked(pi.Key)
+	c.edit(node).addPod(pi)
+	c.pods[pi.Key] = &podState{info: pi, node: node, assumed: true}
+}
+
+// FinishBinding starts an assumed pod's expiry clock: its bind write
+// returned, so the informer should show it soon.
+func (c *Cache) FinishBinding(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.pods[key]; ok && st.assumed {
+		st.bound = true
+		st.deadline = c.now().Add(c.ttl)
+	}
+}
+
+// ForgetPod drops an assumed pod whose bind failed. A pod the informer
+// has confirmed is kept.
+func (c *Cache) ForgetPod(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.pods[key]; ok && st.assumed {
+		c.removeLocked(key)
+	}
+}
+
+// IsAssumed reports whether key is assumed and not yet confirmed.
+func (c *Cache) IsAssumed(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.pods[key]
+	return ok && st.assumed
+}
+
+// Expire drops assumed pods whose bind finished more than the TTL ago
+// and that the informer never showed bound. It returns their keys.
+func (c *Cache) Expire() []string {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for key, st := range c.pods {
+		if st.assumed && st.bound && now.After(st.deadline) {
+			c.removeLocked(key)
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// PodCount is how many pods the cache counts (bound and assumed).
+func (c *Cache) PodCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pods)
+}
+
+// Snapshot is one scheduling cycle's consistent view of the cluster. It
+// belongs to the scheduling goroutine; its NodeInfos are never changed.
+type Snapshot struct {
+	nodes map[string]*NodeInfo
+	// list holds the real nodes (not placeholders), by name.
+	list []*NodeInfo
+	// havePodsWithAffinity and havePodsWithRequiredAntiAffinity are the
+	// nodes of list with such pods.
+	havePodsWithAffinity             []*NodeInfo
+	havePodsWithRequiredAntiAffinity []*NodeInfo
+	// imageNodes counts the nodes that have each image.
+	imageNodes map[string]int
+	namespaces map[string]map[string]string
+}
+
+// NewSnapshot returns an empty snapshot to pass to UpdateSnapshot.
+func NewSnapshot() *Snapshot {
+	return &Snapshot{nodes: map[string]*NodeInfo{}, imageNodes: map[string]int{}, namespaces: map[string]map[string]string{}}
+}
+
+// snapshotOf builds a snapshot from NodeInfos, for tests and benchmarks
+// of single plugins.
+func snapshotOf(nodes ...*NodeInfo) *Snapshot {
+	s := NewSnapshot()
+	for _, ni := range nodes {
+		s.nodes[ni.Name()] = ni
+	}
+	s.rebuild(true)
+	return s
+}
+
+// Nodes returns the nodes, by name. The slice is shared: do not change it.
+func (s *Snapshot) Nodes() []*NodeInfo { return s.list }
+
+// Get returns the NodeInfo of a node.
+func (s *Snapshot) Get(name string) (*NodeInfo, bool) {
+	ni, ok := s.nodes[name]
+	if !ok || ni.Node == nil {
+		return nil, false
+	}
+	return ni, true
+}
+
+// NamespaceLabels returns a namespace's labels.
+func (s *Snapshot) NamespaceLabels(ns string) map[string]string { return s.namespaces[ns] }
+
+// UpdateSnapshot brings s up to date with the cache.
+func (c *Cache) UpdateSnapshot(s *Snapshot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.dirty) == 0 && !c.listDirty && !c.nsDirty {
+		return
+	}
+	images := false
+	for name := range c.dirty {
+		old := s.nodes[name]
+		ni, ok := c.nodes[name]
+		if ok {
+			s.nodes[name] = ni
+		} else {
+			delete(s.nodes, name)
+		}
+		if old == nil || ni == nil || old.Node != ni.Node {
+			images = true
+		}
+		delete(c.dirty, name)
+	}
+	if c.nsDirty {
+		s.namespaces = make(map[string]map[string]string, len(c.namespaces))
+		for k, v := range c.namespaces {
+			s.namespaces[k] = v
+		}
+		c.nsDirty = false
+	}
+	s.rebuild(c.listDirty)
+	c.listDirty = false
+	if images {
+		s.countImages()
+	}
+}
+
+// rebuild refreshes the lists from s.nodes; relist also re-sorts the
+// node list (nodes came or went).
+func (s *Snapshot) rebuild(relist bool) {
+	if relist {
+		s.list = s.list[:0]
+		for _, ni := range s.nodes {
+			if ni.Node != nil {
+				s.list = append(s.list, ni)
+			}
+		}
+		sort.Slice(s.list, func(i, j int) bool { return s.list[i].Node.Name < s.list[j].Node.Name })
+	} else {
+		for i, ni := range s.list {
+			s.list[i] = s.nodes[ni.Node.Name]
+		}
+	}
+	s.havePodsWithAffinity = s.havePodsWithAffinity[:0]
+	s.havePodsWithRequiredAntiAffinity = s.havePodsWithRequiredAntiAffinity[:0]
+	for _, ni := range s.list {
+		if len(ni.PodsWithAffinity) > 0 {
+			s.havePodsWithAffinity = append(s.havePodsWithAffinity, ni)
+		}
+		if len(ni.PodsWithRequiredAntiAffinity) > 0 {
+			s.havePodsWithRequiredAntiAffinity = append(s.havePodsWithRequiredAntiAffinity, ni)
+		}
+	}
+	if relist {
+		s.countImages()
+	}
+}
+
+func (s *Snapshot) countImages() {
+	clear(s.imageNodes)
+	for _, ni := range s.list {
+		for img := range ni.Images {
+			s.imageNodes[img]++
+		}
+	}
+}
