@@ -41,6 +41,8 @@ type testNode struct {
 	srv        *e2eServer
 	client     client.Backend
 	name       string
+	// serverArgs are extra flags for `skiff server`.
+	serverArgs []string
 }
 
 func mustRun(t testing.TB, name string, args ...string) string {
@@ -118,10 +120,11 @@ func (n *testNode) startServer(port string) *e2eServer {
 	s := &e2eServer{t: t, dataDir: n.dataDir, config: filepath.Join(n.dataDir, "admin.yaml"), log: &lockedBuffer{}}
 	none := filepath.Join(t.TempDir(), "none.yaml")
 	os.WriteFile(none, nil, 0o600)
-	s.cmd = exec.Command("nsenter", "--net=/run/netns/"+n.netns, "--",
-		skiffBin, "server", "--data-dir", n.dataDir, "--listen", n.nodeIP+":"+port, "--config", none,
+	args := []string{"--net=/run/netns/" + n.netns, "--",
+		skiffBin, "server", "--data-dir", n.dataDir, "--listen", n.nodeIP + ":" + port, "--config", none,
 		"--run-dir", filepath.Join(n.dataDir, "run"), "--cgroup-root", n.cgroupRoot,
-		"--cluster-cidr", "10.252.0.0/16", "--node-name", n.name)
+		"--cluster-cidr", "10.252.0.0/16", "--node-name", n.name}
+	s.cmd = exec.Command("nsenter", append(args, n.serverArgs...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/skiffhq/skiff/scripts/testimages"
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
 )
 
@@ -86,9 +87,12 @@ func TestNodeJoin(t *testing.T) {
 		t.Errorf("lease holder %q", first.Holder)
 	}
 
+	// The unreachable-node test evicts every pod of the agent's node, and
+	// their shells ignore SIGTERM: a short grace keeps the test short.
+	quick := int64(1)
 	pod := &api.Pod{
 		ObjectMeta: api.ObjectMeta{Name: "on-agent"},
-		Spec:       api.PodSpec{NodeName: ag.name, Containers: []api.Container{container("web", "httpd")}},
+		Spec:       api.PodSpec{NodeName: ag.name, TerminationGracePeriodSeconds: &quick, Containers: []api.Container{container("web", "httpd")}},
 	}
 	ag.create(pod)
 	p := ag.waitPod("on-agent", 60*time.Second, "Running", func(p *api.Pod) bool { return p.Status.Phase == api.PodRunning && isReady(p) })
@@ -102,7 +106,7 @@ func TestNodeJoin(t *testing.T) {
 		talker := container("talk", "busybox", "sh", "-c", `i=0; while true; do echo "line $i"; i=$((i+1)); sleep 0.2; done`)
 		n.create(&api.Pod{
 			ObjectMeta: api.ObjectMeta{Name: "talker-" + n.name},
-			Spec:       api.PodSpec{NodeName: n.name, Containers: []api.Container{talker, container("quiet", "sleep")}},
+			Spec:       api.PodSpec{NodeName: n.name, TerminationGracePeriodSeconds: &quick, Containers: []api.Container{talker, container("quiet", "sleep")}},
 		})
 	}
 	for _, n := range []*testNode{srv, ag} {
@@ -171,6 +175,10 @@ func TestNodeJoin(t *testing.T) {
 			return now == pid, now
 		})
 	})
+
+	t.Run("an unreachable node's pods are evicted, and stopped when it returns", func(t *testing.T) {
+		testUnreachableNode(t, srv, ag, serverURL)
+	})
 }
 
 // newJoinPair makes two nodes linked by a veth of their own ("the LAN":
@@ -180,6 +188,8 @@ func TestNodeJoin(t *testing.T) {
 func newJoinPair(t testing.TB, si, ai int) (srv, ag *testNode, token string) {
 	t.Helper()
 	srv, ag = newTestNode(t, si), newTestNode(t, ai)
+	// Fast failover, so the lifecycle test need not wait a minute.
+	srv.serverArgs = []string{"--node-not-ready-seconds", "10", "--pod-eviction-seconds", "3"}
 	lan := func(host int) string { return fmt.Sprintf("10.250.%d.%d", si, host) }
 	mustRun(t, "ip", "-n", srv.netns, "link", "add", "eth1", "type", "veth", "peer", "name", "lan0", "netns", ag.netns)
 	mustRun(t, "ip", "-n", srv.netns, "addr", "add", lan(1)+"/24", "dev", "eth1")
@@ -199,6 +209,55 @@ func newJoinPair(t testing.TB, si, ai int) (srv, ag *testNode, token string) {
 		t.Fatal(err)
 	}
 	return srv, ag, strings.TrimSpace(string(b))
+}
+
+// testUnreachableNode: kill -9 of the agent makes its node NotReady and
+// tainted, its pod loses Ready and is deleted — but stays Terminating
+// while its container may still run there; the restarted agent stops it
+// and the pod is gone; the taints go.
+func testUnreachableNode(t *testing.T, srv, ag *testNode, serverURL string) {
+	grace := int64(1) // sleep as PID 1 ignores SIGTERM
+	ag.create(&api.Pod{ObjectMeta: api.ObjectMeta{Name: "victim"},
+		Spec: api.PodSpec{NodeName: ag.name, TerminationGracePeriodSeconds: &grace, Containers: []api.Container{container("c", "sleep")}}})
+	p := ag.waitPod("victim", 60*time.Second, "Running", func(p *api.Pod) bool { return p.Status.Phase == api.PodRunning && isReady(p) })
+	ctrID := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	ag.srv.kill9()
+	killed := time.Now()
+	nodes := client.For[*api.Node](srv.client, "")
+	ag.eventually(25*time.Second, "node tainted unreachable", func() (bool, string) {
+		n, err := nodes.Get(context.Background(), ag.name)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, tn := range n.Spec.Taints {
+			if tn.Key == "node.kubernetes.io/unreachable" && tn.Effect == api.TaintEffectNoExecute {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("taints %+v", n.Spec.Taints)
+	})
+	// The last renewal was up to 5 s before the kill.
+	if d := time.Since(killed); d < 5*time.Second {
+		t.Errorf("tainted %s after the agent died, before the 10 s since its last renewal could have passed", d)
+	}
+	p = ag.waitPod("victim", 20*time.Second, "deleted and not Ready", func(p *api.Pod) bool { return p.DeletionTimestamp != nil && !isReady(p) })
+	// Its container still runs there: nothing may start it again elsewhere
+	// until the node says it stopped.
+	if !strings.Contains(ag.ctr("task", "ls"), ctrID) {
+		t.Errorf("the container of a pod on an unreachable node is gone before its agent came back")
+	}
+	ag.srv = ag.startAgent(serverURL, "")
+	ag.eventually(30*time.Second, "pod gone after the agent came back", func() (bool, string) {
+		_, err := ag.pods().Get(context.Background(), "victim")
+		return errdefs.IsNotFound(err), fmt.Sprint(err)
+	})
+	if strings.Contains(ag.ctr("task", "ls"), ctrID) {
+		t.Errorf("the evicted pod's container still runs after its agent came back")
+	}
+	ag.eventually(20*time.Second, "taints gone", func() (bool, string) {
+		n, err := nodes.Get(context.Background(), ag.name)
+		return err == nil && len(n.Spec.Taints) == 0, fmt.Sprint(err)
+	})
 }
 
 // startAgent runs `skiff agent` in the node's namespace; token "" relies

@@ -17,7 +17,10 @@ import (
 	"github.com/skiffhq/skiff/server/apiserver"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/garbagecollector"
 	"github.com/skiffhq/skiff/server/controller/nodeipam"
+	"github.com/skiffhq/skiff/server/controller/nodelifecycle"
+	"github.com/skiffhq/skiff/server/controller/replicaset"
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
@@ -72,6 +75,12 @@ to <data-dir>/admin.yaml.`,
 					*dst = v
 				}
 			}
+			if f.Changed("node-not-ready-seconds") {
+				final.NodeNotReadySeconds = cfg.NodeNotReadySeconds
+			}
+			if f.Changed("pod-eviction-seconds") {
+				final.PodEvictionSeconds = cfg.PodEvictionSeconds
+			}
 			if f.Changed("agent-port") {
 				final.Node.AgentPort, _ = f.GetInt("agent-port")
 			}
@@ -90,6 +99,8 @@ to <data-dir>/admin.yaml.`,
 	f.IntVar(&cfg.BookmarkSeconds, "bookmark-seconds", cfg.BookmarkSeconds, "seconds between BOOKMARK events on an idle watch")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no pods on this machine")
+	f.IntVar(&cfg.NodeNotReadySeconds, "node-not-ready-seconds", cfg.NodeNotReadySeconds, "a node silent this long is NotReady and tainted unreachable")
+	f.IntVar(&cfg.PodEvictionSeconds, "pod-eviction-seconds", cfg.PodEvictionSeconds, "pods of an unreachable node are deleted after this long")
 	addNodeFlags(f)
 	return cmd
 }
@@ -191,9 +202,32 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		ln.Close()
 		return err
 	}
+	lifecycle, err := nodelifecycle.New(nodelifecycle.Config{
+		Backend: reg, Leases: leases,
+		NotReadyAfter: time.Duration(cfg.NodeNotReadySeconds) * time.Second,
+		EvictAfter:    time.Duration(cfg.PodEvictionSeconds) * time.Second,
+		Log:           log.With("component", "nodelifecycle"),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	rsc, err := replicaset.New(replicaset.Config{Backend: reg, Log: log.With("component", "replicaset")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	gcol, err := garbagecollector.New(garbagecollector.Config{Backend: reg, Log: log.With("component", "garbagecollector")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
 	g.Go(func() error { return ipam.Run(ctx) })
+	g.Go(func() error { return lifecycle.Run(ctx) })
+	g.Go(func() error { return rsc.Run(ctx) })
+	g.Go(func() error { return gcol.Run(ctx) })
 	if !cfg.DisableAgent {
 		g.Go(func() error {
 			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert, ca: pki.CAPool()}, version, log)

@@ -32,12 +32,20 @@ type ServerConfig struct {
 	// DisableAgent runs the control plane only, with no pods on this
 	// machine. Env SKIFF_DISABLE_AGENT=true.
 	DisableAgent bool `json:"disableAgent,omitempty"`
+	// NodeNotReadySeconds: a node that has not renewed its lease for this
+	// long is NotReady and tainted unreachable (default 20, at least 10:
+	// agents renew every 5 s).
+	NodeNotReadySeconds int `json:"nodeNotReadySeconds,omitempty"`
+	// PodEvictionSeconds: pods of an unreachable node are deleted (and
+	// replaced by their controllers) after this long (default 60).
+	PodEvictionSeconds int `json:"podEvictionSeconds,omitempty"`
 	// Node configures the embedded agent.
 	Node NodeConfig `json:"node,omitzero"`
 }
 
 func defaultServerConfig() ServerConfig {
-	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30, ClusterCIDR: "10.42.0.0/16"}
+	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30, ClusterCIDR: "10.42.0.0/16",
+		NodeNotReadySeconds: 20, PodEvictionSeconds: 60}
 }
 
 // Validate says what is wrong, naming the setting.
@@ -54,6 +62,16 @@ func (c ServerConfig) Validate() error {
 	}
 	if _, err := netip.ParsePrefix(c.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("clusterCIDR: %q is not a CIDR: %v", c.ClusterCIDR, err))
+	}
+	if c.NodeNotReadySeconds < 10 {
+		// Agents renew their lease every 5 s: less would flap live nodes.
+		errs = append(errs, fmt.Errorf("nodeNotReadySeconds: %d must be at least 10 (agents renew every 5 s)", c.NodeNotReadySeconds))
+	}
+	if c.PodEvictionSeconds < 0 {
+		errs = append(errs, fmt.Errorf("podEvictionSeconds: %d may not be negative", c.PodEvictionSeconds))
+	}
+	if c.Node.AgentPort < 0 || c.Node.AgentPort > 65535 {
+		errs = append(errs, fmt.Errorf("node.agentPort: %d is not a port", c.Node.AgentPort))
 	}
 	if c.BookmarkSeconds < 1 {
 		errs = append(errs, fmt.Errorf("bookmarkSeconds: %d must be at least 1", c.BookmarkSeconds))

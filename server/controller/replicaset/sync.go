@@ -187,10 +187,9 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *api.Rep
 func (c *Controller) createPod(ctx context.Context, key string, rs *api.ReplicaSet) error {
 	created, err := client.For[*api.Pod](c.cfg.Backend, rs.Namespace).Create(ctx, podFromTemplate(rs))
 	if err != nil {
-		if errdefs.IsForbidden(err) && ctx.Err() == nil {
-			// The namespace is being deleted: nothing will ever be
-			// created here again, and that is no failure of the
-			// template. Count it as done.
+		if errdefs.IsForbidden(err) && c.namespaceClosing(ctx, rs.Namespace) {
+			// Nothing will ever be created here again, and that is no
+			// failure of the template. Count it as done.
 			c.exp.creationObserved(key)
 			return nil
 		}
@@ -199,6 +198,12 @@ func (c *Controller) createPod(ctx context.Context, key string, rs *api.ReplicaS
 	}
 	c.events.eventf(rs, api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
 	return nil
+}
+
+// namespaceClosing reports whether ns is being deleted (or gone).
+func (c *Controller) namespaceClosing(ctx context.Context, ns string) bool {
+	n, err := client.For[*api.Namespace](c.cfg.Backend, "").Get(ctx, ns)
+	return errdefs.IsNotFound(err) || (err == nil && n.DeletionTimestamp != nil)
 }
 
 // deletePodOf deletes one of rs's pods; one already gone is no error.
