@@ -392,54 +392,33 @@ func patchPinsVersion(patch []byte) bool {
 	return json.Unmarshal(patch, &p) == nil && p.Metadata.ResourceVersion != nil
 }
 
-// Delete deletes an object, or starts its graceful deletion.
+// Delete deletes an object, or starts its graceful deletion. The store
+// carries out opts.PropagationPolicy (and refuses an unknown one) in the
+// same transaction as the delete; see store.Deleter. A namespace is not
+// removed at once: it turns Terminating, held by api.FinalizerNamespace
+// until the garbage collector has deleted everything in it.
 func (r *Registry) Delete(ctx context.Context, resource, namespace, name string, opts api.DeleteOptions) (api.Object, error) {
 	k, err := kindFor(resource)
 	if err != nil {
 		return nil, err
 	}
-	switch opts.PropagationPolicy {
-	case "", "Background":
-	case "Foreground", "Orphan":
-		return nil, fmt.Errorf("propagationPolicy %s is not supported yet (it comes with the garbage collector); use Background: %w",
-			opts.PropagationPolicy, errdefs.ErrBadRequest)
-	default:
-		return nil, fmt.Errorf("propagationPolicy %q: must be Background, Foreground or Orphan: %w", opts.PropagationPolicy, errdefs.ErrBadRequest)
-	}
 	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
 		return nil, fmt.Errorf("gracePeriodSeconds %d is negative: %w", *g, errdefs.ErrBadRequest)
 	}
 	if k.Resource == "namespaces" {
-		if err := r.namespaceDeletable(ctx, name); err != nil {
+		if err := namespaceDeletable(name); err != nil {
 			return nil, err
 		}
 	}
 	return r.store.Delete(ctx, key(k, namespace, name), opts)
 }
 
-// namespaceDeletable refuses to delete a system namespace or one that still
-// holds objects: nothing is deleted that the user did not name.
-func (r *Registry) namespaceDeletable(ctx context.Context, name string) error {
+// namespaceDeletable refuses to delete a system namespace.
+func namespaceDeletable(name string) error {
 	for _, sys := range SystemNamespaces() {
 		if name == sys {
 			return fmt.Errorf("namespace %q is a system namespace and cannot be deleted: %w", name, errdefs.ErrForbidden)
 		}
-	}
-	var left []string
-	for _, k := range api.Kinds() {
-		if !k.Namespaced {
-			continue
-		}
-		res, err := r.store.List(ctx, k.Resource, store.ListOptions{Namespace: name, Limit: 3})
-		if err != nil {
-			return err
-		}
-		for _, o := range res.Items {
-			left = append(left, k.Resource+"/"+o.GetObjectMeta().Name)
-		}
-	}
-	if len(left) > 0 {
-		return fmt.Errorf("namespace %q still holds objects (%s); delete them first: %w", name, strings.Join(left, ", "), errdefs.ErrConflict)
 	}
 	return nil
 }

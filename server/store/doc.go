@@ -30,6 +30,19 @@
 // precondition) is rolled back, so nothing is written to disk when nothing
 // changes: flash cards wear out.
 //
+// # Deletion
+//
+// A delete removes an object at once unless something must happen first:
+// then it sets metadata.deletionTimestamp and the object stays until the
+// last of its finalizers is removed by an update (and, for a pod on a
+// node, its grace period is over: the agent deletes it again with grace
+// 0). The propagation policy of the delete adds the garbage collector's
+// finalizers in the same transaction (api.FinalizerForeground,
+// api.FinalizerOrphan), and a namespace always gets api.FinalizerNamespace
+// and phase Terminating; the store then refuses creates in it, in the
+// create's own transaction, so nothing lands there after the collector
+// has looked. See Deleter.
+//
 // # Watch
 //
 // Committed changes are appended, in revision order, to an in-memory ring of

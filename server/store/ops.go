@@ -48,6 +48,11 @@ func (s *Bolt) Create(ctx context.Context, in api.Object) (api.Object, error) {
 		if t.exists(k, api.Key{Resource: k.Resource, Namespace: m.Namespace, Name: m.Name}) {
 			return nil, fmt.Errorf("%s %q: %w", k.Kind, m.Name, errdefs.ErrAlreadyExists)
 		}
+		if k.Namespaced {
+			if err := t.namespaceClosed(m.Namespace); err != nil {
+				return nil, err
+			}
+		}
 		return t.put(k, obj, nil)
 	})
 }
@@ -123,11 +128,19 @@ func (s *Bolt) Update(ctx context.Context, in api.Object, opts UpdateOptions) (a
 	})
 }
 
-// Delete deletes an object; see Deleter.
+// Delete deletes an object; see Deleter. In one transaction it checks
+// the preconditions, sets the finalizers the propagation policy asks for
+// (setDeletionFinalizers), and then removes the object, or — when it has
+// finalizers or a pod grace period — sets its deletionTimestamp. A delete
+// of an object already being deleted writes only if it changes the
+// finalizers or shortens the grace period.
 func (s *Bolt) Delete(ctx context.Context, key api.Key, opts api.DeleteOptions) (api.Object, error) {
 	k, ok := api.LookupResource(key.Resource)
 	if !ok {
 		return nil, fmt.Errorf("resource %q: %w", key.Resource, errdefs.ErrNotFound)
+	}
+	if err := checkPolicy(k, opts.PropagationPolicy); err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	return s.do(ctx, func(t *txn) (api.Object, error) {
@@ -135,32 +148,37 @@ func (s *Bolt) Delete(ctx context.Context, key api.Key, opts api.DeleteOptions) 
 		if err != nil {
 			return nil, err
 		}
-		m := old.GetObjectMeta()
+		om := old.GetObjectMeta()
 		if p := opts.Preconditions; p != nil {
-			if p.UID != nil && *p.UID != m.UID {
-				return nil, fmt.Errorf("%s %q: precondition failed: uid is %s, not %s: %w", k.Kind, key.Name, m.UID, *p.UID, errdefs.ErrConflict)
+			if p.UID != nil && *p.UID != om.UID {
+				return nil, fmt.Errorf("%s %q: precondition failed: uid is %s, not %s: %w", k.Kind, key.Name, om.UID, *p.UID, errdefs.ErrConflict)
 			}
-			if p.ResourceVersion != nil && *p.ResourceVersion != m.ResourceVersion {
-				return nil, fmt.Errorf("%s %q: precondition failed: resourceVersion is %s, not %s: %w", k.Kind, key.Name, m.ResourceVersion, *p.ResourceVersion, errdefs.ErrConflict)
+			if p.ResourceVersion != nil && *p.ResourceVersion != om.ResourceVersion {
+				return nil, fmt.Errorf("%s %q: precondition failed: resourceVersion is %s, not %s: %w", k.Kind, key.Name, om.ResourceVersion, *p.ResourceVersion, errdefs.ErrConflict)
 			}
 		}
-		grace := api.DeletionGrace(old, opts.GracePeriodSeconds)
-		if len(m.Finalizers) == 0 && grace == 0 {
-			if err := t.del(k, old); err != nil {
-				return nil, err
-			}
-			return api.Clone(old), nil
-		}
-		if m.DeletionTimestamp != nil && (m.DeletionGracePeriodSeconds == nil || grace >= *m.DeletionGracePeriodSeconds) {
-			return old, nil // already being deleted, no sooner than asked
-		}
-		prev, err := decode(k, oldData)
+		next, err := decode(k, oldData)
 		if err != nil {
 			return nil, err
 		}
-		ts := api.NewTime(now.Add(time.Duration(grace) * time.Second))
-		m.DeletionTimestamp, m.DeletionGracePeriodSeconds = &ts, &grace
-		return t.put(k, old, prev)
+		m := next.GetObjectMeta()
+		changed := setDeletionFinalizers(next, opts.PropagationPolicy)
+		grace := api.DeletionGrace(old, opts.GracePeriodSeconds)
+		if len(m.Finalizers) == 0 && grace == 0 {
+			if err := t.del(k, next); err != nil {
+				return nil, err
+			}
+			return api.Clone(next), nil
+		}
+		sooner := m.DeletionTimestamp == nil || (m.DeletionGracePeriodSeconds != nil && grace < *m.DeletionGracePeriodSeconds)
+		if !sooner && !changed {
+			return old, nil // already being deleted, no sooner than asked, as asked
+		}
+		if sooner {
+			ts := api.NewTime(now.Add(time.Duration(grace) * time.Second))
+			m.DeletionTimestamp, m.DeletionGracePeriodSeconds = &ts, &grace
+		}
+		return t.put(k, next, old)
 	})
 }
 

@@ -57,6 +57,15 @@ type Updater interface {
 // pod bound to a node with a grace period — by setting deletionTimestamp
 // and returning the object, which is removed later (see Updater). Returns
 // the last state of the object.
+//
+// opts.PropagationPolicy sets finalizers in the same transaction:
+// Foreground adds api.FinalizerForeground, Orphan api.FinalizerOrphan
+// (each drops the other), Background drops both, "" leaves them be; any
+// other value is an api.FieldErrors. A namespace always gets
+// api.FinalizerNamespace and status.phase Terminating instead (Orphan is
+// refused), and no object can be created in it from then on. A second
+// delete of an object being deleted writes only if it changes the
+// finalizers or shortens the grace period.
 type Deleter interface {
 	Delete(ctx context.Context, key api.Key, opts api.DeleteOptions) (api.Object, error)
 }

@@ -34,9 +34,9 @@ func (gc *GC) process(ctx context.Context, it item) (requeue bool, err error) {
 				return gc.finalizeNamespace(ctx, it, ns)
 			}
 			return false, nil
-		case hasFinalizer(m, FinalizerOrphan):
+		case hasFinalizer(m, api.FinalizerOrphan):
 			return false, gc.orphanDependents(ctx, it, obj)
-		case hasFinalizer(m, FinalizerForeground):
+		case hasFinalizer(m, api.FinalizerForeground):
 			return gc.deleteDependents(ctx, it, obj)
 		}
 		return false, nil // on its way out already
@@ -80,7 +80,7 @@ func (gc *GC) ownerOf(ctx context.Context, ns string, ref api.OwnerReference) (o
 	switch {
 	case m.UID != ref.UID:
 		return ownerGone, nil
-	case m.DeletionTimestamp != nil && hasFinalizer(m, FinalizerForeground):
+	case m.DeletionTimestamp != nil && hasFinalizer(m, api.FinalizerForeground):
 		return ownerWaiting, nil
 	}
 	return ownerSolid, nil
@@ -121,7 +121,7 @@ func (gc *GC) checkOwners(ctx context.Context, it item, obj api.Object) error {
 }
 
 // deleteObject deletes the object it names (that very one, by UID). In
-// the foreground, it first gets FinalizerForeground so that its own
+// the foreground, it first gets api.FinalizerForeground so that its own
 // dependents go before it does.
 func (gc *GC) deleteObject(ctx context.Context, it item, foreground bool) error {
 	if foreground {
@@ -131,10 +131,10 @@ func (gc *GC) deleteObject(ctx context.Context, it item, foreground bool) error 
 				done = true // already on its way
 				return false
 			}
-			if hasFinalizer(m, FinalizerForeground) {
+			if hasFinalizer(m, api.FinalizerForeground) {
 				return false
 			}
-			m.Finalizers = append(m.Finalizers, FinalizerForeground)
+			m.Finalizers = append(m.Finalizers, api.FinalizerForeground)
 			return true
 		})
 		if err != nil || done {
@@ -258,7 +258,7 @@ func (gc *GC) deleteDependents(ctx context.Context, it item, owner api.Object) (
 	if blocking > 0 {
 		return true, nil
 	}
-	return false, gc.removeFinalizer(ctx, it, FinalizerForeground)
+	return false, gc.removeFinalizer(ctx, it, api.FinalizerForeground)
 }
 
 // orphanDependents carries out an orphan deletion: the references to the
@@ -282,7 +282,7 @@ func (gc *GC) orphanDependents(ctx context.Context, it item, owner api.Object) e
 	if err := parallel(ctx, deps, func(di item) error { return gc.dropOwnerRefs(ctx, di, []string{uid}) }); err != nil {
 		return err
 	}
-	return gc.removeFinalizer(ctx, it, FinalizerOrphan)
+	return gc.removeFinalizer(ctx, it, api.FinalizerOrphan)
 }
 
 // liveDependents lists, from the store, the objects with an owner

@@ -12,9 +12,11 @@
 //     finalizer.
 //
 // It also empties a namespace that is being deleted and then releases it
-// (FinalizerNamespace). It does not decide the policy: the API's delete
-// (or a client) sets the finalizers, and the store removes an object
-// whose finalizers are all gone.
+// (api.FinalizerNamespace). It does not decide the policy: the API's
+// delete sets the finalizers (api.FinalizerForeground, api.FinalizerOrphan
+// from DeleteOptions.propagationPolicy; api.FinalizerNamespace on every
+// namespace), and the store removes an object whose finalizers are all
+// gone.
 //
 //	informers (every kind but Event) ──► handlers: is an owner missing,
 //	  uid / owner indices                 being deleted, or a namespace
@@ -44,19 +46,6 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
-)
-
-// The finalizers the collector acts on.
-const (
-	// FinalizerForeground: delete my dependents first (Kubernetes').
-	FinalizerForeground = "foregroundDeletion"
-	// FinalizerOrphan: leave my dependents, without owner references to
-	// me (Kubernetes').
-	FinalizerOrphan = "orphan"
-	// FinalizerNamespace holds a namespace being deleted until everything
-	// in it is gone. The registry is to add it when it deletes a
-	// namespace that still holds objects.
-	FinalizerNamespace = "skiff.dev/namespace"
 )
 
 // Config says where the objects are.
@@ -234,7 +223,7 @@ func needsCollecting(obj api.Object) bool {
 	if _, ok := obj.(*api.Namespace); ok {
 		return true
 	}
-	return hasFinalizer(m, FinalizerOrphan) || hasFinalizer(m, FinalizerForeground)
+	return hasFinalizer(m, api.FinalizerOrphan) || hasFinalizer(m, api.FinalizerForeground)
 }
 
 func (gc *GC) onAdd(obj api.Object) { gc.onUpdate(nil, obj) }
@@ -249,7 +238,7 @@ func (gc *GC) onUpdate(old, cur api.Object) {
 	}
 	if needsCollecting(cur) {
 		gc.enqueue(cur)
-		if hasFinalizer(m, FinalizerForeground) {
+		if hasFinalizer(m, api.FinalizerForeground) {
 			// Its dependents are to go: each is judged on its own
 			// (another owner may keep it).
 			for _, d := range gc.cachedDependents(m.UID) {
@@ -261,7 +250,7 @@ func (gc *GC) onUpdate(old, cur api.Object) {
 	// look at this one.
 	for _, ref := range m.OwnerReferences {
 		owner, ok := gc.cachedOwner(ref)
-		if !ok || (hasFinalizer(owner.GetObjectMeta(), FinalizerForeground) && owner.GetObjectMeta().DeletionTimestamp != nil) {
+		if !ok || (hasFinalizer(owner.GetObjectMeta(), api.FinalizerForeground) && owner.GetObjectMeta().DeletionTimestamp != nil) {
 			gc.enqueue(cur)
 			break
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,7 +21,6 @@ import (
 type env struct {
 	t   testing.TB
 	ctx context.Context
-	st  *store.Bolt
 	reg *registry.Registry
 }
 
@@ -38,7 +38,7 @@ func newEnv(t testing.TB, withReplicaSets bool) *env {
 	if err := reg.EnsureNamespaces(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, st: st, reg: reg}
+	e := &env{t: t, ctx: ctx, reg: reg}
 	var runs []func(context.Context) error
 	gc, err := New(Config{Backend: reg, Resync: time.Second, Log: testLog(t)})
 	if err != nil {
@@ -111,34 +111,20 @@ func (e *env) gone(obj api.Object) (bool, string) {
 	return errdefs.IsNotFound(err), fmt.Sprintf("%s %s: err %v", obj.GetObjectMeta().Name, obj.GetTypeMeta().Kind, err)
 }
 
-func (e *env) del(obj api.Object) {
-	e.t.Helper()
-	k, _ := api.KindOf(obj)
-	m := obj.GetObjectMeta()
-	if _, err := e.reg.Delete(e.ctx, k.Resource, m.Namespace, m.Name, api.DeleteOptions{}); err != nil {
-		e.t.Fatal(err)
-	}
-}
+func (e *env) del(obj api.Object) { e.delete(obj, "") }
 
-// addFinalizer does what the registry does not yet: mark an object for
-// foreground or orphan deletion before deleting it.
-func (e *env) addFinalizer(obj api.Object, f string) {
+// delete deletes obj through the API with a propagation policy and
+// returns the answer: the object's last state, or its state while
+// its finalizers hold it.
+func (e *env) delete(obj api.Object, policy string) api.Object {
 	e.t.Helper()
 	k, _ := api.KindOf(obj)
 	m := obj.GetObjectMeta()
-	err := client.RetryOnConflict(e.ctx, func() error {
-		cur, err := e.reg.Get(e.ctx, k.Resource, m.Namespace, m.Name)
-		if err != nil {
-			return err
-		}
-		cm := cur.GetObjectMeta()
-		cm.Finalizers = append(cm.Finalizers, f)
-		_, err = e.reg.Update(e.ctx, k.Resource, m.Namespace, cur, "")
-		return err
-	})
+	out, err := e.reg.Delete(e.ctx, k.Resource, m.Namespace, m.Name, api.DeleteOptions{PropagationPolicy: policy})
 	if err != nil {
-		e.t.Fatal(err)
+		e.t.Fatalf("delete %s %s (%s): %v", k.Kind, m.Name, policy, err)
 	}
+	return out
 }
 
 func refTo(owner api.Object, controller, block bool) api.OwnerReference {
@@ -269,7 +255,7 @@ func TestDanglingBeforeStart(t *testing.T) {
 	if err := reg.EnsureNamespaces(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, st: st, reg: reg}
+	e := &env{t: t, ctx: ctx, reg: reg}
 	rs := e.create(newRS("rs", 0))
 	kept := e.create(newPod("kept", refTo(rs, true, true)))
 	ghost := refTo(rs, true, true)
@@ -339,8 +325,9 @@ func TestReplicaSetOrphan(t *testing.T) {
 	e := newEnv(t, true)
 	rs := e.create(newRS("web", 3))
 	before := e.waitRS("web", 3)
-	e.addFinalizer(rs, FinalizerOrphan)
-	e.del(rs)
+	if got := e.delete(rs, "Orphan"); !slices.Contains(got.GetObjectMeta().Finalizers, api.FinalizerOrphan) {
+		t.Fatalf("orphan delete: finalizers %v, want %s", got.GetObjectMeta().Finalizers, api.FinalizerOrphan)
+	}
 	e.eventually("the replica set removed", func() (bool, string) { return e.gone(rs) })
 	// The pods stay, with no owner, and nobody deletes them afterwards.
 	time.Sleep(300 * time.Millisecond)
@@ -369,8 +356,7 @@ func TestReplicaSetForeground(t *testing.T) {
 	if _, err := client.For[*api.Pod](e.reg, "default").Update(e.ctx, bound); err != nil {
 		t.Fatal(err)
 	}
-	e.addFinalizer(rs, FinalizerForeground)
-	e.del(rs)
+	e.delete(rs, "Foreground")
 	e.eventually("the unbound pods deleted, the bound one terminating", func() (bool, string) {
 		left := e.rsPods("web")
 		return len(left) == 1 && left[0].Name == bound.Name && left[0].DeletionTimestamp != nil, fmt.Sprintf("%d pods", len(left))
@@ -399,8 +385,7 @@ func TestForegroundChain(t *testing.T) {
 	bound := newPod("d-1-b", refTo(rs, true, true))
 	bound.Spec.NodeName = "node1"
 	pb := e.create(bound)
-	e.addFinalizer(dep, FinalizerForeground)
-	e.del(dep)
+	e.delete(dep, "Foreground")
 	e.eventually("the unbound pod deleted", func() (bool, string) { return e.gone(p) })
 	// The replica set waits on the bound pod, the deployment on the
 	// replica set.
@@ -421,7 +406,7 @@ func TestForegroundChain(t *testing.T) {
 
 func TestNamespaceDeletion(t *testing.T) {
 	e := newEnv(t, true)
-	ns := e.create(&api.Namespace{ObjectMeta: api.ObjectMeta{Name: "doomed", Finalizers: []string{FinalizerNamespace}}})
+	ns := e.create(&api.Namespace{ObjectMeta: api.ObjectMeta{Name: "doomed"}})
 	rs := newRS("web", 3)
 	rs.Namespace = "doomed"
 	e.create(rs)
@@ -432,18 +417,17 @@ func TestNamespaceDeletion(t *testing.T) {
 		l, _, _, _ := pods.List(e.ctx, api.ListOptions{})
 		return len(l) == 3, fmt.Sprintf("%d pods", len(l))
 	})
-	// What the registry is to do on delete of a namespace that holds
-	// objects: set its deletionTimestamp, held by FinalizerNamespace.
-	if _, err := e.st.Delete(e.ctx, api.Key{Resource: "namespaces", Name: "doomed"}, api.DeleteOptions{}); err != nil {
-		t.Fatal(err)
+	// A plain delete: the namespace turns Terminating, held by the
+	// collector's finalizer, and takes no new objects.
+	got := e.delete(ns, "").(*api.Namespace)
+	if got.DeletionTimestamp == nil || got.Status.Phase != api.NamespaceTerminating || !slices.Contains(got.Finalizers, api.FinalizerNamespace) {
+		t.Fatalf("deleted namespace: deletionTimestamp %v phase %q finalizers %v; want set, Terminating, %s",
+			got.DeletionTimestamp, got.Status.Phase, got.Finalizers, api.FinalizerNamespace)
 	}
-	e.eventually("the namespace Terminating or removed", func() (bool, string) {
-		got, err := e.get(ns)
-		if errdefs.IsNotFound(err) {
-			return true, ""
-		}
-		return err == nil && got.(*api.Namespace).Status.Phase == api.NamespaceTerminating, fmt.Sprint(got, err)
-	})
+	late := &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "late", Namespace: "doomed"}}
+	if _, err := e.reg.Create(e.ctx, "configmaps", "doomed", late); !errdefs.IsForbidden(err) && !errdefs.IsNotFound(err) {
+		t.Errorf("create in a namespace being deleted: %v, want forbidden (or not found, if it is gone already)", err)
+	}
 	e.eventually("the namespace removed", func() (bool, string) { return e.gone(ns) })
 	for _, k := range api.Kinds() {
 		if !k.Namespaced {
@@ -460,4 +444,14 @@ func TestNamespaceDeletion(t *testing.T) {
 	if gone, _ := e.gone(keep); gone {
 		t.Error("a config map in another namespace was deleted")
 	}
+	// The name is free again.
+	e.create(&api.Namespace{ObjectMeta: api.ObjectMeta{Name: "doomed"}})
+}
+
+// An empty namespace goes through the same steps, quickly.
+func TestEmptyNamespaceDeletion(t *testing.T) {
+	e := newEnv(t, false)
+	ns := e.create(&api.Namespace{ObjectMeta: api.ObjectMeta{Name: "empty"}})
+	e.del(ns)
+	e.eventually("the empty namespace removed", func() (bool, string) { return e.gone(ns) })
 }

@@ -11,7 +11,7 @@ import (
 
 // finalizeNamespace empties a namespace being deleted: it deletes every
 // object in it, of every namespaced kind, and once nothing is left (pods
-// on nodes take their grace period) removes FinalizerNamespace, so the
+// on nodes take their grace period) removes api.FinalizerNamespace, so the
 // store removes the namespace. It marks the namespace Terminating first
 // (when the registry has not). The registry refuses new objects in a
 // namespace being deleted, so the emptying ends.
@@ -57,5 +57,5 @@ func (gc *GC) finalizeNamespace(ctx context.Context, it item, ns *api.Namespace)
 		gc.log.Debug("namespace still holds objects", "namespace", it.Name, "objects", remaining)
 		return true, nil
 	}
-	return false, gc.removeFinalizer(ctx, it, FinalizerNamespace)
+	return false, gc.removeFinalizer(ctx, it, api.FinalizerNamespace)
 }
