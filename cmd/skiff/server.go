@@ -23,6 +23,7 @@ import (
 	"github.com/skiffhq/skiff/server/controller/replicaset"
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
+	"github.com/skiffhq/skiff/server/scheduler"
 	"github.com/skiffhq/skiff/server/store"
 )
 
@@ -222,8 +223,14 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		ln.Close()
 		return err
 	}
+	sched, err := scheduler.New(scheduler.Config{Backend: reg, Log: log.With("component", "scheduler")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
+	g.Go(func() error { return sched.Run(ctx) })
 	g.Go(func() error { return ipam.Run(ctx) })
 	g.Go(func() error { return lifecycle.Run(ctx) })
 	g.Go(func() error { return rsc.Run(ctx) })

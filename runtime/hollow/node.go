@@ -32,8 +32,9 @@ type Config struct {
 	Dir string
 	// Labels are node i's extra labels (zones, say); nil means none.
 	Labels func(i int) map[string]string
-	// Taints are set on node i's spec once it has registered; nil means
-	// none.
+	// Taints are node i's taints: its Node is created with them (or,
+	// registered before without them, given them once it is ready); nil
+	// means none.
 	Taints func(i int) []api.Taint
 	// Capacity is node i's capacity (cpu, memory, pods; see Resources);
 	// its allocatable is the same. Nil means DefaultCapacity. The pods
@@ -49,15 +50,22 @@ type Config struct {
 	// RelistPeriod is each agent's relist period (default the agent's,
 	// 10 s).
 	RelistPeriod time.Duration
-	// Starting is how many nodes register at once (default 50).
+	// Starting is how many nodes register at once (default 200: the
+	// agent polls for its subnet every 200 ms, so fewer wait idle, and
+	// all 1,000 at once crowd the store).
 	Starting int
 	// Log is scoped with component=hollow and the node's name; nil
 	// discards.
 	Log *slog.Logger
 }
 
-// DefaultCapacity is a node's capacity when Config.Capacity is nil.
-func DefaultCapacity(int) api.ResourceList { return Resources(4000, 16<<30, 110) }
+// DefaultCapacity is a node's capacity when Config.Capacity is nil: 4
+// CPUs, 16 GiB, 110 pods and 100 GiB of ephemeral storage.
+func DefaultCapacity(int) api.ResourceList {
+	r := Resources(4000, 16<<30, 110)
+	r[api.ResourceEphemeralStorage] = api.NewBinaryQuantity(100 << 30)
+	return r
+}
 
 // Resources is a capacity: milliCPU, memory bytes and pods.
 func Resources(milliCPU, memory int64, pods int) api.ResourceList {
@@ -101,7 +109,7 @@ func (c *Config) setDefaults() {
 		c.Workers = 2
 	}
 	if c.Starting == 0 {
-		c.Starting = 50
+		c.Starting = 200
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -119,17 +127,17 @@ type Node struct {
 	Runtime *Runtime
 	Network *Network
 
-	cfg      agent.Config
-	backend  client.Backend
-	taints   []api.Taint
-	parent   context.Context
-	mu       sync.Mutex
-	agent    *agent.Agent
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when the agent's Run returns
-	runErr   error
-	readyCh  chan struct{} // closed when the running agent has its subnet
-	tainted  bool
+	cfg     agent.Config
+	backend client.Backend
+	taints  []api.Taint
+	parent  context.Context
+	mu      sync.Mutex
+	agent   *agent.Agent
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the agent's Run returns
+	runErr  error
+	readyCh chan struct{} // closed when the running agent has its subnet
+	tainted bool
 }
 
 // Agent is the node's current agent.
@@ -148,15 +156,34 @@ func (n *Node) Start() error {
 	if n.cancel != nil {
 		return fmt.Errorf("hollow: node %s: already started", n.Name)
 	}
-	readyCh := make(chan struct{})
+	// Ready is all of: the subnet came (registered), the prober was
+	// started (the last thing the agent's Run starts, after its pod
+	// informer synced) and the lease was renewed once.
+	cidr, running, leased := newSignal(), newSignal(), newSignal()
 	cfg := n.cfg
-	cfg.Network = &readyNetwork{Network: n.Network, ready: readyCh}
-	cfg.Prober = NewProber(n.Runtime)
+	cfg.Network = &readyNetwork{Network: n.Network, ready: cidr}
+	cfg.Prober = &runningProber{Prober: NewProber(n.Runtime), running: running}
+	if cfg.Lease != nil {
+		cfg.Lease = &leaseSignal{LeaseRenewer: cfg.Lease, renewed: leased}
+	} else {
+		leased.fire()
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return fmt.Errorf("hollow: node %s: %w", n.Name, err)
 	}
 	ctx, cancel := context.WithCancel(n.parent)
+	readyCh := make(chan struct{})
+	go func() {
+		for _, s := range []*signal{cidr, running, leased} {
+			select {
+			case <-s.ch:
+			case <-ctx.Done():
+				return // WaitReady sees the agent stop
+			}
+		}
+		close(readyCh)
+	}()
 	n.agent, n.cancel, n.readyCh, n.done, n.runErr = a, cancel, readyCh, make(chan struct{}), nil
 	done := n.done
 	go func() {
@@ -184,11 +211,15 @@ func (n *Node) Stop() error {
 	<-done
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if errors.Is(n.runErr, context.Canceled) {
+		return nil // stopped while it registered
+	}
 	return n.runErr
 }
 
-// WaitReady waits until the running agent has registered and got its
-// pod subnet, and the node's taints are set.
+// WaitReady waits until the running agent has registered, got its pod
+// subnet, synced its pods, renewed its lease (if it has one) and the
+// node's taints are set.
 func (n *Node) WaitReady(ctx context.Context) error {
 	n.mu.Lock()
 	ready, done := n.readyCh, n.done
@@ -209,7 +240,8 @@ func (n *Node) WaitReady(ctx context.Context) error {
 	return n.setTaints(ctx)
 }
 
-// setTaints puts the configured taints on the node once.
+// setTaints puts the configured taints on a node that lacks them: one
+// registered before (a node is created with them).
 func (n *Node) setTaints(ctx context.Context) error {
 	n.mu.Lock()
 	done := n.tainted || len(n.taints) == 0
@@ -223,8 +255,11 @@ func (n *Node) setTaints(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if hasTaints(node.Spec.Taints, n.taints) {
+			return nil
+		}
 		node = api.Clone(node)
-		node.Spec.Taints = n.taints
+		node.Spec.Taints = append(node.Spec.Taints, missingTaints(node.Spec.Taints, n.taints)...)
 		_, err = nodes.Update(ctx, node)
 		return err
 	})
@@ -237,26 +272,77 @@ func (n *Node) setTaints(ctx context.Context) error {
 	return nil
 }
 
-// readyNetwork tells one run of an agent's Node that it got its subnet.
+func hasTaints(have, want []api.Taint) bool { return len(missingTaints(have, want)) == 0 }
+
+// missingTaints are the taints of want that have lacks (by key and effect).
+func missingTaints(have, want []api.Taint) []api.Taint {
+	var out []api.Taint
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || (h.Key == w.Key && h.Effect == w.Effect)
+		}
+		if !found {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// signal is closed once.
+type signal struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+func (s *signal) fire()  { s.once.Do(func() { close(s.ch) }) }
+
+// readyNetwork tells one run of an agent that it got its subnet.
 type readyNetwork struct {
 	*Network
-	once  sync.Once
-	ready chan struct{}
+	ready *signal
 }
 
 func (r *readyNetwork) SetPodCIDR(cidr string) error {
 	err := r.Network.SetPodCIDR(cidr)
 	if err == nil {
-		r.once.Do(func() { close(r.ready) })
+		r.ready.fire()
+	}
+	return err
+}
+
+// runningProber tells one run of an agent that its sync loop runs.
+type runningProber struct {
+	Prober
+	running *signal
+}
+
+func (p *runningProber) Run(ctx context.Context) error {
+	p.running.fire()
+	return p.Prober.Run(ctx)
+}
+
+// leaseSignal tells one run of an agent that its lease was renewed.
+type leaseSignal struct {
+	agent.LeaseRenewer
+	renewed *signal
+}
+
+func (l *leaseSignal) RenewLease(ctx context.Context, node string, d time.Duration) error {
+	err := l.LeaseRenewer.RenewLease(ctx, node, d)
+	if err == nil {
+		l.renewed.fire()
 	}
 	return err
 }
 
 // Cluster is a set of hollow nodes.
 type Cluster struct {
-	Nodes []*Node
-	log   *slog.Logger
-	start time.Time
+	Nodes  []*Node
+	log    *slog.Logger
+	start  time.Time
+	cancel context.CancelFunc // stops every agent at once
 
 	ready    chan struct{} // closed when every node is ready, or one failed
 	readyErr error
@@ -285,7 +371,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	rand.Read(b)
 	cgroupRoot := "/skiff-hollow-" + hex.EncodeToString(b)
 
-	c := &Cluster{log: log, start: time.Now(), ready: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	c := &Cluster{log: log, start: time.Now(), cancel: cancel, ready: make(chan struct{})}
 	for i := range cfg.Count {
 		name := fmt.Sprintf("%s%04d", cfg.NamePrefix, i)
 		ip := nodeIP(i)
@@ -294,14 +381,23 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if p, ok := capacity[api.ResourcePods]; ok {
 			maxPods = int(p.Value())
 		}
-		view := newNodeView(cfg.Backend, name, ip, capacity, capacity)
 		var taints []api.Taint
 		if cfg.Taints != nil {
 			taints = cfg.Taints(i)
 		}
+		view := newNodeView(cfg.Backend, name, ip, capacity, capacity, taints)
 		var labels map[string]string
 		if cfg.Labels != nil {
 			labels = cfg.Labels(i)
+		}
+		// The agent measures its data directory (statfs) from its first
+		// status on; it must exist by then, as on a real node.
+		dataDir, stateDir := filepath.Join(cfg.Dir, name, "data"), filepath.Join(cfg.Dir, name, "state")
+		for _, d := range []string{dataDir, stateDir} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				cancel()
+				return nil, fmt.Errorf("hollow: %w", err)
+			}
 		}
 		rt := NewRuntime()
 		n := &Node{
@@ -311,8 +407,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 				NodeName:       name,
 				Client:         view,
 				Runtime:        rt,
-				DataDir:        filepath.Join(cfg.Dir, name, "data"),
-				StateDir:       filepath.Join(cfg.Dir, name, "state"),
+				DataDir:        dataDir,
+				StateDir:       stateDir,
 				ClusterDNS:     []string{"10.43.0.10"},
 				HostResolvConf: resolv,
 				NodeIP:         ip,
@@ -395,6 +491,7 @@ func (c *Cluster) Node(name string) *Node {
 
 // Stop stops every agent and waits for them.
 func (c *Cluster) Stop() error {
+	c.cancel()
 	<-c.ready
 	var errs []error
 	for _, n := range c.Nodes {

@@ -24,8 +24,9 @@ import (
 // take its capacity from a Config field instead, and then this goes.
 type nodeView struct {
 	client.Backend
-	name string
-	fake hostFields // what the server is told
+	name   string
+	fake   hostFields  // what the server is told
+	taints []api.Taint // the node is created with them, as kubelet's --register-with-taints
 
 	mu       sync.Mutex
 	measured *hostFields // what the agent sent last
@@ -39,10 +40,10 @@ type hostFields struct {
 	NodeInfo    api.NodeSystemInfo
 }
 
-func newNodeView(b client.Backend, name, ip string, capacity, allocatable api.ResourceList) *nodeView {
+func newNodeView(b client.Backend, name, ip string, capacity, allocatable api.ResourceList, taints []api.Taint) *nodeView {
 	sum := sha256.Sum256([]byte("hollow/" + name))
 	id := hex.EncodeToString(sum[:16])
-	return &nodeView{Backend: b, name: name, fake: hostFields{
+	return &nodeView{Backend: b, name: name, taints: taints, fake: hostFields{
 		Capacity:    capacity,
 		Allocatable: allocatable,
 		Addresses:   []api.NodeAddress{{Type: api.NodeInternalIP, Address: ip}, {Type: api.NodeHostName, Address: name}},
@@ -108,7 +109,13 @@ func (v *nodeView) Create(ctx context.Context, resource, namespace string, obj a
 	if !v.own(resource, namespace, obj.GetObjectMeta().Name) {
 		return v.Backend.Create(ctx, resource, namespace, obj)
 	}
-	return v.fromServer(v.Backend.Create(ctx, resource, namespace, v.toServer(obj)))
+	obj = v.toServer(obj)
+	if n, ok := obj.(*api.Node); ok && len(v.taints) > 0 && len(n.Spec.Taints) == 0 {
+		n = api.Clone(n)
+		n.Spec.Taints = v.taints
+		obj = n
+	}
+	return v.fromServer(v.Backend.Create(ctx, resource, namespace, obj))
 }
 
 func (v *nodeView) Update(ctx context.Context, resource, namespace string, obj api.Object, subresource string) (api.Object, error) {

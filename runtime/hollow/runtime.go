@@ -29,7 +29,7 @@ const (
 // eventBuffer is how many events wait for a subscriber; one that falls
 // further behind has its stream closed, and relists, as after a
 // containerd restart.
-const eventBuffer = 256
+const eventBuffer = 64
 
 // Runtime is a container.Runtime that runs nothing: a container is a
 // record that moves from Created to Running to Exited as it is told, or

@@ -203,12 +203,27 @@ func (c *Cache) PodCount() int {
 	return len(c.pods)
 }
 
+// nodeCount is how many real nodes the cache holds.
+func (c *Cache) nodeCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, ni := range c.nodes {
+		if ni.Node != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Snapshot is one scheduling cycle's consistent view of the cluster. It
 // belongs to the scheduling goroutine; its NodeInfos are never changed.
 type Snapshot struct {
 	nodes map[string]*NodeInfo
-	// list holds the real nodes (not placeholders), by name.
+	// list holds the real nodes (not placeholders), by name; pos is each
+	// one's index in it.
 	list []*NodeInfo
+	pos  map[string]int
 	// havePodsWithAffinity and havePodsWithRequiredAntiAffinity are the
 	// nodes of list with such pods.
 	havePodsWithAffinity             []*NodeInfo
@@ -216,11 +231,20 @@ type Snapshot struct {
 	// imageNodes counts the nodes that have each image.
 	imageNodes map[string]int
 	namespaces map[string]map[string]string
+	// labelNodes maps a labelKey to the real nodes with pods so labelled
+	// (and how many); prefNodes maps a labelKey to the real nodes whose
+	// pods have preferred terms selecting it. They let a count for one
+	// label visit only the nodes that have it.
+	labelNodes map[string]map[string]int32
+	prefNodes  map[string]map[string]bool
 }
 
 // NewSnapshot returns an empty snapshot to pass to UpdateSnapshot.
 func NewSnapshot() *Snapshot {
-	return &Snapshot{nodes: map[string]*NodeInfo{}, imageNodes: map[string]int{}, namespaces: map[string]map[string]string{}}
+	return &Snapshot{
+		nodes: map[string]*NodeInfo{}, pos: map[string]int{}, imageNodes: map[string]int{}, namespaces: map[string]map[string]string{},
+		labelNodes: map[string]map[string]int32{}, prefNodes: map[string]map[string]bool{},
+	}
 }
 
 // snapshotOf builds a snapshot from NodeInfos, for tests and benchmarks
@@ -229,8 +253,10 @@ func snapshotOf(nodes ...*NodeInfo) *Snapshot {
 	s := NewSnapshot()
 	for _, ni := range nodes {
 		s.nodes[ni.Name()] = ni
+		s.countImagesOf(ni, 1)
+		s.indexLabels(ni.Name(), ni)
 	}
-	s.rebuild(true)
+	s.rebuild(true, nil)
 	return s
 }
 
@@ -256,8 +282,9 @@ func (c *Cache) UpdateSnapshot(s *Snapshot) {
 	if len(c.dirty) == 0 && !c.listDirty && !c.nsDirty {
 		return
 	}
-	images := false
+	var changed []string
 	for name := range c.dirty {
+		changed = append(changed, name)
 		old := s.nodes[name]
 		ni, ok := c.nodes[name]
 		if ok {
@@ -266,8 +293,10 @@ func (c *Cache) UpdateSnapshot(s *Snapshot) {
 			delete(s.nodes, name)
 		}
 		if old == nil || ni == nil || old.Node != ni.Node {
-			images = true
+			s.countImagesOf(old, -1)
+			s.countImagesOf(ni, 1)
 		}
+		s.reindexLabels(name, old, ni)
 		delete(c.dirty, name)
 	}
 	if c.nsDirty {
@@ -277,16 +306,105 @@ func (c *Cache) UpdateSnapshot(s *Snapshot) {
 		}
 		c.nsDirty = false
 	}
-	s.rebuild(c.listDirty)
+	s.rebuild(c.listDirty, changed)
 	c.listDirty = false
-	if images {
-		s.countImages()
+}
+
+// indexLabels files a real node under its labelCounts and prefTerms keys.
+func (s *Snapshot) indexLabels(name string, ni *NodeInfo) {
+	if ni == nil || ni.Node == nil {
+		return
+	}
+	for key, n := range ni.labelCounts {
+		m := s.labelNodes[key]
+		if m == nil {
+			m = map[string]int32{}
+			s.labelNodes[key] = m
+		}
+		m[name] = n
+	}
+	for key := range ni.prefTerms {
+		m := s.prefNodes[key]
+		if m == nil {
+			m = map[string]bool{}
+			s.prefNodes[key] = m
+		}
+		m[name] = true
 	}
 }
 
-// rebuild refreshes the lists from s.nodes; relist also re-sorts the
-// node list (nodes came or went).
-func (s *Snapshot) rebuild(relist bool) {
+// reindexLabels moves a node's index entries from old to ni, touching
+// only the keys whose counts changed (a pod came or went: a few).
+func (s *Snapshot) reindexLabels(name string, old, ni *NodeInfo) {
+	var oldCounts, newCounts map[string]int32
+	var oldPref, newPref map[string]map[string]int64
+	if old != nil && old.Node != nil {
+		oldCounts, oldPref = old.labelCounts, old.prefTerms
+	}
+	if ni != nil && ni.Node != nil {
+		newCounts, newPref = ni.labelCounts, ni.prefTerms
+	}
+	for key := range oldCounts {
+		if _, ok := newCounts[key]; !ok {
+			if m := s.labelNodes[key]; m != nil {
+				delete(m, name)
+				if len(m) == 0 {
+					delete(s.labelNodes, key)
+				}
+			}
+		}
+	}
+	for key, n := range newCounts {
+		if o, ok := oldCounts[key]; ok && o == n {
+			continue
+		}
+		m := s.labelNodes[key]
+		if m == nil {
+			m = map[string]int32{}
+			s.labelNodes[key] = m
+		}
+		m[name] = n
+	}
+	for key := range oldPref {
+		if _, ok := newPref[key]; !ok {
+			if m := s.prefNodes[key]; m != nil {
+				delete(m, name)
+				if len(m) == 0 {
+					delete(s.prefNodes, key)
+				}
+			}
+		}
+	}
+	for key := range newPref {
+		if _, ok := oldPref[key]; ok {
+			continue
+		}
+		m := s.prefNodes[key]
+		if m == nil {
+			m = map[string]bool{}
+			s.prefNodes[key] = m
+		}
+		m[name] = true
+	}
+}
+
+// countImagesOf adds (sign +1) or takes away (-1) a node's images.
+func (s *Snapshot) countImagesOf(ni *NodeInfo, sign int) {
+	if ni == nil || ni.Node == nil {
+		return
+	}
+	for img := range ni.Images {
+		if n := s.imageNodes[img] + sign; n > 0 {
+			s.imageNodes[img] = n
+		} else {
+			delete(s.imageNodes, img)
+		}
+	}
+}
+
+// rebuild refreshes the lists from s.nodes: with relist it rebuilds the
+// node list (nodes came or went), else it replaces the changed nodes.
+func (s *Snapshot) rebuild(relist bool, changed []string) {
 	if relist {
 		s.list = s.list[:0]
 		for _, ni := range s.nodes {
@@ -295,9 +413,15 @@ func (s *Snapshot) rebuild(relist bool) {
 			}
 		}
 		sort.Slice(s.list, func(i, j int) bool { return s.list[i].Node.Name < s.list[j].Node.Name })
-	} else {
+		clear(s.pos)
 		for i, ni := range s.list {
-			s.list[i] = s.nodes[ni.Node.Name]
+			s.pos[ni.Node.Name] = i
+		}
+	} else {
+		for _, name := range changed {
+			if i, ok := s.pos[name]; ok {
+				s.list[i] = s.nodes[name]
+			}
 		}
 	}
 	s.havePodsWithAffinity = s.havePodsWithAffinity[:0]
@@ -308,18 +432,6 @@ func (s *Snapshot) rebuild(relist bool) {
 		}
 		if len(ni.PodsWithRequiredAntiAffinity) > 0 {
 			s.havePodsWithRequiredAntiAffinity = append(s.havePodsWithRequiredAntiAffinity, ni)
-		}
-	}
-	if relist {
-		s.countImages()
-	}
-}
-
-func (s *Snapshot) countImages() {
-	clear(s.imageNodes)
-	for _, ni := range s.list {
-		for img := range ni.Images {
-			s.imageNodes[img]++
 		}
 	}
 }

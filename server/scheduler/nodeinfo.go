@@ -1,6 +1,9 @@
 package scheduler
 
 import (
+	"maps"
+	"strings"
+
 	"github.com/skiffhq/skiff/server/api"
 )
 
@@ -25,6 +28,38 @@ type NodeInfo struct {
 	UsedPorts []hostPort
 	// Images maps normalized image names on the node to their sizes.
 	Images map[string]int64
+
+	// labelCounts counts the pods by namespace and label (labelKey), so
+	// that a selector of one label=value counts without a scan.
+	labelCounts map[string]int32
+	// terminating counts pods being deleted (spread does not count them).
+	terminating int
+	// prefTerms sums, per indexable selector (termKey) and topology key,
+	// the weights of the pods' preferred affinity terms (anti-affinity
+	// negative). Inner maps are never changed once published.
+	prefTerms map[string]map[string]int64
+	// podsScanPreferred have a preferred term prefTerms cannot index.
+	podsScanPreferred []*PodInfo
+}
+
+// labelKey is the key of labelCounts and prefTerms: a namespace and one
+// label=value.
+func labelKey(ns, kv string) string { return ns + "\x00" + kv }
+
+// exactLabel returns "k=v" if sel selects exactly the pods labelled k=v.
+func exactLabel(sel api.Selector) (string, bool) {
+	s := sel.String()
+	if s == "" || strings.ContainsAny(s, ", !()") {
+		return "", false
+	}
+	k, v, ok := strings.Cut(s, "=")
+	if !ok {
+		return "", false
+	}
+	if got, ok := sel.RequiresExactMatch(k); !ok || got != v {
+		return "", false
+	}
+	return s, true
 }
 
 // NewNodeInfo returns the NodeInfo of a node with no pods.
@@ -73,7 +108,79 @@ func (ni *NodeInfo) clone() *NodeInfo {
 	c.UsedPorts = append([]hostPort(nil), ni.UsedPorts...)
 	c.Requested = ni.Requested.clone()
 	c.NonZeroRequested = ni.NonZeroRequested.clone()
+	c.labelCounts = maps.Clone(ni.labelCounts)
+	c.prefTerms = maps.Clone(ni.prefTerms)
+	c.podsScanPreferred = append([]*PodInfo(nil), ni.podsScanPreferred...)
 	return &c
+}
+
+// indexPod adds (sign +1) or takes away (-1) pi's labels and preferred
+// terms to the node's indexes.
+func (ni *NodeInfo) indexPod(pi *PodInfo, sign int) {
+	p := pi.Pod
+	if len(p.Labels) > 0 && ni.labelCounts == nil {
+		ni.labelCounts = map[string]int32{}
+	}
+	for k, v := range p.Labels {
+		key := labelKey(p.Namespace, k+"="+v)
+		if n := ni.labelCounts[key] + int32(sign); n > 0 {
+			ni.labelCounts[key] = n
+		} else {
+			delete(ni.labelCounts, key)
+		}
+	}
+	if p.DeletionTimestamp != nil {
+		ni.terminating += sign
+	}
+	if len(pi.PreferredAffinity)+len(pi.PreferredAntiAffinity) == 0 {
+		return
+	}
+	if !pi.preferredIndexable() {
+		if sign > 0 {
+			ni.podsScanPreferred = append(ni.podsScanPreferred, pi)
+		} else if j := indexOf(ni.podsScanPreferred, pi.Key); j >= 0 {
+			ni.podsScanPreferred = deleteAt(ni.podsScanPreferred, j)
+		}
+		return
+	}
+	if ni.prefTerms == nil {
+		ni.prefTerms = map[string]map[string]int64{}
+	}
+	add := func(t *affinityTerm, w int64) {
+		inner := maps.Clone(ni.prefTerms[t.exact])
+		if inner == nil {
+			inner = map[string]int64{}
+		}
+		inner[t.topologyKey] += w
+		if inner[t.topologyKey] == 0 {
+			delete(inner, t.topologyKey)
+		}
+		if len(inner) == 0 {
+			delete(ni.prefTerms, t.exact)
+		} else {
+			ni.prefTerms[t.exact] = inner
+		}
+	}
+	for i := range pi.PreferredAffinity {
+		add(&pi.PreferredAffinity[i], int64(sign)*pi.PreferredAffinity[i].weight)
+	}
+	for i := range pi.PreferredAntiAffinity {
+		add(&pi.PreferredAntiAffinity[i], -int64(sign)*pi.PreferredAntiAffinity[i].weight)
+	}
+}
+
+// countSelected counts the pods on the node that term t selects.
+func (ni *NodeInfo) countSelected(t *affinityTerm, nsLabels func(string) map[string]string) int64 {
+	if t.exact != "" {
+		return int64(ni.labelCounts[t.exact])
+	}
+	var n int64
+	for _, ep := range ni.Pods {
+		if t.matches(ep.Pod, nsLabels) {
+			n++
+		}
+	}
+	return n
 }
 
 // addPod counts pi on the node.
@@ -88,6 +195,7 @@ func (ni *NodeInfo) addPod(pi *PodInfo) {
 	ni.Requested.plus(pi.Request, 1)
 	ni.NonZeroRequested.plus(pi.NonZero, 1)
 	ni.UsedPorts = append(ni.UsedPorts, pi.Ports...)
+	ni.indexPod(pi, 1)
 }
 
 // removePod takes the pod with key off the node; false if it is not there.
@@ -97,6 +205,7 @@ func (ni *NodeInfo) removePod(key string) bool {
 		return false
 	}
 	pi := ni.Pods[i]
+	ni.indexPod(pi, -1)
 	ni.Pods = deleteAt(ni.Pods, i)
 	if j := indexOf(ni.PodsWithAffinity, key); j >= 0 {
 		ni.PodsWithAffinity = deleteAt(ni.PodsWithAffinity, j)

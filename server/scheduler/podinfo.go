@@ -133,10 +133,16 @@ type hostPort struct {
 	port     int32
 }
 
+// podHostPorts lists the host ports a pod takes: those it asks for, and
+// with hostNetwork every container port (Kubernetes defaults hostPort to
+// containerPort there; skiff's defaults do not, so it is done here).
 func podHostPorts(spec *api.PodSpec) []hostPort {
 	var out []hostPort
 	for i := range spec.Containers {
 		for _, p := range spec.Containers[i].Ports {
+			if p.HostPort <= 0 && spec.HostNetwork {
+				p.HostPort = p.ContainerPort
+			}
 			if p.HostPort <= 0 {
 				continue
 			}
@@ -161,6 +167,9 @@ type affinityTerm struct {
 	nsSelector  api.Selector    // nil: only namespaces
 	topologyKey string
 	weight      int64 // preferred terms only
+	// exact is the labelKey of the one namespace and label=value the term
+	// selects, when it is that simple; "" otherwise.
+	exact string
 }
 
 // matches reports whether the term selects pod p; nsLabels gives the
@@ -191,6 +200,11 @@ func parseAffinityTerm(pod *api.Pod, t *api.PodAffinityTerm, weight int32) (affi
 		out.nsSelector = ns
 	} else if len(t.Namespaces) == 0 {
 		out.namespaces[pod.Namespace] = true
+	}
+	if kv, ok := exactLabel(sel); ok && out.nsSelector == nil && len(out.namespaces) == 1 {
+		for ns := range out.namespaces {
+			out.exact = labelKey(ns, kv)
+		}
 	}
 	return out, nil
 }
@@ -254,6 +268,21 @@ func NewPodInfo(p *api.Pod) *PodInfo {
 		pi.ParseErr = fmt.Errorf("pod %s: %s", pi.Key, strings.Join(errs, "; "))
 	}
 	return pi
+}
+
+// preferredIndexable reports whether every preferred term is exact.
+func (pi *PodInfo) preferredIndexable() bool {
+	for i := range pi.PreferredAffinity {
+		if pi.PreferredAffinity[i].exact == "" {
+			return false
+		}
+	}
+	for i := range pi.PreferredAntiAffinity {
+		if pi.PreferredAntiAffinity[i].exact == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // hasAffinity reports whether the pod has any pod (anti-)affinity term.

@@ -88,15 +88,19 @@ type Queue struct {
 	active        podHeap
 	backoff       podHeap
 	unschedulable map[string]*QueuedPod
-	pods          map[string]*QueuedPod
-	eventSeq      [numClusterEvents]int64 // MoveAll calls per event
-	closed        bool
+	// refusedBy counts the unschedulable pods per refusing plugin ("" for
+	// pods no plugin in particular refused), so that an event no refusing
+	// plugin cares about costs nothing however many pods wait.
+	refusedBy map[string]int
+	pods      map[string]*QueuedPod
+	eventSeq  [numClusterEvents]int64 // MoveAll calls per event
+	closed    bool
 }
 
 // NewQueue returns an empty queue. interests maps each event to the
 // plugins whose refusals it may undo.
 func NewQueue(now func() time.Time, interests map[ClusterEvent][]string) *Queue {
-	q := &Queue{now: now, unschedulable: map[string]*QueuedPod{}, pods: map[string]*QueuedPod{}}
+	q := &Queue{now: now, unschedulable: map[string]*QueuedPod{}, refusedBy: map[string]int{}, pods: map[string]*QueuedPod{}}
 	q.active.less = func(a, b *QueuedPod) bool {
 		pa, pb := priority(a.Pod), priority(b.Pod)
 		if pa != pb {
@@ -146,7 +150,7 @@ func (q *Queue) Add(p *api.Pod) {
 		heap.Fix(&q.backoff, qp.index)
 	case whereUnschedulable:
 		if changed {
-			delete(q.unschedulable, key)
+			q.removeUnschedulable(key)
 			q.requeue(qp)
 		}
 	}
@@ -181,7 +185,7 @@ func (q *Queue) Delete(key string) {
 	case whereBackoff:
 		heap.Remove(&q.backoff, qp.index)
 	case whereUnschedulable:
-		delete(q.unschedulable, key)
+		q.removeUnschedulable(key)
 	}
 }
 
@@ -232,7 +236,7 @@ func (q *Queue) AddUnschedulable(qp *QueuedPod, plugins map[string]bool) {
 	}
 	qp.where = whereUnschedulable
 	qp.unschedulableAt = q.now()
-	q.unschedulable[qp.Key] = qp
+	q.addUnschedulable(qp)
 }
 
 // AddBackoff puts back a pod whose attempt failed for another reason
@@ -286,12 +290,50 @@ func (q *Queue) MoveAll(event ClusterEvent) {
 		return
 	}
 	care := q.interests[event]
+	if q.refusedBy[""] == 0 && !anyCount(q.refusedBy, care) {
+		return
+	}
 	for key, qp := range q.unschedulable {
 		if !interested(qp.UnschedulablePlugins, care) {
 			continue
 		}
-		delete(q.unschedulable, key)
+		q.removeUnschedulable(key)
 		q.requeue(qp)
+	}
+}
+
+func anyCount(counts map[string]int, care map[string]bool) bool {
+	for p := range care {
+		if counts[p] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (q *Queue) addUnschedulable(qp *QueuedPod) {
+	q.unschedulable[qp.Key] = qp
+	if len(qp.UnschedulablePlugins) == 0 {
+		q.refusedBy[""]++
+	}
+	for p := range qp.UnschedulablePlugins {
+		q.refusedBy[p]++
+	}
+}
+
+func (q *Queue) removeUnschedulable(key string) {
+	qp, ok := q.unschedulable[key]
+	if !ok {
+		return
+	}
+	delete(q.unschedulable, key)
+	if len(qp.UnschedulablePlugins) == 0 {
+		q.refusedBy[""]--
+	}
+	for p := range qp.UnschedulablePlugins {
+		if q.refusedBy[p]--; q.refusedBy[p] == 0 {
+			delete(q.refusedBy, p)
+		}
 	}
 }
 
@@ -322,7 +364,7 @@ func (q *Queue) Flush() {
 	}
 	for key, qp := range q.unschedulable {
 		if now.Sub(qp.unschedulableAt) >= unschedulableTimeout {
-			delete(q.unschedulable, key)
+			q.removeUnschedulable(key)
 			q.requeue(qp)
 		}
 	}

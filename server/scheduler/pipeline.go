@@ -1,0 +1,70 @@
+package scheduler
+
+// This file is the one place that says which plugins run, in which order,
+// with which score weights, and which cluster events can undo each one's
+// refusal. The framework runs every extension point in this order.
+//
+// Filters run per node and a node is dropped at its first refusal, so the
+// order is: cheapest and most often refusing first, costly last.
+//
+//	| # | plugin             | points                       | weight | why here                                                                  |
+//	|---|--------------------|------------------------------|--------|---------------------------------------------------------------------------|
+//	| 1 | NodeName           | filter                       |        | one string compare; a pinned pod rules out all nodes but one             |
+//	| 2 | NodeUnschedulable  | filter                       |        | one bool: cordoned nodes go before any arithmetic                        |
+//	| 3 | TaintToleration    | filter, pre-score, score     | 3      | a few taints per node; taints repel whole node classes (control plane)   |
+//	| 4 | NodeAffinity       | pre-filter, filter, pre-score, score | 2 | label lookups, parsed once per pod; a selector often rules out most nodes |
+//	| 5 | NodePorts          | pre-filter, filter           |        | skipped unless the pod asks for host ports                               |
+//	| 6 | NodeResourcesFit   | filter                       |        | integer sums kept per node; after the label checks so that "Insufficient" |
+//	|   |                    |                              |        | is only reported for nodes the pod could otherwise use                   |
+//	| 7 | PodTopologySpread  | pre-filter, filter, pre-score, score | 2 | counts pods per domain once per pod (label index; a scan for complex  |
+//	|   |                    |                              |        | selectors); per node only a map lookup; skipped without constraints      |
+//	| 8 | InterPodAffinity   | pre-filter, filter, pre-score, score | 2 | the costliest: terms both ways (the pod's and the existing pods');    |
+//	|   |                    |                              |        | last so it sees the fewest nodes; skipped when no term applies           |
+//	| 9 | LeastAllocated     | score                        | 1      | spreads load: prefers the node with the most room left                   |
+//	|10 | BalancedAllocation | score                        | 1      | keeps CPU and memory use even on a node, so neither strands the other    |
+//	|11 | ImageLocality      | score                        | 1      | prefers nodes that have the images (no pull), weighted by how rare       |
+//	|12 | DefaultBinder      | bind                         |        | writes spec.nodeName, only if the pod is still unbound                   |
+//
+// There is no PostFilter (preemption) or Reserve plugin yet: preemption
+// goes in as a PostFilterPlugin after InterPodAffinity's row (it needs the
+// per-node refusals the filters produced), and comes with PriorityClass.
+//
+// The weights are Kubernetes' defaults, so placements look familiar.
+
+// Stage is one row of the pipeline: a plugin, its score weight (0: it
+// does not score), and the cluster events that may undo its refusals.
+type Stage struct {
+	Plugin Plugin
+	Weight int64
+	Events []ClusterEvent
+}
+
+// DefaultPipeline returns the stages in order; binder writes the
+// decisions (NewDefaultBinder).
+func DefaultPipeline(binder BindPlugin) []Stage {
+	return []Stage{
+		{Plugin: NodeName{}, Events: []ClusterEvent{NodeAdd}},
+		{Plugin: NodeUnschedulable{}, Events: []ClusterEvent{NodeAdd, NodeUpdate}},
+		{Plugin: TaintToleration{}, Weight: 3, Events: []ClusterEvent{NodeAdd, NodeUpdate}},
+		{Plugin: NodeAffinity{}, Weight: 2, Events: []ClusterEvent{NodeAdd, NodeUpdate}},
+		{Plugin: NodePorts{}, Events: []ClusterEvent{NodeAdd, AssignedPodDelete}},
+		{Plugin: NodeResourcesFit{}, Events: []ClusterEvent{NodeAdd, NodeUpdate, AssignedPodDelete}},
+		{Plugin: PodTopologySpread{}, Weight: 2, Events: []ClusterEvent{NodeAdd, NodeUpdate, AssignedPodAdd, AssignedPodUpdate, AssignedPodDelete}},
+		{Plugin: InterPodAffinity{}, Weight: 2, Events: []ClusterEvent{NodeAdd, NodeUpdate, AssignedPodAdd, AssignedPodUpdate, AssignedPodDelete, NamespaceChange}},
+		{Plugin: LeastAllocated{}, Weight: 1},
+		{Plugin: BalancedAllocation{}, Weight: 1},
+		{Plugin: ImageLocality{}, Weight: 1},
+		{Plugin: binder},
+	}
+}
+
+// eventInterests maps each cluster event to the plugins it may help.
+func eventInterests(stages []Stage) map[ClusterEvent][]string {
+	out := map[ClusterEvent][]string{}
+	for _, s := range stages {
+		for _, e := range s.Events {
+			out[e] = append(out[e], s.Plugin.Name())
+		}
+	}
+	return out
+}
