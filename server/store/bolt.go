@@ -314,11 +314,22 @@ func hasPrefix(key, prefix []byte) bool {
 
 // matches reports whether obj passes the label and field selectors.
 func matches(obj api.Object, labels, fields api.Selector) bool {
+	return matchesFields(obj, nil, labels, fields)
+}
+
+// matchesFields is matches with obj's selectable fields already made
+// (nil: make them if a field selector needs them).
+func matchesFields(obj api.Object, objFields map[string]string, labels, fields api.Selector) bool {
 	if labels != nil && !labels.Empty() && !labels.Matches(obj.GetObjectMeta().Labels) {
 		return false
 	}
-	if fields != nil && !fields.Empty() && !fields.Matches(api.SelectableFields(obj)) {
-		return false
+	if fields != nil && !fields.Empty() {
+		if objFields == nil {
+			objFields = api.SelectableFields(obj)
+		}
+		if !fields.Matches(objFields) {
+			return false
+		}
 	}
 	return true
 }

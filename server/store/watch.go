@@ -20,6 +20,18 @@ type event struct {
 	resource string
 	obj      api.Object
 	prev     api.Object
+	// fields and prevFields are obj's and prev's selectable fields, made
+	// once here rather than by every watcher with a field selector (a
+	// thousand agents each watch pods by spec.nodeName).
+	fields, prevFields map[string]string
+}
+
+func newEvent(rev int64, typ api.EventType, resource string, obj, prev api.Object) event {
+	e := event{rev: rev, typ: typ, resource: resource, obj: obj, prev: prev, fields: api.SelectableFields(obj)}
+	if prev != nil {
+		e.prevFields = api.SelectableFields(prev)
+	}
+	return e
 }
 
 // history is the ring of the most recent events. Revisions are contiguous,
@@ -195,11 +207,11 @@ func (w *watcher) filter(e event) (api.WatchEvent, bool) {
 	if ns := w.opts.Namespace; ns != "" && w.kind.Namespaced && e.obj.GetObjectMeta().Namespace != ns {
 		return api.WatchEvent{}, false
 	}
-	cur := matches(e.obj, w.opts.Labels, w.opts.Fields)
+	cur := matchesFields(e.obj, e.fields, w.opts.Labels, w.opts.Fields)
 	if e.typ != api.Modified {
 		return api.WatchEvent{Type: e.typ, Object: e.obj}, cur
 	}
-	was := matches(e.prev, w.opts.Labels, w.opts.Fields)
+	was := matchesFields(e.prev, e.prevFields, w.opts.Labels, w.opts.Fields)
 	switch {
 	case was && cur:
 		return api.WatchEvent{Type: api.Modified, Object: e.obj}, true

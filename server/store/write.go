@@ -189,7 +189,7 @@ func (t *txn) put(k api.Kind, obj api.Object, prev api.Object) (api.Object, erro
 		typ = api.Added
 	}
 	t.rev = rev
-	t.events = append(t.events, event{rev: rev, typ: typ, resource: k.Resource, obj: obj, prev: prev})
+	t.events = append(t.events, newEvent(rev, typ, k.Resource, obj, prev))
 	return decode(k, data)
 }
 
@@ -204,6 +204,6 @@ func (t *txn) del(k api.Kind, last api.Object) error {
 	}
 	m.ResourceVersion = strconv.FormatInt(rev, 10)
 	t.rev = rev
-	t.events = append(t.events, event{rev: rev, typ: api.Deleted, resource: k.Resource, obj: last})
+	t.events = append(t.events, newEvent(rev, api.Deleted, k.Resource, last, nil))
 	return nil
 }
