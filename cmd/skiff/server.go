@@ -17,7 +17,9 @@ import (
 	"github.com/skiffhq/skiff/server/apiserver"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/cronjob"
 	"github.com/skiffhq/skiff/server/controller/garbagecollector"
+	"github.com/skiffhq/skiff/server/controller/job"
 	"github.com/skiffhq/skiff/server/controller/nodeipam"
 	"github.com/skiffhq/skiff/server/controller/nodelifecycle"
 	"github.com/skiffhq/skiff/server/controller/replicaset"
@@ -228,8 +230,20 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		ln.Close()
 		return err
 	}
+	jobc, err := job.New(job.Config{Backend: reg, Log: log.With("component", "job")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	cronc, err := cronjob.New(cronjob.Config{Backend: reg, Log: log.With("component", "cronjob")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
+	g.Go(func() error { return jobc.Run(ctx) })
+	g.Go(func() error { return cronc.Run(ctx) })
 	g.Go(func() error { return sched.Run(ctx) })
 	g.Go(func() error { return ipam.Run(ctx) })
 	g.Go(func() error { return lifecycle.Run(ctx) })

@@ -154,6 +154,9 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 	if err := fit(k, namespace, obj); err != nil {
 		return nil, err
 	}
+	// The UID is the server's, never the caller's, and is given before
+	// defaulting: a Job's generated selector is made from it.
+	obj.GetObjectMeta().UID = store.NewUID()
 	api.Default(obj)
 	if errs := api.Validate(obj); len(errs) > 0 {
 		return nil, invalid(k, obj, errs)

@@ -152,3 +152,31 @@ func TestStatusUpdateIgnoresStaleSpec(t *testing.T) {
 		t.Errorf("status with a bad phase: %v, want invalid", err)
 	}
 }
+
+// A Job's selector is generated from its UID at create, so a later spec
+// update (suspend) does not trip the immutable-selector rule.
+func TestJobSelectorGeneratedAtCreate(t *testing.T) {
+	reg, st := newRegistry(t)
+	defer st.Close()
+	ctx := context.Background()
+	j := &api.Job{ObjectMeta: api.ObjectMeta{Name: "j", Namespace: "default", UID: "chosen-by-the-client"},
+		Spec: api.JobSpec{Template: api.PodTemplateSpec{Spec: api.PodSpec{RestartPolicy: api.RestartPolicyNever,
+			Containers: []api.Container{{Name: "c", Image: "busybox"}}}}}}
+	obj, err := reg.Create(ctx, "jobs", "default", j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := obj.(*api.Job)
+	if got.UID == "chosen-by-the-client" || got.UID == "" {
+		t.Fatalf("uid %q: the server must choose it", got.UID)
+	}
+	if got.Spec.Selector == nil || got.Spec.Selector.MatchLabels[api.JobControllerUIDLabel] != got.UID ||
+		got.Spec.Template.Labels[api.JobControllerUIDLabel] != got.UID {
+		t.Fatalf("selector %+v, template labels %v: want both made from uid %s", got.Spec.Selector, got.Spec.Template.Labels, got.UID)
+	}
+	yes := true
+	got.Spec.Suspend = &yes
+	if _, err := reg.Update(ctx, "jobs", "default", got, ""); err != nil {
+		t.Fatalf("suspend a job: %v", err)
+	}
+}

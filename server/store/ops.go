@@ -31,7 +31,9 @@ func (s *Bolt) Create(ctx context.Context, in api.Object) (api.Object, error) {
 	if !k.Namespaced {
 		m.Namespace = ""
 	}
-	m.UID = newUID()
+	if m.UID == "" { // the registry gives one before defaulting, which may use it
+		m.UID = NewUID()
+	}
 	m.CreationTimestamp = api.Now()
 	m.Generation = 1
 	m.DeletionTimestamp, m.DeletionGracePeriodSeconds = nil, nil
@@ -201,8 +203,8 @@ func sameDesiredState(a, b api.Object) bool {
 	return true
 }
 
-// newUID returns a random (version 4) UUID.
-func newUID() string {
+// NewUID returns a random (version 4) UUID.
+func NewUID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40

@@ -1,0 +1,249 @@
+// Package cronjob creates Jobs on a schedule, as Kubernetes' CronJob
+// controller (v2) does: at each time a cron job's schedule (in its time
+// zone) names, it creates a Job from the job template — unless a run is
+// still active under concurrencyPolicy Forbid, or after first deleting
+// the active runs under Replace — and keeps the cron job's status (active
+// runs, last schedule and last success), deleting finished Jobs beyond
+// the history limits. It does not run the Jobs (the job controller does)
+// nor delete the Jobs of a deleted cron job (the garbage collector does).
+//
+//	informers: cronjobs, jobs (indexed by controlling cron job uid)
+//	     │ cron job and job changes, a timer at each cron job's next time
+//	     ▼
+//	queue of cron job keys ──► sync: active runs ← jobs → history limits →
+//	    the latest unmet schedule time within startingDeadlineSeconds →
+//	    concurrency policy → create <name>-<minutes since epoch> →
+//	    status if changed → timer at the next schedule time
+//
+// A Job's name is the cron job's and its scheduled time in minutes since
+// the epoch, so a restart (or a status write lost after a create) finds
+// the Job already made and never runs one schedule time twice. Nothing
+// polls: each cron job has one timer, at its next schedule time.
+package cronjob
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/job/record"
+)
+
+// Config says where the cron jobs are and in which time zone.
+type Config struct {
+	Backend client.Backend
+	// Workers is how many cron jobs are synced at once (default 2).
+	Workers int
+	// Location is the zone of a schedule whose cron job names no
+	// timeZone (default time.Local, the server's, as Kubernetes').
+	Location *time.Location
+	// Clock is the time source (nil: the wall clock).
+	Clock Clock
+	Log   *slog.Logger
+}
+
+// Validate says what is wrong with the settings.
+func (c Config) Validate() error {
+	if c.Backend == nil {
+		return errors.New("cronjob: a backend is required")
+	}
+	if c.Workers < 0 {
+		return errors.New("cronjob: workers may not be negative")
+	}
+	return nil
+}
+
+// Controller is the cron job controller.
+type Controller struct {
+	cfg      Config
+	log      *slog.Logger
+	clock    Clock
+	cronjobs *client.Informer[*api.CronJob]
+	jobs     *client.Informer[*api.Job]
+	queue    *client.Queue[string]
+	wake     *wakeups
+	vers     *versions
+	events   *record.Recorder
+
+	zonesMu sync.Mutex
+	zones   map[string]*time.Location
+
+	// deleted holds the uids of jobs this controller deleted that the
+	// informer still shows, so that a sync in between does not count
+	// them active again.
+	deletedMu sync.Mutex
+	deleted   map[string]struct{}
+}
+
+// byOwner indexes jobs by their controlling owner's uid.
+const byOwner = "owner"
+
+// New builds a controller; Run starts it.
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{
+		cfg:      cfg,
+		log:      cfg.Log,
+		clock:    cfg.Clock,
+		cronjobs: client.NewInformer[*api.CronJob](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "cronjobs")),
+		jobs:     client.NewInformer[*api.Job](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "jobs")),
+		queue:    client.NewQueue[string](nil),
+		vers:     newVersions(),
+		events:   record.New(cfg.Backend, "cronjob-controller", cfg.Clock.Now, cfg.Log),
+		zones:    map[string]*time.Location{},
+		deleted:  map[string]struct{}{},
+	}
+	c.wake = newWakeups(cfg.Clock, c.queue.Add)
+	if err := c.jobs.AddIndex(byOwner, func(j *api.Job) []string {
+		if ref := controllerOf(&j.ObjectMeta); ref != nil && ref.Kind == "CronJob" {
+			return []string{ref.UID}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	c.cronjobs.AddHandler(client.HandlerFuncs[*api.CronJob]{
+		AddFunc: func(cj *api.CronJob) { c.queue.Add(cronJobKey(cj)) },
+		UpdateFunc: func(old, cj *api.CronJob) {
+			if old.ResourceVersion != cj.ResourceVersion {
+				c.queue.Add(cronJobKey(cj))
+			}
+		},
+		DeleteFunc: func(cj *api.CronJob) {
+			c.wake.forget(cronJobKey(cj))
+			c.vers.forget(cronJobKey(cj))
+			c.events.Forget(cj.UID)
+		},
+	})
+	c.jobs.AddHandler(client.HandlerFuncs[*api.Job]{
+		AddFunc: c.jobChanged,
+		UpdateFunc: func(old, j *api.Job) {
+			if old.ResourceVersion != j.ResourceVersion {
+				c.jobChanged(j)
+			}
+		},
+		DeleteFunc: func(j *api.Job) {
+			c.deletedMu.Lock()
+			delete(c.deleted, j.UID)
+			c.deletedMu.Unlock()
+			c.jobChanged(j)
+		},
+	})
+	return c, nil
+}
+
+// jobChanged queues the cron job controlling j, if any.
+func (c *Controller) jobChanged(j *api.Job) {
+	ref := controllerOf(&j.ObjectMeta)
+	if ref == nil || ref.Kind != "CronJob" {
+		return
+	}
+	if cj, ok := c.cronjobs.Get(j.Namespace, ref.Name); ok && cj.UID == ref.UID {
+		c.queue.Add(cronJobKey(cj))
+	}
+}
+
+// markDeleted remembers a job deleted until the informer shows it gone.
+// It is remembered first and checked against the cache after, so that a
+// deletion the informer showed already is not remembered for ever.
+func (c *Controller) markDeleted(ns, name, uid string) {
+	c.deletedMu.Lock()
+	c.deleted[uid] = struct{}{}
+	c.deletedMu.Unlock()
+	if j, ok := c.jobs.Get(ns, name); !ok || j.UID != uid {
+		c.deletedMu.Lock()
+		delete(c.deleted, uid)
+		c.deletedMu.Unlock()
+	}
+}
+
+// isDeleted: this controller deleted the job and the informer lags.
+func (c *Controller) isDeleted(uid string) bool {
+	c.deletedMu.Lock()
+	defer c.deletedMu.Unlock()
+	_, ok := c.deleted[uid]
+	return ok
+}
+
+// Run syncs cron jobs until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.cronjobs.Run(ctx) })
+	g.Go(func() error { return c.jobs.Run(ctx) })
+	g.Go(func() error { return c.events.Run(ctx) })
+	g.Go(func() error {
+		<-ctx.Done()
+		c.wake.stopAll()
+		c.queue.ShutDown()
+		return nil
+	})
+	if c.cronjobs.WaitForSync(ctx) && c.jobs.WaitForSync(ctx) {
+		for range c.cfg.Workers {
+			g.Go(func() error { c.worker(ctx); return nil })
+		}
+	}
+	return g.Wait()
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for {
+		key, ok := c.queue.Get()
+		if !ok {
+			return
+		}
+		err := c.sync(ctx, key)
+		switch {
+		case err == nil || ctx.Err() != nil:
+			c.queue.Forget(key)
+		case errors.Is(err, errStale):
+			c.queue.AddRateLimited(key)
+		default:
+			c.log.Warn("sync cron job", "cronjob", key, "err", err)
+			c.queue.AddRateLimited(key)
+		}
+		c.queue.Done(key)
+	}
+}
+
+func cronJobKey(cj *api.CronJob) string { return cj.Namespace + "/" + cj.Name }
+
+func splitKey(key string) (ns, name string) {
+	ns, name, _ = strings.Cut(key, "/")
+	return ns, name
+}
+
+// controllerOf returns the owner reference with controller=true, if any.
+func controllerOf(m *api.ObjectMeta) *api.OwnerReference {
+	for i := range m.OwnerReferences {
+		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
+			return r
+		}
+	}
+	return nil
+}
+
+// ref is the Event reference of a cron job.
+func ref(cj *api.CronJob) api.ObjectReference {
+	return api.ObjectReference{Kind: "CronJob", APIVersion: "batch/v1", Namespace: cj.Namespace, Name: cj.Name, UID: cj.UID}
+}
