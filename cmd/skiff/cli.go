@@ -47,6 +47,8 @@ func addClientCommands(root *cobra.Command, io streams) {
 		newLogsCommand(io),
 		newExecCommand(io),
 		newVersionCommand(io),
+		newRolloutCommand(io),
+		newScaleCommand(io),
 	)
 }
 

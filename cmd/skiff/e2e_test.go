@@ -254,7 +254,8 @@ func TestE2EApplyGetDescribeDelete(t *testing.T) {
 		t.Errorf("apply from stdin:\n%s", r.out)
 	}
 
-	r = s.skiff("", "get", "pods", "-n", "shop", "-o", "json").must(t)
+	// The Deployment's pods are in shop too: ask for the one pod by label.
+	r = s.skiff("", "get", "pods", "-n", "shop", "-l", "app=solo", "-o", "json").must(t)
 	var list struct {
 		Kind  string `json:"kind"`
 		Items []struct {

@@ -18,11 +18,14 @@ import (
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/cronjob"
+	"github.com/skiffhq/skiff/server/controller/daemonset"
+	"github.com/skiffhq/skiff/server/controller/deployment"
 	"github.com/skiffhq/skiff/server/controller/garbagecollector"
 	"github.com/skiffhq/skiff/server/controller/job"
 	"github.com/skiffhq/skiff/server/controller/nodeipam"
 	"github.com/skiffhq/skiff/server/controller/nodelifecycle"
 	"github.com/skiffhq/skiff/server/controller/replicaset"
+	"github.com/skiffhq/skiff/server/controller/statefulset"
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/scheduler"
@@ -230,6 +233,11 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		ln.Close()
 		return err
 	}
+	dc, err := deployment.New(deployment.Config{Backend: reg, Log: log.With("component", "deployment")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	jobc, err := job.New(job.Config{Backend: reg, Log: log.With("component", "job")})
 	if err != nil {
 		ln.Close()
@@ -240,8 +248,21 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		ln.Close()
 		return err
 	}
+	dsc, err := daemonset.New(daemonset.Config{Backend: reg, Log: log.With("component", "daemonset")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	stsc, err := statefulset.New(statefulset.Config{Backend: reg, Log: log.With("component", "statefulset")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
+	g.Go(func() error { return dsc.Run(ctx) })
+	g.Go(func() error { return stsc.Run(ctx) })
+	g.Go(func() error { return dc.Run(ctx) })
 	g.Go(func() error { return jobc.Run(ctx) })
 	g.Go(func() error { return cronc.Run(ctx) })
 	g.Go(func() error { return sched.Run(ctx) })

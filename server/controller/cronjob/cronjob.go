@@ -25,7 +25,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +32,18 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
-	"github.com/skiffhq/skiff/server/controller/job/record"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/versions"
+	"github.com/skiffhq/skiff/server/controller/internal/wakeup"
+	"github.com/skiffhq/skiff/server/controller/internal/worker"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
+
+// Clock is the controller's time source: Now, and AfterFunc, which calls
+// f in its own goroutine after d as time.AfterFunc does and returns a func
+// that stops the timer. Tests pass jobtest.Clock, which moves only when
+// told.
+type Clock = wakeup.Clock
 
 // Config says where the cron jobs are and in which time zone.
 type Config struct {
@@ -68,8 +77,8 @@ type Controller struct {
 	cronjobs *client.Informer[*api.CronJob]
 	jobs     *client.Informer[*api.Job]
 	queue    *client.Queue[string]
-	wake     *wakeups
-	vers     *versions
+	wake     *wakeup.Set
+	vers     *versions.Versions
 	events   *record.Recorder
 
 	zonesMu sync.Mutex
@@ -97,7 +106,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Location = time.Local
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wakeup.RealClock{}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -109,14 +118,14 @@ func New(cfg Config) (*Controller, error) {
 		cronjobs: client.NewInformer[*api.CronJob](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "cronjobs")),
 		jobs:     client.NewInformer[*api.Job](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "jobs")),
 		queue:    client.NewQueue[string](nil),
-		vers:     newVersions(),
+		vers:     versions.New(),
 		events:   record.New(cfg.Backend, "cronjob-controller", cfg.Clock.Now, cfg.Log),
 		zones:    map[string]*time.Location{},
 		deleted:  map[string]struct{}{},
 	}
-	c.wake = newWakeups(cfg.Clock, c.queue.Add)
+	c.wake = wakeup.New(cfg.Clock, c.queue.Add)
 	if err := c.jobs.AddIndex(byOwner, func(j *api.Job) []string {
-		if ref := controllerOf(&j.ObjectMeta); ref != nil && ref.Kind == "CronJob" {
+		if ref := api.ControllerOf(&j.ObjectMeta); ref != nil && ref.Kind == "CronJob" {
 			return []string{ref.UID}
 		}
 		return nil
@@ -131,8 +140,8 @@ func New(cfg Config) (*Controller, error) {
 			}
 		},
 		DeleteFunc: func(cj *api.CronJob) {
-			c.wake.forget(cronJobKey(cj))
-			c.vers.forget(cronJobKey(cj))
+			c.wake.Forget(cronJobKey(cj))
+			c.vers.Forget(cronJobKey(cj))
 			c.events.Forget(cj.UID)
 		},
 	})
@@ -155,11 +164,7 @@ func New(cfg Config) (*Controller, error) {
 
 // jobChanged queues the cron job controlling j, if any.
 func (c *Controller) jobChanged(j *api.Job) {
-	ref := controllerOf(&j.ObjectMeta)
-	if ref == nil || ref.Kind != "CronJob" {
-		return
-	}
-	if cj, ok := c.cronjobs.Get(j.Namespace, ref.Name); ok && cj.UID == ref.UID {
+	if cj := owner.Resolve[*api.CronJob](c.cronjobs, "CronJob", j.Namespace, api.ControllerOf(&j.ObjectMeta)); cj != nil {
 		c.queue.Add(cronJobKey(cj))
 	}
 }
@@ -194,7 +199,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g.Go(func() error { return c.events.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
-		c.wake.stopAll()
+		c.wake.StopAll()
 		c.queue.ShutDown()
 		return nil
 	})
@@ -207,41 +212,14 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, ok := c.queue.Get()
-		if !ok {
-			return
-		}
-		err := c.sync(ctx, key)
-		switch {
-		case err == nil || ctx.Err() != nil:
-			c.queue.Forget(key)
-		case errors.Is(err, errStale):
-			c.queue.AddRateLimited(key)
-		default:
+	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
+		if !errors.Is(err, errStale) { // the cache was behind a write
 			c.log.Warn("sync cron job", "cronjob", key, "err", err)
-			c.queue.AddRateLimited(key)
 		}
-		c.queue.Done(key)
-	}
+	})
 }
 
 func cronJobKey(cj *api.CronJob) string { return cj.Namespace + "/" + cj.Name }
-
-func splitKey(key string) (ns, name string) {
-	ns, name, _ = strings.Cut(key, "/")
-	return ns, name
-}
-
-// controllerOf returns the owner reference with controller=true, if any.
-func controllerOf(m *api.ObjectMeta) *api.OwnerReference {
-	for i := range m.OwnerReferences {
-		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
-			return r
-		}
-	}
-	return nil
-}
 
 // ref is the Event reference of a cron job.
 func ref(cj *api.CronJob) api.ObjectReference {

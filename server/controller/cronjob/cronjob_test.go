@@ -231,7 +231,7 @@ func TestForbid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ref := controllerOf(&j.ObjectMeta); ref == nil || ref.UID != cj.UID || ref.Kind != "CronJob" {
+	if ref := api.ControllerOf(&j.ObjectMeta); ref == nil || ref.UID != cj.UID || ref.Kind != "CronJob" {
 		t.Errorf("job owner references %+v, want controller cron job %s", j.OwnerReferences, cj.UID)
 	}
 	if got := j.Annotations[scheduledTimestampAnnotation]; got != m1.UTC().Format(time.RFC3339) {

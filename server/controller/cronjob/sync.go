@@ -12,6 +12,8 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/versions"
 	"github.com/skiffhq/skiff/server/controller/job"
 )
 
@@ -34,17 +36,17 @@ const (
 
 // sync brings one cron job up to date: see the package comment.
 func (c *Controller) sync(ctx context.Context, key string) error {
-	ns, name := splitKey(key)
+	ns, name := owner.SplitKey(key)
 	cj, ok := c.cronjobs.Get(ns, name)
 	if !ok {
-		c.wake.forget(key)
-		c.vers.forget(key)
+		c.wake.Forget(key)
+		c.vers.Forget(key)
 		return nil
 	}
 	if cj.DeletionTimestamp != nil {
 		return nil
 	}
-	if c.vers.stale(key, cj.ResourceVersion) {
+	if c.vers.Stale(key, cj.ResourceVersion) {
 		return nil // the informer has yet to show our last write; its event queues the cron job
 	}
 	now := c.clock.Now()
@@ -62,7 +64,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	if cj.Spec.Suspend != nil && *cj.Spec.Suspend {
-		c.wake.forget(key)
+		c.wake.Forget(key)
 		return c.updateStatus(ctx, cj, status)
 	}
 	cron, loc, err := c.schedule(cj)
@@ -78,7 +80,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return errors.Join(runErr, err)
 	}
 	if !next.IsZero() {
-		c.wake.at(key, next)
+		c.wake.At(key, next)
 	}
 	return runErr
 }
@@ -148,7 +150,7 @@ func (c *Controller) run(ctx context.Context, cj *api.CronJob, jobs []*api.Job, 
 		if gerr != nil {
 			return fmt.Errorf("job %s/%s exists but cannot be read: %w", cj.Namespace, name, gerr)
 		}
-		if r := controllerOf(&existing.ObjectMeta); r == nil || r.UID != cj.UID {
+		if r := api.ControllerOf(&existing.ObjectMeta); r == nil || r.UID != cj.UID {
 			c.events.Eventf(ref(cj), api.EventTypeWarning, reasonFailedCreate, "Error creating job: %s already exists and is not this cron job's", name)
 			return fmt.Errorf("job %s/%s exists and is not controlled by cron job %s: %w", cj.Namespace, name, cj.Name, errdefs.ErrAlreadyExists)
 		}
@@ -342,15 +344,9 @@ func (c *Controller) updateStatus(ctx context.Context, cj *api.CronJob, status a
 	}
 	next := api.Clone(cj)
 	next.Status = status
-	written, err := client.For[*api.CronJob](c.cfg.Backend, cj.Namespace).UpdateStatus(ctx, next)
-	if err == nil {
-		c.vers.wrote(cronJobKey(cj), written.ResourceVersion)
-	}
-	switch {
-	case errdefs.IsConflict(err):
+	err := versions.UpdateStatus(ctx, c.vers, c.cfg.Backend, cronJobKey(cj), next)
+	if errdefs.IsConflict(err) {
 		return errStale
-	case errdefs.IsNotFound(err):
-		return nil
 	}
 	return err
 }

@@ -25,15 +25,25 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
-	"github.com/skiffhq/skiff/server/controller/job/record"
+	"github.com/skiffhq/skiff/server/controller/internal/expectations"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/versions"
+	"github.com/skiffhq/skiff/server/controller/internal/wakeup"
+	"github.com/skiffhq/skiff/server/controller/internal/worker"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
+
+// Clock is the controller's time source: Now, and AfterFunc, which calls
+// f in its own goroutine after d as time.AfterFunc does and returns a func
+// that stops the timer. Tests pass jobtest.Clock, which moves only when
+// told.
+type Clock = wakeup.Clock
 
 // Config says where the jobs are and how hard to work on them.
 type Config struct {
@@ -67,10 +77,10 @@ type Controller struct {
 	jobs   *client.Informer[*api.Job]
 	pods   *client.Informer[*api.Pod]
 	queue  *client.Queue[string]
-	wake   *wakeups
-	exp    *expectations
+	wake   *wakeup.Set
+	exp    *expectations.Expectations
 	seen   *finishSeen
-	vers   *versions
+	vers   *versions.Versions
 	events *record.Recorder
 }
 
@@ -92,7 +102,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg.BurstPods = 500
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wakeup.RealClock{}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -104,17 +114,17 @@ func New(cfg Config) (*Controller, error) {
 		jobs:   client.NewInformer[*api.Job](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "jobs")),
 		pods:   client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
 		queue:  client.NewQueue[string](nil),
-		exp:    newExpectations(cfg.Clock.Now),
+		exp:    expectations.New(cfg.Clock.Now),
 		seen:   newFinishSeen(),
-		vers:   newVersions(),
+		vers:   versions.New(),
 		events: record.New(cfg.Backend, "job-controller", cfg.Clock.Now, cfg.Log),
 	}
-	c.wake = newWakeups(cfg.Clock, c.queue.Add)
+	c.wake = wakeup.New(cfg.Clock, c.queue.Add)
 	if err := c.pods.AddIndex(byNamespace, func(p *api.Pod) []string { return []string{p.Namespace} }); err != nil {
 		return nil, err
 	}
 	if err := c.pods.AddIndex(byOwner, func(p *api.Pod) []string {
-		if ref := controllerOf(&p.ObjectMeta); ref != nil {
+		if ref := api.ControllerOf(&p.ObjectMeta); ref != nil {
 			return []string{ref.UID}
 		}
 		return nil
@@ -132,9 +142,9 @@ func New(cfg Config) (*Controller, error) {
 			}
 		},
 		DeleteFunc: func(j *api.Job) {
-			c.exp.forget(jobKey(j))
-			c.wake.forget(jobKey(j))
-			c.vers.forget(jobKey(j))
+			c.exp.Forget(jobKey(j))
+			c.wake.Forget(jobKey(j))
+			c.vers.Forget(jobKey(j))
 			c.events.Forget(j.UID)
 			c.queue.Add(jobKey(j))
 		},
@@ -154,7 +164,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g.Go(func() error { return c.events.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
-		c.wake.stopAll()
+		c.wake.StopAll()
 		c.queue.ShutDown()
 		return nil
 	})
@@ -167,43 +177,20 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, ok := c.queue.Get()
-		if !ok {
-			return
-		}
-		err := c.sync(ctx, key)
-		switch {
-		case err == nil || ctx.Err() != nil:
-			c.queue.Forget(key)
-		case errors.Is(err, errStale):
-			// The cache was behind a write: look again shortly.
-			c.queue.AddRateLimited(key)
-		default:
+	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
+		// errStale: the cache was behind a write; it is looked at again
+		// shortly, which is no failure to log.
+		if !errors.Is(err, errStale) {
 			c.log.Warn("sync job", "job", key, "err", err)
-			c.queue.AddRateLimited(key)
 		}
-		c.queue.Done(key)
-	}
+	})
 }
 
 func jobKey(j *api.Job) string { return j.Namespace + "/" + j.Name }
 
-func splitKey(key string) (ns, name string) {
-	ns, name, _ = strings.Cut(key, "/")
-	return ns, name
-}
-
 // resolve returns the job ref names, if it is the one cached.
 func (c *Controller) resolve(ns string, ref *api.OwnerReference) *api.Job {
-	if ref == nil || ref.Kind != "Job" {
-		return nil
-	}
-	j, ok := c.jobs.Get(ns, ref.Name)
-	if !ok || j.UID != ref.UID {
-		return nil
-	}
-	return j
+	return owner.Resolve[*api.Job](c.jobs, "Job", ns, ref)
 }
 
 // matching returns the jobs whose selector matches an orphan pod.
@@ -227,9 +214,9 @@ func (c *Controller) addPod(pod *api.Pod) {
 		c.deletePod(pod)
 		return
 	}
-	if ref := controllerOf(&pod.ObjectMeta); ref != nil {
+	if ref := api.ControllerOf(&pod.ObjectMeta); ref != nil {
 		if j := c.resolve(pod.Namespace, ref); j != nil {
-			c.exp.creationObserved(jobKey(j))
+			c.exp.CreationObserved(jobKey(j))
 			c.queue.Add(jobKey(j))
 		}
 		return
@@ -247,7 +234,7 @@ func (c *Controller) updatePod(old, cur *api.Pod) {
 		c.deletePod(cur)
 		return
 	}
-	curRef, oldRef := controllerOf(&cur.ObjectMeta), controllerOf(&old.ObjectMeta)
+	curRef, oldRef := api.ControllerOf(&cur.ObjectMeta), api.ControllerOf(&old.ObjectMeta)
 	if oldRef != nil && (curRef == nil || curRef.UID != oldRef.UID) {
 		if j := c.resolve(old.Namespace, oldRef); j != nil {
 			c.queue.Add(jobKey(j))
@@ -265,12 +252,12 @@ func (c *Controller) updatePod(old, cur *api.Pod) {
 }
 
 func (c *Controller) deletePod(pod *api.Pod) {
-	ref := controllerOf(&pod.ObjectMeta)
+	ref := api.ControllerOf(&pod.ObjectMeta)
 	if ref == nil {
 		return
 	}
 	if j := c.resolve(pod.Namespace, ref); j != nil {
-		c.exp.deletionObserved(jobKey(j), podKey(pod))
+		c.exp.DeletionObserved(jobKey(j), podKey(pod))
 		c.queue.Add(jobKey(j))
 	}
 }

@@ -221,7 +221,7 @@ func TestCompletionsWithParallelism(t *testing.T) {
 	j := e.create(newJob("pi", 3, 2))
 	pods := e.waitActive("pi", 2)
 	for _, p := range pods {
-		ref := controllerOf(&p.ObjectMeta)
+		ref := api.ControllerOf(&p.ObjectMeta)
 		if ref == nil || ref.UID != j.UID || ref.Kind != "Job" || ref.APIVersion != "batch/v1" || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {
 			t.Errorf("pod %s: owner references %+v, want controller job pi (%s)", p.Name, p.OwnerReferences, j.UID)
 		}
@@ -454,7 +454,7 @@ func TestAdoptsOrphan(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		ref := controllerOf(&p.ObjectMeta)
+		ref := api.ControllerOf(&p.ObjectMeta)
 		return ref != nil && ref.UID == j.UID, fmt.Sprintf("%+v", p.OwnerReferences)
 	})
 	got := e.waitJob("adopt", "1 active", func(j *api.Job) bool { return j.Status.Active == 1 })

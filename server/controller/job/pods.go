@@ -19,16 +19,6 @@ const (
 	legacyJobNameLabel       = "job-name"
 )
 
-// controllerOf returns the owner reference with controller=true, if any.
-func controllerOf(m *api.ObjectMeta) *api.OwnerReference {
-	for i := range m.OwnerReferences {
-		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
-			return r
-		}
-	}
-	return nil
-}
-
 // ownerRef is the controller reference a job's pods carry.
 func ownerRef(j *api.Job) api.OwnerReference {
 	yes := true

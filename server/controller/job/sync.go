@@ -12,6 +12,9 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/slowstart"
+	"github.com/skiffhq/skiff/server/controller/internal/versions"
 )
 
 // errStale: a write met a newer object than the cache holds; the sync is
@@ -37,18 +40,18 @@ const (
 
 // sync brings one job towards its end: see the package comment.
 func (c *Controller) sync(ctx context.Context, key string) error {
-	ns, name := splitKey(key)
+	ns, name := owner.SplitKey(key)
 	j, ok := c.jobs.Get(ns, name)
 	if !ok {
-		c.exp.forget(key)
-		c.wake.forget(key)
-		c.vers.forget(key)
+		c.exp.Forget(key)
+		c.wake.Forget(key)
+		c.vers.Forget(key)
 		return nil
 	}
 	if j.DeletionTimestamp != nil {
 		return nil // the garbage collector deletes its pods
 	}
-	if c.vers.stale(key, j.ResourceVersion) {
+	if c.vers.Stale(key, j.ResourceVersion) {
 		return nil // the informer has yet to show our last write; its event queues the job
 	}
 	now := c.now()
@@ -128,7 +131,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		deleted, err := c.deletePods(ctx, key, j, active)
 		nActive -= deleted
 		manageErr = err
-	case c.exp.satisfied(key):
+	case c.exp.Satisfied(key):
 		var created, deleted int
 		created, deleted, manageErr = c.manageActive(ctx, key, j, pods, active, status.Succeeded, now)
 		nActive += created - deleted
@@ -140,7 +143,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return errors.Join(manageErr, err)
 	}
 	if !suspended && !dl.IsZero() {
-		c.wake.at(key, dl)
+		c.wake.At(key, dl)
 	}
 	return manageErr
 }
@@ -170,7 +173,7 @@ func (c *Controller) finish(ctx context.Context, key string, j *api.Job, status 
 		c.events.Eventf(ref(j), api.EventTypeWarning, reason, "%s", message)
 	}
 	if ttl := j.Spec.TTLSecondsAfterFinished; ttl != nil {
-		c.wake.at(key, api.NewTime(now).Add(time.Duration(*ttl)*time.Second))
+		c.wake.At(key, api.NewTime(now).Add(time.Duration(*ttl)*time.Second))
 	}
 	_, err := c.deletePods(ctx, key, j, active)
 	return err
@@ -199,7 +202,7 @@ func (c *Controller) syncFinished(ctx context.Context, key string, j *api.Job, f
 	}
 	expire := finishedAt(j, fin).Add(time.Duration(*ttl) * time.Second)
 	if now.Before(expire) {
-		c.wake.at(key, expire)
+		c.wake.At(key, expire)
 		return nil
 	}
 	// The cache may be behind (the TTL changed, the job was recreated):
@@ -217,7 +220,7 @@ func (c *Controller) syncFinished(ctx context.Context, key string, j *api.Job, f
 		return nil
 	}
 	if expire = finishedAt(fresh, fin).Add(time.Duration(*fresh.Spec.TTLSecondsAfterFinished) * time.Second); now.Before(expire) {
-		c.wake.at(key, expire)
+		c.wake.At(key, expire)
 		return nil
 	}
 	uid := fresh.UID
@@ -265,16 +268,16 @@ func (c *Controller) manageActive(ctx context.Context, key string, j *api.Job, p
 		return 0, n, err
 	case diff < 0:
 		if at := c.nextCreateAt(pods, now); now.Before(at) {
-			c.wake.at(key, at)
+			c.wake.At(key, at)
 			return 0, 0, nil
 		}
 		n := min(-diff, c.cfg.BurstPods)
 		// Expect them all before the first create: the informer may show
 		// a pod before its create returns.
-		c.exp.expect(key, n, nil)
-		ok, err := slowStartBatch(n, 1, func() error { return c.createPod(ctx, key, j) })
+		c.exp.ExpectCreations(key, n)
+		ok, err := slowstart.Run(n, 1, func() error { return c.createPod(ctx, key, j) })
 		for range n - ok {
-			c.exp.creationObserved(key) // these will never show up
+			c.exp.CreationObserved(key) // these will never show up
 		}
 		return ok, 0, err
 	}
@@ -311,7 +314,7 @@ func (c *Controller) deletePods(ctx context.Context, key string, j *api.Job, pod
 	for i, p := range pods {
 		keys[i] = podKey(p)
 	}
-	c.exp.expect(key, 0, keys)
+	c.exp.ExpectDeletions(key, keys)
 	errs := make([]error, len(pods))
 	var wg sync.WaitGroup
 	for i, p := range pods {
@@ -321,7 +324,7 @@ func (c *Controller) deletePods(ctx context.Context, key string, j *api.Job, pod
 			uid := p.UID
 			_, err := client.For[*api.Pod](c.cfg.Backend, p.Namespace).Delete(ctx, p.Name, api.DeleteOptions{Preconditions: &api.Preconditions{UID: &uid}})
 			if err != nil {
-				c.exp.deletionObserved(key, podKey(p)) // no event will show it
+				c.exp.DeletionObserved(key, podKey(p)) // no event will show it
 				if errdefs.IsNotFound(err) {
 					return
 				}
@@ -340,35 +343,6 @@ func (c *Controller) deletePods(ctx context.Context, key string, j *api.Job, pod
 		}
 	}
 	return n, errors.Join(errs...)
-}
-
-// slowStartBatch calls fn count times, in batches of initial, then twice
-// as many, and so on, the calls of a batch in parallel; it stops after a
-// batch with a failure and returns the successes and the first error. (The
-// replica set controller's, unexported there.)
-func slowStartBatch(count, initial int, fn func() error) (int, error) {
-	remaining, successes := count, 0
-	for batch := min(remaining, initial); batch > 0; batch = min(2*batch, remaining) {
-		errc := make(chan error, batch)
-		var wg sync.WaitGroup
-		for range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := fn(); err != nil {
-					errc <- err
-				}
-			}()
-		}
-		wg.Wait()
-		close(errc)
-		successes += batch - len(errc)
-		if err, failed := <-errc; failed {
-			return successes, err
-		}
-		remaining -= batch
-	}
-	return successes, nil
 }
 
 // claimPods returns every pod j controls (any phase), once it has adopted
@@ -399,60 +373,15 @@ func (c *Controller) claimPods(ctx context.Context, j *api.Job) ([]*api.Pod, err
 	}
 	if FinishedCondition(j) == nil {
 		for _, p := range c.pods.ByIndex(byNamespace, j.Namespace) {
-			if controllerOf(&p.ObjectMeta) == nil && isActive(p) && sel.Matches(p.Labels) {
+			if api.ControllerOf(&p.ObjectMeta) == nil && isActive(p) && sel.Matches(p.Labels) {
 				adopt = append(adopt, p)
 			}
 		}
 	}
-	var errs []error
-	for _, p := range release {
-		if err := c.setOwner(ctx, j, p, false); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(adopt) > 0 {
-		fresh, err := client.For[*api.Job](c.cfg.Backend, j.Namespace).Get(ctx, j.Name)
-		switch {
-		case errdefs.IsNotFound(err):
-			adopt = nil
-		case err != nil:
-			return nil, fmt.Errorf("check job before adopting: %w", err)
-		case fresh.UID != j.UID || fresh.DeletionTimestamp != nil:
-			adopt = nil
-		}
-	}
-	for _, p := range adopt {
-		if err := c.setOwner(ctx, j, p, true); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		keep = append(keep, p)
-	}
-	return keep, errors.Join(errs...)
-}
-
-// setOwner adds j as controller of pod (adopt) or removes it (release).
-func (c *Controller) setOwner(ctx context.Context, j *api.Job, pod *api.Pod, adopt bool) error {
-	next := api.Clone(pod)
-	var refs []api.OwnerReference
-	for _, r := range next.OwnerReferences {
-		if r.UID != j.UID {
-			refs = append(refs, r)
-		}
-	}
-	if adopt {
-		refs = append(refs, ownerRef(j))
-	}
-	next.OwnerReferences = refs
-	_, err := client.For[*api.Pod](c.cfg.Backend, pod.Namespace).Update(ctx, next)
-	if err == nil || errdefs.IsNotFound(err) {
-		return nil
-	}
-	verb := "release"
-	if adopt {
-		verb = "adopt"
-	}
-	return fmt.Errorf("%s pod %s: %w", verb, podKey(pod), err)
+	// The cache may be behind: Claim adopts only for a job that still
+	// exists, is this one, and is not being deleted.
+	adopted, err := owner.Claim[*api.Job](ctx, c.cfg.Backend, "job", ownerRef(j), j.Namespace, release, adopt, nil)
+	return append(keep, adopted...), err
 }
 
 // updateStatus writes status unless j already has it.
@@ -462,15 +391,9 @@ func (c *Controller) updateStatus(ctx context.Context, j *api.Job, status api.Jo
 	}
 	next := api.Clone(j)
 	next.Status = status
-	written, err := client.For[*api.Job](c.cfg.Backend, j.Namespace).UpdateStatus(ctx, next)
-	if err == nil {
-		c.vers.wrote(jobKey(j), written.ResourceVersion)
-	}
-	switch {
-	case errdefs.IsConflict(err):
+	err := versions.UpdateStatus(ctx, c.vers, c.cfg.Backend, jobKey(j), next)
+	if errdefs.IsConflict(err) {
 		return errStale
-	case errdefs.IsNotFound(err):
-		return nil
 	}
 	return err
 }

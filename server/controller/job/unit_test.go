@@ -1,12 +1,10 @@
 package job
 
 import (
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
-	"github.com/skiffhq/skiff/server/controller/job/jobtest"
 )
 
 func TestBackoffDelay(t *testing.T) {
@@ -138,43 +136,6 @@ func TestComplete(t *testing.T) {
 	}
 }
 
-func TestWakeupsKeepTheEarliest(t *testing.T) {
-	clk := jobtest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	var fired atomic.Int32
-	w := newWakeups(clk, func(string) { fired.Add(1) })
-	w.at("a", clk.Now().Add(time.Minute))
-	w.at("a", clk.Now().Add(2*time.Minute)) // later: dropped
-	w.at("a", clk.Now().Add(30*time.Second))
-	if n := clk.Pending(); n != 1 {
-		t.Fatalf("%d timers pending, want 1", n)
-	}
-	if at, _ := clk.NextTimer(); !at.Equal(clk.Now().Add(30 * time.Second)) {
-		t.Fatalf("timer at %v, want in 30 s", at)
-	}
-	clk.Advance(30 * time.Second)
-	waitFor(t, func() bool { return fired.Load() == 1 })
-	w.at("b", clk.Now().Add(time.Second))
-	w.forget("b")
-	clk.Advance(time.Hour)
-	time.Sleep(20 * time.Millisecond)
-	if n := fired.Load(); n != 1 {
-		t.Errorf("%d wake-ups, want 1 (b was forgotten)", n)
-	}
-	w.at("c", clk.Now().Add(-time.Second)) // past: at once
-	waitFor(t, func() bool { return fired.Load() == 2 })
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for range 1000 {
-		if cond() {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatal("condition never held")
-}
-
 func TestPodFromTemplate(t *testing.T) {
 	j := newJob("a-very-long-job-name-that-goes-on-and-on-and-on-past-the-limit", 1, 1)
 	j.UID = "uid-1"
@@ -205,27 +166,5 @@ func TestSetConditionKeepsTransitionTime(t *testing.T) {
 	setCondition(&s, api.JobSuspended, api.ConditionFalse, reasonJobResumed, "Job resumed", t0.Add(2*time.Minute))
 	if c := s.Conditions[0]; c.Status != api.ConditionFalse || !c.LastTransitionTime.Equal(t0.Add(2*time.Minute)) {
 		t.Errorf("condition %+v, want False from %v", c, t0.Add(2*time.Minute))
-	}
-}
-
-func TestVersions(t *testing.T) {
-	v := newVersions()
-	if v.stale("ns/a", "5") {
-		t.Fatal("nothing written: want not stale")
-	}
-	v.wrote("ns/a", "10")
-	v.wrote("ns/a", "7") // an older write does not lower the mark
-	for _, tc := range []struct {
-		rv   string
-		want bool
-	}{{"9", true}, {"not-a-number", false}, {"10", false}, {"9", false}} {
-		if got := v.stale("ns/a", tc.rv); got != tc.want {
-			t.Errorf("stale(%q) = %v, want %v", tc.rv, got, tc.want)
-		}
-	}
-	v.wrote("ns/b", "3")
-	v.forget("ns/b")
-	if v.stale("ns/b", "1") {
-		t.Error("forgotten: want not stale")
 	}
 }

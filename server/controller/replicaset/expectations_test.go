@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/expectations"
 )
 
 // holdingBackend holds back the pod watch's events until release: the
@@ -103,7 +104,7 @@ func TestExpectationsHoldUntilSeenOrTimeout(t *testing.T) {
 	}
 	// The informer never shows them: after the timeout the controller
 	// acts on what it sees (no pods) again.
-	clk.Advance(expectationsTimeout + time.Second)
+	clk.Advance(expectations.Timeout + time.Second)
 	touch(9)
 	e.eventually("3 more after the expectations timed out", func() (bool, string) { return count() == 6, fmt.Sprint(count()) })
 	// The informer catches up: the surplus goes.

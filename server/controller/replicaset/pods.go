@@ -11,16 +11,6 @@ import (
 // store appends five random characters to the generateName prefix.
 const maxPrefixLength = 63 - 5
 
-// controllerOf returns the owner reference with controller=true, if any.
-func controllerOf(m *api.ObjectMeta) *api.OwnerReference {
-	for i := range m.OwnerReferences {
-		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
-			return r
-		}
-	}
-	return nil
-}
-
 // ownerRef is the controller reference a replica set's pods carry.
 func ownerRef(rs *api.ReplicaSet) api.OwnerReference {
 	yes := true

@@ -17,13 +17,16 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/expectations"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/worker"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
 // Config says where the replica sets are and how hard to work on them.
@@ -58,8 +61,8 @@ type Controller struct {
 	rsets  *client.Informer[*api.ReplicaSet]
 	pods   *client.Informer[*api.Pod]
 	queue  *client.Queue[string]
-	exp    *expectations
-	events *recorder
+	exp    *expectations.Expectations
+	events *record.Recorder
 }
 
 // byNamespace files objects under their namespace.
@@ -89,8 +92,8 @@ func New(cfg Config) (*Controller, error) {
 		rsets:  client.NewInformer[*api.ReplicaSet](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "replicasets")),
 		pods:   client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
 		queue:  client.NewQueue[string](nil),
-		exp:    newExpectations(cfg.Now),
-		events: newRecorder(cfg.Backend, cfg.Now, cfg.Log),
+		exp:    expectations.New(cfg.Now),
+		events: record.New(cfg.Backend, "replicaset-controller", cfg.Now, cfg.Log),
 	}
 	ns := func(o api.Object) []string { return []string{o.GetObjectMeta().Namespace} }
 	if err := c.rsets.AddIndex(byNamespace, func(rs *api.ReplicaSet) []string { return ns(rs) }); err != nil {
@@ -103,8 +106,8 @@ func New(cfg Config) (*Controller, error) {
 		AddFunc:    func(rs *api.ReplicaSet) { c.queue.Add(rsKey(rs)) },
 		UpdateFunc: func(_, rs *api.ReplicaSet) { c.queue.Add(rsKey(rs)) },
 		DeleteFunc: func(rs *api.ReplicaSet) {
-			c.exp.forget(rsKey(rs))
-			c.events.forget(rs.UID)
+			c.exp.Forget(rsKey(rs))
+			c.events.Forget(rs.UID)
 			c.queue.Add(rsKey(rs))
 		},
 	})
@@ -117,7 +120,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.rsets.Run(ctx) })
 	g.Go(func() error { return c.pods.Run(ctx) })
-	g.Go(func() error { return c.events.run(ctx) })
+	g.Go(func() error { return c.events.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
 		c.queue.ShutDown()
@@ -132,38 +135,21 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, ok := c.queue.Get()
-		if !ok {
-			return
-		}
-		if err := c.sync(ctx, key); err != nil && ctx.Err() == nil {
-			c.log.Warn("sync replica set", "replicaset", key, "err", err)
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
+		c.log.Warn("sync replica set", "replicaset", key, "err", err)
+	})
+}
+
+// ref is the Event reference of a replica set.
+func ref(rs *api.ReplicaSet) api.ObjectReference {
+	return api.ObjectReference{Kind: "ReplicaSet", APIVersion: "apps/v1", Namespace: rs.Namespace, Name: rs.Name, UID: rs.UID}
 }
 
 func rsKey(rs *api.ReplicaSet) string { return rs.Namespace + "/" + rs.Name }
 
-func splitKey(key string) (ns, name string) {
-	ns, name, _ = strings.Cut(key, "/")
-	return ns, name
-}
-
 // resolve returns the replica set ref names, if it is the one cached.
 func (c *Controller) resolve(ns string, ref *api.OwnerReference) *api.ReplicaSet {
-	if ref == nil || ref.Kind != "ReplicaSet" {
-		return nil
-	}
-	rs, ok := c.rsets.Get(ns, ref.Name)
-	if !ok || rs.UID != ref.UID {
-		return nil
-	}
-	return rs
+	return owner.Resolve[*api.ReplicaSet](c.rsets, "ReplicaSet", ns, ref)
 }
 
 // matching returns the replica sets in pod's namespace whose selector
@@ -186,9 +172,9 @@ func (c *Controller) addPod(pod *api.Pod) {
 		c.deletePod(pod)
 		return
 	}
-	if ref := controllerOf(&pod.ObjectMeta); ref != nil {
+	if ref := api.ControllerOf(&pod.ObjectMeta); ref != nil {
 		if rs := c.resolve(pod.Namespace, ref); rs != nil {
-			c.exp.creationObserved(rsKey(rs))
+			c.exp.CreationObserved(rsKey(rs))
 			c.queue.Add(rsKey(rs))
 		}
 		return
@@ -212,7 +198,7 @@ func (c *Controller) updatePod(old, cur *api.Pod) {
 		}
 		return
 	}
-	curRef, oldRef := controllerOf(&cur.ObjectMeta), controllerOf(&old.ObjectMeta)
+	curRef, oldRef := api.ControllerOf(&cur.ObjectMeta), api.ControllerOf(&old.ObjectMeta)
 	if oldRef != nil && (curRef == nil || curRef.UID != oldRef.UID) {
 		// Released or moved: the old owner has one fewer.
 		if rs := c.resolve(old.Namespace, oldRef); rs != nil {
@@ -238,12 +224,12 @@ func (c *Controller) updatePod(old, cur *api.Pod) {
 }
 
 func (c *Controller) deletePod(pod *api.Pod) {
-	ref := controllerOf(&pod.ObjectMeta)
+	ref := api.ControllerOf(&pod.ObjectMeta)
 	if ref == nil {
 		return
 	}
 	if rs := c.resolve(pod.Namespace, ref); rs != nil {
-		c.exp.deletionObserved(rsKey(rs), podKey(pod))
+		c.exp.DeletionObserved(rsKey(rs), podKey(pod))
 		c.queue.Add(rsKey(rs))
 	}
 }

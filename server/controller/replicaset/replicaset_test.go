@@ -194,7 +194,7 @@ func TestCreatesPodsWithOwnerReferences(t *testing.T) {
 		if !strings.HasPrefix(p.Name, "web-") || !isSuffix(strings.TrimPrefix(p.Name, "web-")) {
 			t.Errorf("pod name %q, want web-<5 random>", p.Name)
 		}
-		ref := controllerOf(&p.ObjectMeta)
+		ref := api.ControllerOf(&p.ObjectMeta)
 		if ref == nil || ref.UID != rs.UID || ref.Name != "web" || ref.Kind != "ReplicaSet" || ref.APIVersion != "apps/v1" ||
 			ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {
 			t.Errorf("pod %s: owner references %+v, want controller web (%s) blocking deletion", p.Name, p.OwnerReferences, rs.UID)
@@ -293,7 +293,7 @@ func TestAdoptsOrphanAndReleasesMismatch(t *testing.T) {
 	for _, p := range pods {
 		if p.Name == "stray" {
 			adopted = true
-			if ref := controllerOf(&p.ObjectMeta); ref == nil || ref.UID != rs.UID {
+			if ref := api.ControllerOf(&p.ObjectMeta); ref == nil || ref.UID != rs.UID {
 				t.Errorf("stray pod owner references %+v, want controller %s", p.OwnerReferences, rs.UID)
 			}
 		}
@@ -349,51 +349,4 @@ func TestMinReadySecondsRequeues(t *testing.T) {
 		got, _ := e.rsets.Get(e.ctx, "web")
 		return got.Status.AvailableReplicas == 1, fmt.Sprintf("%+v", got.Status)
 	})
-}
-
-func TestEventsCoalesce(t *testing.T) {
-	e := newEnv(t)
-	clk := newFakeClock()
-	r := newRecorder(e.reg, clk.Now, e.c.log)
-	rs := &api.ReplicaSet{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "default", UID: "u1"}}
-	for i := range 1000 {
-		r.eventf(rs, api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: web-%d", i)
-		if i%100 == 0 {
-			r.flush(e.ctx)
-		}
-	}
-	for range 50 {
-		r.eventf(rs, api.EventTypeWarning, reasonFailedCreate, "Error creating: the same")
-	}
-	r.flush(e.ctx)
-	evs, _, _, err := client.For[*api.Event](e.reg, "default").List(e.ctx, api.ListOptions{FieldSelector: "involvedObject.uid=u1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total int32
-	combined := 0
-	for _, ev := range evs {
-		total += ev.Count
-		if strings.HasPrefix(ev.Message, "(combined from similar events)") {
-			combined++
-		}
-	}
-	if len(evs) != distinctMessages+2 || combined != 1 || total != 1050 {
-		t.Errorf("%d events (%d combined) counting %d; want %d, 1 combined, counting 1050", len(evs), combined, total, distinctMessages+2)
-	}
-	// Nothing new: a flush writes nothing.
-	rev := e.st.Revision()
-	r.flush(e.ctx)
-	if e.st.Revision() != rev {
-		t.Error("a flush with nothing new wrote")
-	}
-	// Idle for a window: forgotten, and a repeat starts a new Event.
-	clk.Advance(eventWindow + time.Second)
-	r.flush(e.ctx)
-	r.mu.Lock()
-	n := len(r.events)
-	r.mu.Unlock()
-	if n != 0 {
-		t.Errorf("%d events remembered after a quiet window, want 0", n)
-	}
 }

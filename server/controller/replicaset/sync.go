@@ -11,19 +11,29 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/slowstart"
+)
+
+// The event reasons of this controller, as Kubernetes'.
+const (
+	reasonSuccessfulCreate = "SuccessfulCreate"
+	reasonSuccessfulDelete = "SuccessfulDelete"
+	reasonFailedCreate     = "FailedCreate"
+	reasonFailedDelete     = "FailedDelete"
 )
 
 // sync brings one replica set to its spec: claim pods, create or delete
 // the difference (unless earlier creates and deletes are still on their
 // way to the informer), and write the status if it changed.
 func (c *Controller) sync(ctx context.Context, key string) error {
-	ns, name := splitKey(key)
+	ns, name := owner.SplitKey(key)
 	rs, ok := c.rsets.Get(ns, name)
 	if !ok {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil
 	}
-	settled := c.exp.satisfied(key)
+	settled := c.exp.Satisfied(key)
 	sel, err := api.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
 		// Validation refuses such a selector; nothing to do but say so.
@@ -66,7 +76,7 @@ func (c *Controller) claimPods(ctx context.Context, rs *api.ReplicaSet, sel api.
 		if !isActive(p) {
 			continue
 		}
-		ref := controllerOf(&p.ObjectMeta)
+		ref := api.ControllerOf(&p.ObjectMeta)
 		switch {
 		case ref != nil && ref.UID != rs.UID:
 			// Another controller's.
@@ -80,69 +90,17 @@ func (c *Controller) claimPods(ctx context.Context, rs *api.ReplicaSet, sel api.
 			adopt = append(adopt, p)
 		}
 	}
-	var errs []error
-	for _, p := range release {
-		if err := c.setOwner(ctx, rs, p, false); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(adopt) > 0 {
-		// The cache may be behind: adopt only for a replica set that
-		// still exists, is this one, and is not being deleted.
-		fresh, err := client.For[*api.ReplicaSet](c.cfg.Backend, rs.Namespace).Get(ctx, rs.Name)
-		switch {
-		case errdefs.IsNotFound(err):
-			adopt = nil
-		case err != nil:
-			return nil, fmt.Errorf("check replica set before adopting: %w", err)
-		case fresh.UID != rs.UID || fresh.DeletionTimestamp != nil:
-			adopt = nil
-		}
-	}
-	for _, p := range adopt {
-		if err := c.setOwner(ctx, rs, p, true); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		owned = append(owned, p)
-	}
-	return owned, errors.Join(errs...)
-}
-
-// setOwner adds rs as controller of pod (adopt) or removes it (release).
-// A pod that is gone is not an error.
-func (c *Controller) setOwner(ctx context.Context, rs *api.ReplicaSet, pod *api.Pod, adopt bool) error {
-	next := api.Clone(pod)
-	refs := next.OwnerReferences[:0]
-	for _, r := range next.OwnerReferences {
-		if r.UID != rs.UID {
-			refs = append(refs, r)
-		}
-	}
-	if adopt {
-		refs = append(refs, ownerRef(rs))
-	}
-	next.OwnerReferences = refs
-	if len(refs) == 0 {
-		next.OwnerReferences = nil
-	}
-	_, err := client.For[*api.Pod](c.cfg.Backend, pod.Namespace).Update(ctx, next)
-	if errdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		verb := "release"
-		if adopt {
-			verb = "adopt"
-		}
-		return fmt.Errorf("%s pod %s: %w", verb, podKey(pod), err)
-	}
-	if adopt {
-		c.log.Debug("adopted pod", "replicaset", rsKey(rs), "pod", podKey(pod))
-	} else {
-		c.log.Debug("released pod", "replicaset", rsKey(rs), "pod", podKey(pod))
-	}
-	return nil
+	// The cache may be behind: Claim adopts only for a replica set that
+	// still exists, is this one, and is not being deleted.
+	adopted, err := owner.Claim[*api.ReplicaSet](ctx, c.cfg.Backend, "replica set", ownerRef(rs), rs.Namespace, release, adopt,
+		func(p *api.Pod, adopted bool) {
+			if adopted {
+				c.log.Debug("adopted pod", "replicaset", rsKey(rs), "pod", podKey(p))
+			} else {
+				c.log.Debug("released pod", "replicaset", rsKey(rs), "pod", podKey(p))
+			}
+		})
+	return append(owned, adopted...), err
 }
 
 // manageReplicas creates or deletes pods to reach the desired count, at
@@ -154,10 +112,10 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *api.Rep
 		n := min(-diff, c.cfg.BurstReplicas)
 		// Expect them all before the first create: the informer may show
 		// a new pod before its create returns.
-		c.exp.expectCreations(key, n)
-		ok, err := slowStartBatch(n, 1, func() error { return c.createPod(ctx, key, rs) })
+		c.exp.ExpectCreations(key, n)
+		ok, err := slowstart.Run(n, 1, func() error { return c.createPod(ctx, key, rs) })
 		for range n - ok {
-			c.exp.creationObserved(key) // these will never show up
+			c.exp.CreationObserved(key) // these will never show up
 		}
 		return err
 	case diff > 0:
@@ -167,7 +125,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *api.Rep
 		for i, p := range victims {
 			keys[i] = podKey(p)
 		}
-		c.exp.expectDeletions(key, keys)
+		c.exp.ExpectDeletions(key, keys)
 		errs := make([]error, len(victims))
 		var wg sync.WaitGroup
 		for i, p := range victims {
@@ -190,13 +148,13 @@ func (c *Controller) createPod(ctx context.Context, key string, rs *api.ReplicaS
 		if errdefs.IsForbidden(err) && c.namespaceClosing(ctx, rs.Namespace) {
 			// Nothing will ever be created here again, and that is no
 			// failure of the template. Count it as done.
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 			return nil
 		}
-		c.events.eventf(rs, api.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
+		c.events.Eventf(ref(rs), api.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("create pod for replica set %s: %w", key, err)
 	}
-	c.events.eventf(rs, api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
+	c.events.Eventf(ref(rs), api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
 	return nil
 }
 
@@ -212,45 +170,15 @@ func (c *Controller) deletePodOf(ctx context.Context, key string, rs *api.Replic
 	_, err := client.For[*api.Pod](c.cfg.Backend, p.Namespace).Delete(ctx, p.Name, api.DeleteOptions{Preconditions: &api.Preconditions{UID: &uid}})
 	if err != nil {
 		// The informer will not show this deletion.
-		c.exp.deletionObserved(key, podKey(p))
+		c.exp.DeletionObserved(key, podKey(p))
 		if errdefs.IsNotFound(err) {
 			return nil
 		}
-		c.events.eventf(rs, api.EventTypeWarning, reasonFailedDelete, "Error deleting: %v", err)
+		c.events.Eventf(ref(rs), api.EventTypeWarning, reasonFailedDelete, "Error deleting: %v", err)
 		return fmt.Errorf("delete pod %s of replica set %s: %w", podKey(p), key, err)
 	}
-	c.events.eventf(rs, api.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", p.Name)
+	c.events.Eventf(ref(rs), api.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", p.Name)
 	return nil
-}
-
-// slowStartBatch calls fn count times, in batches of initial, then twice
-// as many, and so on, the calls of a batch in parallel. It stops after a
-// batch with a failure, so a template that cannot work costs a few
-// failed calls, not count of them. It returns how many calls succeeded
-// and the first error.
-func slowStartBatch(count, initial int, fn func() error) (int, error) {
-	remaining, successes := count, 0
-	for batch := min(remaining, initial); batch > 0; batch = min(2*batch, remaining) {
-		errc := make(chan error, batch)
-		var wg sync.WaitGroup
-		for range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := fn(); err != nil {
-					errc <- err
-				}
-			}()
-		}
-		wg.Wait()
-		close(errc)
-		successes += batch - len(errc)
-		if err, failed := <-errc; failed {
-			return successes, err
-		}
-		remaining -= batch
-	}
-	return successes, nil
 }
 
 // calculateStatus is rs's status for its active, owned pods at now.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,89 +28,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-func TestExpectations(t *testing.T) {
-	clk := newFakeClock()
-	e := newExpectations(clk.Now)
-	if !e.satisfied("ns/rs") {
-		t.Fatal("no expectations: want satisfied")
-	}
-	e.expectCreations("ns/rs", 2)
-	e.creationObserved("ns/rs")
-	if e.satisfied("ns/rs") {
-		t.Fatal("1 of 2 creates seen: want unsatisfied")
-	}
-	e.creationObserved("ns/rs")
-	if !e.satisfied("ns/rs") {
-		t.Fatal("2 of 2 creates seen: want satisfied")
-	}
-
-	e.expectDeletions("ns/rs", []string{"ns/a", "ns/b"})
-	e.deletionObserved("ns/rs", "ns/a")
-	e.deletionObserved("ns/rs", "ns/a") // terminating, then gone: counted once
-	if e.satisfied("ns/rs") {
-		t.Fatal("b not seen deleted: want unsatisfied")
-	}
-	if adds, dels := e.pending("ns/rs"); adds != 0 || dels != 1 {
-		t.Fatalf("pending = %d adds, %d deletes; want 0, 1", adds, dels)
-	}
-	clk.Advance(expectationsTimeout)
-	if e.satisfied("ns/rs") {
-		t.Fatal("at exactly the timeout: want unsatisfied")
-	}
-	clk.Advance(time.Second)
-	if !e.satisfied("ns/rs") {
-		t.Fatal("past the timeout: want satisfied")
-	}
-	e.expectCreations("ns/rs", 1)
-	e.forget("ns/rs")
-	if !e.satisfied("ns/rs") {
-		t.Fatal("forgotten: want satisfied")
-	}
-}
-
-func TestSlowStartBatch(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		count     int
-		failFrom  int // calls numbered from 1; 0: never fail
-		wantCalls int
-		wantOK    int
-	}{
-		{"all succeed", 10, 0, 10, 10},
-		{"first fails", 10, 1, 1, 0},
-		{"third fails", 10, 3, 3, 2},    // batches 1, 2: the second batch has a failure
-		{"eighth fails", 100, 8, 15, 7}, // batches 1, 2, 4, 8: stop after the 8
-		{"never more than asked", 5, 0, 5, 5},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var calls atomic.Int32
-			// Within a batch calls run in parallel; fail by number so the
-			// count of failures is fixed.
-			ok, err := slowStartBatch(tc.count, 1, func() error {
-				if n := int(calls.Add(1)); tc.failFrom > 0 && n >= tc.failFrom {
-					return errors.New("boom")
-				}
-				return nil
-			})
-			if got := int(calls.Load()); got != tc.wantCalls {
-				t.Errorf("calls = %d, want %d", got, tc.wantCalls)
-			}
-			if tc.failFrom == 0 && err != nil {
-				t.Errorf("err = %v, want nil", err)
-			}
-			if tc.failFrom > 0 && err == nil {
-				t.Error("err = nil, want the failure")
-			}
-			if tc.failFrom == 0 && ok != tc.wantOK {
-				t.Errorf("successes = %d, want %d", ok, tc.wantOK)
-			}
-			if tc.failFrom > 0 && ok > tc.wantOK {
-				t.Errorf("successes = %d, want at most %d", ok, tc.wantOK)
-			}
-		})
-	}
 }
 
 func pod(name string, mods ...func(*api.Pod)) *api.Pod {
@@ -224,7 +140,7 @@ func TestPodFromTemplate(t *testing.T) {
 	if len(p.GenerateName) != maxPrefixLength || p.Name != "" {
 		t.Errorf("generateName %q (%d chars), name %q; want a %d-char prefix and no name", p.GenerateName, len(p.GenerateName), p.Name, maxPrefixLength)
 	}
-	ref := controllerOf(&p.ObjectMeta)
+	ref := api.ControllerOf(&p.ObjectMeta)
 	if ref == nil || ref.UID != "u1" || ref.Kind != "ReplicaSet" || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {
 		t.Errorf("owner reference = %+v, want controller u1 blocking deletion", ref)
 	}

@@ -5,11 +5,10 @@
 // one "combined" Event. Writing happens off the sync path and Events are
 // advisory: when the queue is full they are dropped, never waited for.
 //
-// It is server/controller/replicaset's recorder with the object passed as
-// a reference, so that any controller can use it. It lives under
-// server/controller/job only because the batch controllers were written
-// first with it; it belongs at server/controller/record, with the replica
-// set controller using it too.
+// The object an Event is about is passed as a reference, so every
+// controller (replica set, deployment, job, cron job) shares it; each
+// builds its own Recorder, named for its component, and runs it in its own
+// errgroup. It does not decide which Events a controller writes.
 package record
 
 import (
@@ -25,7 +24,8 @@ import (
 	"github.com/skiffhq/skiff/server/client"
 )
 
-// Coalescing: a job of 1,000 pods must not write 1,000 Events.
+// Coalescing: a job of 1,000 pods, or a replica set scaled to 1,000, must
+// not write 1,000 Events.
 const (
 	// distinctMessages is how many different messages one object and
 	// reason get as Events of their own within eventWindow; after that

@@ -1,4 +1,9 @@
-package job
+// Package wakeup queues controller keys at a time on a clock that tests
+// can move (client.Queue.AddAfter runs on the wall clock): the job
+// controller's back-off ends, active deadlines and TTLs, the cron job
+// controller's next schedule times. It does not sync anything; it only
+// calls the function it is given with the key.
+package wakeup
 
 import (
 	"sync"
@@ -13,20 +18,23 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
-// realClock is the wall clock.
-type realClock struct{}
+// RealClock is the wall clock.
+type RealClock struct{}
 
-func (realClock) Now() time.Time { return time.Now() }
+var _ Clock = RealClock{}
 
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
+// Now is time.Now.
+func (RealClock) Now() time.Time { return time.Now() }
+
+// AfterFunc is time.AfterFunc.
+func (RealClock) AfterFunc(d time.Duration, f func()) func() bool {
 	return time.AfterFunc(d, f).Stop
 }
 
-// wakeups queues keys at a time on the controller's clock: the back-off
-// end, the active deadline and the TTL of a job. Only the earliest
+// Set queues keys at a time on the controller's clock. Only the earliest
 // wake-up per key is kept; a later one is dropped, a sooner one replaces
 // it. (client.Queue.AddAfter would do, but it runs on the wall clock.)
-type wakeups struct {
+type Set struct {
 	clock Clock
 	add   func(key string)
 
@@ -39,12 +47,14 @@ type wakeup struct {
 	stop func() bool
 }
 
-func newWakeups(clock Clock, add func(string)) *wakeups {
-	return &wakeups{clock: clock, add: add, m: map[string]*wakeup{}}
+// New returns a Set that calls add with a key when its time comes on
+// clock.
+func New(clock Clock, add func(key string)) *Set {
+	return &Set{clock: clock, add: add, m: map[string]*wakeup{}}
 }
 
-// at queues key at t (now if t has passed).
-func (w *wakeups) at(key string, t time.Time) {
+// At queues key at t (now if t has passed).
+func (w *Set) At(key string, t time.Time) {
 	d := t.Sub(w.clock.Now())
 	if d <= 0 {
 		w.add(key)
@@ -70,8 +80,8 @@ func (w *wakeups) at(key string, t time.Time) {
 	w.m[key] = x
 }
 
-// forget cancels key's wake-up.
-func (w *wakeups) forget(key string) {
+// Forget cancels key's wake-up.
+func (w *Set) Forget(key string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if x, ok := w.m[key]; ok {
@@ -80,8 +90,8 @@ func (w *wakeups) forget(key string) {
 	}
 }
 
-// stopAll cancels every wake-up.
-func (w *wakeups) stopAll() {
+// StopAll cancels every wake-up.
+func (w *Set) StopAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for k, x := range w.m {

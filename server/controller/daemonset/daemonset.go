@@ -1,0 +1,258 @@
+// Package daemonset runs one pod of each DaemonSet on every node its pod
+// template may go to: nodes that match the template's nodeSelector and
+// required node affinity and whose NoSchedule and NoExecute taints the
+// template tolerates (with the tolerations Kubernetes gives every daemon
+// pod: not-ready, unreachable, the pressure taints and unschedulable).
+// It creates the missing pods, deletes pods on nodes that no longer fit
+// (or are gone) and extra pods on a node, replaces old pods node by node
+// within maxUnavailable, or starts the new pod beside the old one within
+// maxSurge (RollingUpdate), or only when someone deletes them (OnDelete),
+// adopts orphan pods its selector matches, and writes the daemon set's
+// status when it changes.
+//
+// It does not bind pods. Like Kubernetes since 1.12, each pod carries a
+// required node affinity term "metadata.name In [<node>]" (matchFields)
+// and the scheduler binds it, so that resources, host ports and
+// preemption are decided in one place. It does not delete the pods of a
+// deleted daemon set (the garbage collector does).
+//
+// It is level-triggered: informers on DaemonSets, Pods and Nodes feed a
+// work queue of daemon set keys ("namespace/name"). Each sync is a pure
+// plan (plan.go) over the cached nodes and pods, then the writes.
+// Expectations (server/controller/internal/expectations) keep a sync
+// from creating a second pod for a node whose first the informer has not
+// shown yet; a sync that deletes creates nothing, so the two never mix.
+package daemonset
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/expectations"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/worker"
+	"github.com/skiffhq/skiff/server/controller/record"
+)
+
+// Config says where the daemon sets are and how hard to work on them.
+type Config struct {
+	Backend client.Backend
+	// Events records Events about daemon sets; nil means a coalescing
+	// recorder (server/controller/record) that Run runs.
+	Events Recorder
+	// Workers is how many daemon sets are synced at once (default 2).
+	Workers int
+	// BurstReplicas caps the pods one sync creates or deletes (default
+	// 250, as Kubernetes); the rest wait for the next sync.
+	BurstReplicas int
+	// Now is the clock; nil means time.Now. Tests pass a fake one.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Recorder records an Event about an object; *record.Recorder is one.
+type Recorder interface {
+	Eventf(obj api.ObjectReference, eventType, reason, format string, args ...any)
+}
+
+var _ Recorder = (*record.Recorder)(nil)
+
+// Validate says what is wrong with the settings.
+func (c Config) Validate() error {
+	if c.Backend == nil {
+		return errors.New("daemonset: a backend is required")
+	}
+	if c.Workers < 0 || c.BurstReplicas < 0 {
+		return errors.New("daemonset: workers and burst replicas may not be negative")
+	}
+	return nil
+}
+
+// Controller is the daemon set controller.
+type Controller struct {
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	events   Recorder
+	recorder *record.Recorder // the one Run runs, if Config.Events was nil
+	dsets    *client.Informer[*api.DaemonSet]
+	pods     *client.Informer[*api.Pod]
+	nodes    *client.Informer[*api.Node]
+	queue    *client.Queue[string]
+	exp      *expectations.Expectations
+}
+
+// byOwner files pods under their controller's UID.
+const byOwner = "controller"
+
+// New builds a controller; Run starts it.
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if cfg.BurstReplicas == 0 {
+		cfg.BurstReplicas = 250
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{
+		cfg:   cfg,
+		log:   cfg.Log,
+		now:   cfg.Now,
+		dsets: client.NewInformer[*api.DaemonSet](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "daemonsets")),
+		pods:  client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
+		nodes: client.NewInformer[*api.Node](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "nodes")),
+		queue: client.NewQueue[string](nil),
+		exp:   expectations.New(cfg.Now),
+	}
+	c.events = cfg.Events
+	if c.events == nil {
+		c.recorder = record.New(cfg.Backend, "daemonset-controller", cfg.Now, cfg.Log)
+		c.events = c.recorder
+	}
+	err := c.pods.AddIndex(byOwner, func(p *api.Pod) []string {
+		if ref := controllerOf(&p.ObjectMeta); ref != nil && ref.Kind == "DaemonSet" {
+			return []string{ref.UID}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.pods.AddIndex(byOrphanNamespace, orphanIndex); err != nil {
+		return nil, err
+	}
+	c.dsets.AddHandler(client.HandlerFuncs[*api.DaemonSet]{
+		AddFunc:    func(ds *api.DaemonSet) { c.queue.Add(dsKey(ds)) },
+		UpdateFunc: func(_, ds *api.DaemonSet) { c.queue.Add(dsKey(ds)) },
+		DeleteFunc: func(ds *api.DaemonSet) {
+			c.exp.Forget(dsKey(ds))
+			if c.recorder != nil {
+				c.recorder.Forget(ds.UID)
+			}
+			c.queue.Add(dsKey(ds))
+		},
+	})
+	c.pods.AddHandler(client.HandlerFuncs[*api.Pod]{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod})
+	c.nodes.AddHandler(client.HandlerFuncs[*api.Node]{
+		AddFunc: func(*api.Node) { c.enqueueAll() },
+		UpdateFunc: func(old, cur *api.Node) {
+			if !reflect.DeepEqual(old.Labels, cur.Labels) || !reflect.DeepEqual(old.Spec.Taints, cur.Spec.Taints) {
+				c.enqueueAll()
+			}
+		},
+		DeleteFunc: func(*api.Node) { c.enqueueAll() },
+	})
+	return c, nil
+}
+
+// Run syncs daemon sets until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.dsets.Run(ctx) })
+	g.Go(func() error { return c.pods.Run(ctx) })
+	g.Go(func() error { return c.nodes.Run(ctx) })
+	if c.recorder != nil {
+		g.Go(func() error { return c.recorder.Run(ctx) })
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		c.queue.ShutDown()
+		return nil
+	})
+	if c.dsets.WaitForSync(ctx) && c.pods.WaitForSync(ctx) && c.nodes.WaitForSync(ctx) {
+		for range c.cfg.Workers {
+			g.Go(func() error { c.worker(ctx); return nil })
+		}
+	}
+	return g.Wait()
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
+		c.log.Warn("sync daemon set", "daemonset", key, "err", err)
+	})
+}
+
+func (c *Controller) enqueueAll() {
+	for _, ds := range c.dsets.List() {
+		c.queue.Add(dsKey(ds))
+	}
+}
+
+func dsKey(ds *api.DaemonSet) string { return ds.Namespace + "/" + ds.Name }
+
+// owner returns the cached daemon set that controls pod, if any.
+func (c *Controller) owner(pod *api.Pod) *api.DaemonSet {
+	return owner.Resolve[*api.DaemonSet](c.dsets, "DaemonSet", pod.Namespace, controllerOf(&pod.ObjectMeta))
+}
+
+// enqueueMatching queues the daemon sets that may adopt an orphan pod.
+func (c *Controller) enqueueMatching(pod *api.Pod) {
+	if controllerOf(&pod.ObjectMeta) != nil || pod.DeletionTimestamp != nil {
+		return
+	}
+	for _, ds := range c.dsets.List() {
+		if ds.Namespace != pod.Namespace {
+			continue
+		}
+		if sel, err := api.LabelSelectorAsSelector(ds.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(pod.Labels) {
+			c.queue.Add(dsKey(ds))
+		}
+	}
+}
+
+func (c *Controller) addPod(pod *api.Pod) {
+	ds := c.owner(pod)
+	if ds == nil {
+		c.enqueueMatching(pod)
+		return
+	}
+	c.exp.CreationObserved(dsKey(ds))
+	if pod.DeletionTimestamp != nil {
+		c.exp.DeletionObserved(dsKey(ds), podKey(pod))
+	}
+	c.queue.Add(dsKey(ds))
+}
+
+func (c *Controller) updatePod(old, cur *api.Pod) {
+	if old.ResourceVersion == cur.ResourceVersion {
+		return
+	}
+	ds := c.owner(cur)
+	if ds == nil {
+		c.enqueueMatching(cur)
+		return
+	}
+	key := dsKey(ds)
+	if cur.DeletionTimestamp != nil {
+		c.exp.DeletionObserved(key, podKey(cur))
+	}
+	c.queue.Add(key)
+	if !isReady(old) && isReady(cur) && ds.Spec.MinReadySeconds > 0 {
+		c.queue.AddAfter(key, time.Duration(ds.Spec.MinReadySeconds)*time.Second+time.Second)
+	}
+}
+
+func (c *Controller) deletePod(pod *api.Pod) {
+	ds := c.owner(pod)
+	if ds == nil {
+		return
+	}
+	c.exp.DeletionObserved(dsKey(ds), podKey(pod))
+	c.queue.Add(dsKey(ds))
+}

@@ -1,0 +1,177 @@
+package daemonset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/slowstart"
+)
+
+// The event reasons of this controller, as Kubernetes'.
+const (
+	reasonSuccessfulCreate = "SuccessfulCreate"
+	reasonSuccessfulDelete = "SuccessfulDelete"
+	reasonFailedCreate     = "FailedCreate"
+	reasonFailedDelete     = "FailedDelete"
+)
+
+// sync brings one daemon set to its spec: plan over the cache, then (if
+// earlier writes have shown up) create and delete, then write status.
+func (c *Controller) sync(ctx context.Context, key string) error {
+	ns, name := owner.SplitKey(key)
+	ds, ok := c.dsets.Get(ns, name)
+	if !ok {
+		c.exp.Forget(key)
+		return nil
+	}
+	var pods []*api.Pod
+	for _, p := range c.pods.ByIndex(byOwner, ds.UID) {
+		if p.Namespace == ds.Namespace {
+			pods = append(pods, p)
+		}
+	}
+	adopted, adoptErr := c.adopt(ctx, ds)
+	pods = append(pods, adopted...)
+	hash := templateHash(ds)
+	d := plan(ds, hash, c.nodes.List(), pods, c.now())
+	manageErr := adoptErr
+	if ds.DeletionTimestamp == nil && c.exp.Satisfied(key) {
+		manageErr = errors.Join(adoptErr, c.manage(ctx, key, ds, hash, d))
+	}
+	if err := c.updateStatus(ctx, ds, d.status); err != nil {
+		return errors.Join(manageErr, err)
+	}
+	if d.notYetAvailable {
+		c.queue.AddAfter(key, time.Duration(ds.Spec.MinReadySeconds)*time.Second)
+	}
+	return manageErr
+}
+
+// manage carries out the deletes of d or, if there are none, its
+// creates: at most BurstReplicas per sync. Doing one kind per sync lets
+// the expectations be a count of creates or a set of deletes, never both.
+func (c *Controller) manage(ctx context.Context, key string, ds *api.DaemonSet, hash string, d decision) error {
+	force := make(map[string]bool, len(d.forceDelete))
+	for _, p := range d.forceDelete {
+		force[podKey(p)] = true
+	}
+	deletes := append(append([]*api.Pod(nil), d.delete...), d.forceDelete...)
+	if len(deletes) > 0 {
+		deletes = deletes[:min(len(deletes), c.cfg.BurstReplicas)]
+		keys := make([]string, len(deletes))
+		for i, p := range deletes {
+			keys[i] = podKey(p)
+		}
+		c.exp.ExpectDeletions(key, keys)
+		errs := make([]error, len(deletes))
+		sem := make(chan struct{}, parallelDeletes)
+		var wg sync.WaitGroup
+		for i, p := range deletes {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				errs[i] = c.deletePodOf(ctx, key, ds, p, force[podKey(p)])
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	creates := d.create[:min(len(d.create), c.cfg.BurstReplicas)]
+	if len(creates) == 0 {
+		return nil
+	}
+	// Expect them all before the first create: the informer may show a
+	// new pod before its create returns.
+	c.exp.ExpectCreations(key, len(creates))
+	var next atomic.Int64
+	ok, err := slowstart.Run(len(creates), 1, func() error {
+		return c.createPod(ctx, ds, creates[next.Add(1)-1], hash)
+	})
+	for range len(creates) - ok {
+		c.exp.CreationObserved(key) // failed or not tried: will never show
+	}
+	return err
+}
+
+// parallelDeletes bounds the deletes one sync issues at once.
+const parallelDeletes = 16
+
+// createPod creates ds's pod for node.
+func (c *Controller) createPod(ctx context.Context, ds *api.DaemonSet, node, hash string) error {
+	created, err := client.For[*api.Pod](c.cfg.Backend, ds.Namespace).Create(ctx, newPod(ds, node, hash))
+	if err != nil {
+		if errdefs.IsForbidden(err) && c.namespaceClosing(ctx, ds.Namespace) {
+			return nil
+		}
+		c.events.Eventf(objectRef(ds), api.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
+		return fmt.Errorf("create pod for daemon set %s on node %s: %w", dsKey(ds), node, err)
+	}
+	c.events.Eventf(objectRef(ds), api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
+	return nil
+}
+
+// namespaceClosing reports whether ns is being deleted (or gone).
+func (c *Controller) namespaceClosing(ctx context.Context, ns string) bool {
+	n, err := client.For[*api.Namespace](c.cfg.Backend, "").Get(ctx, ns)
+	return errdefs.IsNotFound(err) || (err == nil && n.DeletionTimestamp != nil)
+}
+
+// deletePodOf deletes one of ds's pods; force skips the grace period (its
+// node is gone, no agent will finish it). One already gone is no error.
+func (c *Controller) deletePodOf(ctx context.Context, key string, ds *api.DaemonSet, p *api.Pod, force bool) error {
+	uid := p.UID
+	opts := api.DeleteOptions{Preconditions: &api.Preconditions{UID: &uid}}
+	if force {
+		zero := int64(0)
+		opts.GracePeriodSeconds = &zero
+	}
+	_, err := client.For[*api.Pod](c.cfg.Backend, p.Namespace).Delete(ctx, p.Name, opts)
+	if err != nil {
+		c.exp.DeletionObserved(key, podKey(p)) // the informer will not show it
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		c.events.Eventf(objectRef(ds), api.EventTypeWarning, reasonFailedDelete, "Error deleting: %v", err)
+		return fmt.Errorf("delete pod %s of daemon set %s: %w", podKey(p), key, err)
+	}
+	c.events.Eventf(objectRef(ds), api.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", p.Name)
+	return nil
+}
+
+// updateStatus writes status unless ds already has it.
+func (c *Controller) updateStatus(ctx context.Context, ds *api.DaemonSet, status api.DaemonSetStatus) error {
+	if reflect.DeepEqual(ds.Status, status) {
+		return nil
+	}
+	dsets := client.For[*api.DaemonSet](c.cfg.Backend, ds.Namespace)
+	next := api.Clone(ds)
+	for attempt := 0; ; attempt++ {
+		next.Status = status
+		_, err := dsets.UpdateStatus(ctx, next)
+		if !errdefs.IsConflict(err) || attempt == 1 {
+			if errdefs.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		if next, err = dsets.Get(ctx, ds.Name); err != nil {
+			if errdefs.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		if next.UID != ds.UID || next.Generation != ds.Generation {
+			return nil // the next sync computes anew
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package statefulset
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/registry"
+	"github.com/skiffhq/skiff/server/store"
+)
+
+// env is a real store and registry in a temporary directory with the
+// controller running on it. No scheduler or agent runs: fakeNodes does
+// their part.
+type env struct {
+	t     testing.TB
+	ctx   context.Context
+	reg   *registry.Registry
+	sets  *client.Resource[*api.StatefulSet]
+	pods  *client.Resource[*api.Pod]
+	nodes *client.Resource[*api.Node]
+	stop  func() // stops the controller
+}
+
+func newEnv(t testing.TB, nodes ...string) *env {
+	t.Helper()
+	st, err := store.Open(store.Config{Path: filepath.Join(t.TempDir(), "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(registry.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	t.Cleanup(func() { cancel(); st.Close() })
+	if err := reg.EnsureNamespaces(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, reg: reg,
+		sets:  client.For[*api.StatefulSet](reg, "default"),
+		pods:  client.For[*api.Pod](reg, "default"),
+		nodes: client.For[*api.Node](reg, "")}
+	for _, n := range nodes {
+		node := &api.Node{ObjectMeta: api.ObjectMeta{Name: n}}
+		node.Status.Conditions = []api.NodeCondition{{Type: api.NodeReady, Status: api.ConditionTrue}}
+		if _, err := e.nodes.Create(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.startController()
+	return e
+}
+
+// startController runs a controller (a new one, with an empty memory).
+func (e *env) startController() {
+	c, err := New(Config{Backend: e.reg})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(e.stop)
+}
+
+// fakeNodes plays scheduler and agent: it binds a pod to the node its
+// affinity names, or else to the next node in turn; marks it Running and
+// Ready (if autoReady); and finishes a deletion unless the pod is held.
+type fakeNodes struct {
+	e         *env
+	nodes     []string
+	mu        sync.Mutex
+	autoReady bool
+	noBind    bool            // leave binding to a real scheduler
+	held      map[string]bool // pod names whose deletion waits
+	next      int
+}
+
+func (e *env) startNodes(autoReady bool, nodes ...string) *fakeNodes {
+	return e.startFakeNodes(&fakeNodes{e: e, nodes: nodes, autoReady: autoReady, held: map[string]bool{}})
+}
+
+func (e *env) startFakeNodes(f *fakeNodes) *fakeNodes {
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			f.step(ctx)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	e.t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+func (f *fakeNodes) hold(name string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held[name] = on
+}
+
+func (f *fakeNodes) step(ctx context.Context) {
+	pods, _, _, err := f.e.pods.List(ctx, api.ListOptions{})
+	if err != nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range pods {
+		switch {
+		case p.DeletionTimestamp != nil:
+			if f.held[p.Name] {
+				continue
+			}
+			zero := int64(0)
+			uid := p.UID
+			f.e.pods.Delete(ctx, p.Name, api.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &api.Preconditions{UID: &uid}})
+		case p.Spec.NodeName == "" && f.noBind:
+		case p.Spec.NodeName == "":
+			node := pinnedNode(p)
+			if node == "" {
+				node = f.nodes[f.next%len(f.nodes)]
+				f.next++
+			}
+			p.Spec.NodeName = node
+			f.e.pods.Update(ctx, p)
+		case p.Status.Phase != api.PodRunning && f.autoReady:
+			f.setReady(ctx, p)
+		}
+	}
+}
+
+func (f *fakeNodes) setReady(ctx context.Context, p *api.Pod) {
+	p.Status.Phase = api.PodRunning
+	p.Status.Conditions = []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue, LastTransitionTime: api.NewTime(time.Now())}}
+	f.e.pods.UpdateStatus(ctx, p)
+}
+
+// ready marks the bound pod name Running and Ready.
+func (e *env) ready(name string) {
+	e.t.Helper()
+	e.eventually(name+" bound", func() (bool, string) {
+		p, err := e.pods.Get(e.ctx, name)
+		if err != nil {
+			return false, err.Error()
+		}
+		if p.Spec.NodeName == "" {
+			return false, "unbound"
+		}
+		p.Status.Phase = api.PodRunning
+		p.Status.Conditions = []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue, LastTransitionTime: api.NewTime(time.Now())}}
+		_, err = e.pods.UpdateStatus(e.ctx, p)
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
+// pinnedNode is the node a pod's required affinity names by
+// metadata.name, if any.
+func pinnedNode(p *api.Pod) string {
+	a := p.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return ""
+	}
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, f := range t.MatchFields {
+			if f.Key == "metadata.name" && len(f.Values) == 1 {
+				return f.Values[0]
+			}
+		}
+	}
+	return ""
+}
+
+// eventually polls cond every 10 ms until it holds or 30 s pass.
+func (e *env) eventually(what string, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("timed out waiting for %s; last: %s", what, last)
+}
+
+// never checks that cond stays false for d.
+func (e *env) never(what string, d time.Duration, cond func() (bool, string)) {
+	e.t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if ok, state := cond(); ok {
+			e.t.Fatalf("%s: %s", what, state)
+		}
+	}
+}
+
+// podSet describes the pods: "web-0 web-1(T)" (T: terminating).
+func (e *env) podSet() string {
+	pods, _, _, err := e.pods.List(e.ctx, api.ListOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, p := range pods {
+		s := p.Name
+		if p.DeletionTimestamp != nil {
+			s += "(T)"
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+func (e *env) wantPods(want string) {
+	e.t.Helper()
+	e.eventually("pods "+want, func() (bool, string) {
+		got := e.podSet()
+		return got == want, got
+	})
+}
+
+func newSet(name string, n int32) *api.StatefulSet {
+	s := &api.StatefulSet{ObjectMeta: api.ObjectMeta{Name: name}}
+	s.Spec.Replicas = &n
+	s.Spec.ServiceName = name
+	s.Spec.Selector = &api.LabelSelector{MatchLabels: map[string]string{"app": name}}
+	s.Spec.Template.Labels = map[string]string{"app": name}
+	s.Spec.Template.Spec.Containers = []api.Container{{Name: "c", Image: "busybox"}}
+	return s
+}
+
+func (e *env) updateSet(name string, fn func(*api.StatefulSet)) {
+	e.t.Helper()
+	err := client.RetryOnConflict(e.ctx, func() error {
+		s, err := e.sets.Get(e.ctx, name)
+		if err != nil {
+			return err
+		}
+		fn(s)
+		_, err = e.sets.Update(e.ctx, s)
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}

@@ -1,0 +1,218 @@
+package statefulset
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/deployment"
+)
+
+// The labels a stateful set's pod carries, as Kubernetes'.
+const (
+	// RevisionLabel is the revision (<set>-<hash>) the pod was made from.
+	RevisionLabel = "controller-revision-hash"
+	// PodNameLabel is the pod's own name, for a per-replica Service.
+	PodNameLabel = "statefulset.kubernetes.io/pod-name"
+	// PodIndexLabel is the pod's ordinal.
+	PodIndexLabel = "apps.kubernetes.io/pod-index"
+	// SelectedNodeAnnotation, on a claim record (and on a pod pinned by
+	// one), names the node that holds the claim's local volume.
+	SelectedNodeAnnotation = "volume.kubernetes.io/selected-node"
+)
+
+// revision is the name of the set's template revision: <set>-<hash>.
+func revision(s *api.StatefulSet) string {
+	return s.Name + "-" + deployment.TemplateHash(&s.Spec.Template, s.Status.CollisionCount)
+}
+
+func replicas(s *api.StatefulSet) int {
+	if s.Spec.Replicas == nil {
+		return 1
+	}
+	return int(*s.Spec.Replicas)
+}
+
+func podName(s *api.StatefulSet, ordinal int) string {
+	return s.Name + "-" + strconv.Itoa(ordinal)
+}
+
+// ordinalOf is the ordinal in pod's name, or -1 if it is not
+// <set>-<ordinal>.
+func ordinalOf(s *api.StatefulSet, p *api.Pod) int {
+	rest, ok := strings.CutPrefix(p.Name, s.Name+"-")
+	if !ok || rest == "" || (len(rest) > 1 && rest[0] == '0') {
+		return -1
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
+
+// claimNames are the claims of replica ordinal: <template>-<set>-<i>.
+func claimNames(s *api.StatefulSet, ordinal int) []string {
+	out := make([]string, len(s.Spec.VolumeClaimTemplates))
+	for i, t := range s.Spec.VolumeClaimTemplates {
+		out[i] = t.Name + "-" + podName(s, ordinal)
+	}
+	return out
+}
+
+// newPod is replica ordinal of s at revision rev: the template, the
+// identity labels, hostname and subdomain, one persistentVolumeClaim
+// volume per claim template (replacing a template volume of that name),
+// and, if node is set, a required node affinity to it.
+func newPod(s *api.StatefulSet, ordinal int, rev, node string) *api.Pod {
+	return newPodFrom(s, &s.Spec.Template, ordinal, rev, node)
+}
+
+// newPodFrom is newPod from template t, of revision rev.
+func newPodFrom(s *api.StatefulSet, t *api.PodTemplateSpec, ordinal int, rev, node string) *api.Pod {
+	name := podName(s, ordinal)
+	labels := make(map[string]string, len(t.Labels)+3)
+	for k, v := range t.Labels {
+		labels[k] = v
+	}
+	labels[RevisionLabel] = rev
+	labels[PodNameLabel] = name
+	labels[PodIndexLabel] = strconv.Itoa(ordinal)
+	pod := &api.Pod{
+		ObjectMeta: api.ObjectMeta{
+			Name:            name,
+			Namespace:       s.Namespace,
+			Labels:          labels,
+			Annotations:     copyMap(t.Annotations),
+			Finalizers:      append([]string(nil), t.Finalizers...),
+			OwnerReferences: []api.OwnerReference{ownerRef(s)},
+		},
+		// Shares slices and maps with the cached set; the fields changed
+		// below are replaced, not edited, and the registry clones.
+		Spec: t.Spec,
+	}
+	pod.Spec.Hostname = name
+	pod.Spec.Subdomain = s.Spec.ServiceName
+	if len(s.Spec.VolumeClaimTemplates) > 0 {
+		claims := claimNames(s, ordinal)
+		vols := make([]api.Volume, 0, len(t.Spec.Volumes)+len(claims))
+		byName := map[string]string{}
+		for i, ct := range s.Spec.VolumeClaimTemplates {
+			byName[ct.Name] = claims[i]
+		}
+		for _, v := range t.Spec.Volumes {
+			if _, ok := byName[v.Name]; !ok {
+				vols = append(vols, v)
+			}
+		}
+		for _, ct := range s.Spec.VolumeClaimTemplates {
+			vols = append(vols, api.Volume{Name: ct.Name, VolumeSource: api.VolumeSource{
+				PersistentVolumeClaim: &api.PersistentVolumeClaimVolumeSource{ClaimName: byName[ct.Name]},
+			}})
+		}
+		pod.Spec.Volumes = vols
+	}
+	if node != "" {
+		pod.Spec.Affinity = pinTo(t.Spec.Affinity, node)
+		if pod.Annotations == nil {
+			pod.Annotations = map[string]string{}
+		}
+		pod.Annotations[SelectedNodeAnnotation] = node
+	}
+	return pod
+}
+
+// pinTo returns a copy of a whose required node affinity also demands
+// node by name: the requirement is added to every term (a term's
+// requirements all hold), or is the one term if there were none.
+func pinTo(a *api.Affinity, node string) *api.Affinity {
+	req := api.NodeSelectorRequirement{Key: "metadata.name", Operator: api.NodeSelectorOpIn, Values: []string{node}}
+	out := &api.Affinity{}
+	if a != nil {
+		*out = *a
+	}
+	na := &api.NodeAffinity{}
+	if out.NodeAffinity != nil {
+		*na = *out.NodeAffinity
+	}
+	var terms []api.NodeSelectorTerm
+	if r := na.RequiredDuringSchedulingIgnoredDuringExecution; r != nil {
+		for _, t := range r.NodeSelectorTerms {
+			t.MatchExpressions = append([]api.NodeSelectorRequirement(nil), t.MatchExpressions...)
+			t.MatchFields = append(append([]api.NodeSelectorRequirement(nil), t.MatchFields...), req)
+			terms = append(terms, t)
+		}
+	}
+	if len(terms) == 0 {
+		terms = []api.NodeSelectorTerm{{MatchFields: []api.NodeSelectorRequirement{req}}}
+	}
+	na.RequiredDuringSchedulingIgnoredDuringExecution = &api.NodeSelector{NodeSelectorTerms: terms}
+	out.NodeAffinity = na
+	return out
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// controllerOf returns the owner reference with controller=true, if any.
+func controllerOf(m *api.ObjectMeta) *api.OwnerReference {
+	for i := range m.OwnerReferences {
+		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
+			return r
+		}
+	}
+	return nil
+}
+
+func ownerRef(s *api.StatefulSet) api.OwnerReference {
+	yes := true
+	return api.OwnerReference{
+		APIVersion: "apps/v1", Kind: "StatefulSet", Name: s.Name, UID: s.UID,
+		Controller: &yes, BlockOwnerDeletion: &yes,
+	}
+}
+
+func objectRef(s *api.StatefulSet) api.ObjectReference {
+	return api.ObjectReference{Kind: "StatefulSet", APIVersion: "apps/v1", Namespace: s.Namespace, Name: s.Name, UID: s.UID}
+}
+
+func readyCondition(p *api.Pod) *api.PodCondition {
+	for i := range p.Status.Conditions {
+		if c := &p.Status.Conditions[i]; c.Type == api.PodReady {
+			return c
+		}
+	}
+	return nil
+}
+
+// runningAndReady: phase Running and the Ready condition true.
+func runningAndReady(p *api.Pod) bool {
+	c := readyCondition(p)
+	return p.Status.Phase == api.PodRunning && c != nil && c.Status == api.ConditionTrue
+}
+
+// available: running and ready for at least minReadySeconds at now.
+func available(p *api.Pod, minReadySeconds int32, now time.Time) bool {
+	if !runningAndReady(p) {
+		return false
+	}
+	if minReadySeconds == 0 {
+		return true
+	}
+	c := readyCondition(p)
+	return !c.LastTransitionTime.IsZero() &&
+		!c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).After(now)
+}
+
+func isFinished(p *api.Pod) bool {
+	return p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed
+}

@@ -1,0 +1,232 @@
+// Package statefulset runs the pods of each StatefulSet under stable
+// names, <set>-0 … <set>-N-1, each with its own persistent local volume
+// that stays with it. With podManagementPolicy OrderedReady (the
+// default) it creates <set>-i only once <set>-0 … <set>-i-1 are Running
+// and Ready, and scales down from the highest ordinal, one pod at a
+// time, each gone before the next; with Parallel it creates and deletes
+// all at once. It rolls a new template out from the highest ordinal down
+// to the partition, one pod at a time, each Ready before the next
+// (RollingUpdate), or only as pods are deleted (OnDelete), and writes the
+// set's status when it changes.
+//
+// Volumes. Each volumeClaimTemplate t gives pod <set>-i a
+// persistentVolumeClaim volume named t with claim <t>-<set>-i; the agent
+// keeps that claim's data in <data-dir>/volumes/<ns>/<claim> on the
+// node (runtime/agent/volumes.go). The data is local, so the replica
+// must come back to the same node: once a replica has been bound to a
+// node, the controller records the node for each of its claims and
+// recreates the replica with a required node affinity (matchFields
+// metadata.name) to it. skiff has no PersistentVolumeClaim kind yet, so
+// the record is a ConfigMap named as the claim, labelled
+// skiff.dev/claim-of=<set> and annotated
+// volume.kubernetes.io/selected-node=<node> (the annotation Kubernetes
+// puts on a claim of a local volume). Like a claim, it outlives the set
+// (Kubernetes' default retain policy); delete it to let the replica
+// start afresh elsewhere.
+//
+// A replica never runs twice: <set>-i is created only when no pod of
+// that name exists, not even one still terminating, and the controller
+// never force-deletes.
+//
+// Revisions are <set>-<template hash> (the controller-revision-hash
+// label). A replica below the partition that is recreated mid-rollout
+// gets the current revision's template, which the controller remembers
+// in memory (revisions.go) for want of a ControllerRevision kind.
+//
+// It adopts orphan pods named <set>-<i> that its selector matches. It
+// does not bind pods (the scheduler does) or delete the pods of a
+// deleted set (the garbage collector does). It is
+// level-triggered: informers on StatefulSets and Pods feed a work queue
+// of set keys; each sync is a pure plan (plan.go), then the writes.
+package statefulset
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/worker"
+	"github.com/skiffhq/skiff/server/controller/record"
+)
+
+// Config says where the stateful sets are and how hard to work on them.
+type Config struct {
+	Backend client.Backend
+	// Events records Events about stateful sets; nil means a coalescing
+	// recorder (server/controller/record) that Run runs.
+	Events Recorder
+	// Workers is how many stateful sets are synced at once (default 2).
+	Workers int
+	// Now is the clock; nil means time.Now. Tests pass a fake one.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Recorder records an Event about an object; *record.Recorder is one.
+type Recorder interface {
+	Eventf(obj api.ObjectReference, eventType, reason, format string, args ...any)
+}
+
+var _ Recorder = (*record.Recorder)(nil)
+
+// Validate says what is wrong with the settings.
+func (c Config) Validate() error {
+	if c.Backend == nil {
+		return errors.New("statefulset: a backend is required")
+	}
+	if c.Workers < 0 {
+		return errors.New("statefulset: workers may not be negative")
+	}
+	return nil
+}
+
+// Controller is the stateful set controller.
+type Controller struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	events    Recorder
+	recorder  *record.Recorder // the one Run runs, if Config.Events was nil
+	sets      *client.Informer[*api.StatefulSet]
+	pods      *client.Informer[*api.Pod]
+	queue     *client.Queue[string]
+	claims    *claimNodes
+	templates *templates
+}
+
+// byOwner files pods under their controller's UID.
+const byOwner = "controller"
+
+// New builds a controller; Run starts it.
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{
+		cfg:       cfg,
+		log:       cfg.Log,
+		now:       cfg.Now,
+		sets:      client.NewInformer[*api.StatefulSet](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "statefulsets")),
+		pods:      client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
+		queue:     client.NewQueue[string](nil),
+		claims:    newClaimNodes(cfg.Backend, cfg.Log),
+		templates: newTemplates(),
+	}
+	c.events = cfg.Events
+	if c.events == nil {
+		c.recorder = record.New(cfg.Backend, "statefulset-controller", cfg.Now, cfg.Log)
+		c.events = c.recorder
+	}
+	err := c.pods.AddIndex(byOwner, func(p *api.Pod) []string {
+		if ref := controllerOf(&p.ObjectMeta); ref != nil && ref.Kind == "StatefulSet" {
+			return []string{ref.UID}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.pods.AddIndex(byOrphanNamespace, orphanIndex); err != nil {
+		return nil, err
+	}
+	c.sets.AddHandler(client.HandlerFuncs[*api.StatefulSet]{
+		AddFunc:    func(s *api.StatefulSet) { c.queue.Add(setKey(s)) },
+		UpdateFunc: func(_, s *api.StatefulSet) { c.queue.Add(setKey(s)) },
+		DeleteFunc: func(s *api.StatefulSet) {
+			if c.recorder != nil {
+				c.recorder.Forget(s.UID)
+			}
+			c.templates.forget(s.UID)
+			c.queue.Add(setKey(s))
+		},
+	})
+	c.pods.AddHandler(client.HandlerFuncs[*api.Pod]{
+		AddFunc:    c.podChanged,
+		UpdateFunc: func(_, p *api.Pod) { c.podChanged(p) },
+		DeleteFunc: c.podChanged,
+	})
+	return c, nil
+}
+
+// Run syncs stateful sets until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.sets.Run(ctx) })
+	g.Go(func() error { return c.pods.Run(ctx) })
+	if c.recorder != nil {
+		g.Go(func() error { return c.recorder.Run(ctx) })
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		c.queue.ShutDown()
+		return nil
+	})
+	if c.sets.WaitForSync(ctx) && c.pods.WaitForSync(ctx) {
+		for range c.cfg.Workers {
+			g.Go(func() error { c.worker(ctx); return nil })
+		}
+	}
+	return g.Wait()
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
+		c.log.Warn("sync stateful set", "statefulset", key, "err", err)
+	})
+}
+
+// podChanged queues the pod's set and, if the pod is bound, remembers
+// the node of its claims at once: the pod may be gone before the next
+// sync, and its replica must come back there.
+func (c *Controller) podChanged(pod *api.Pod) {
+	set := c.owner(pod)
+	if set == nil {
+		c.enqueueMatching(pod)
+		return
+	}
+	if pod.Spec.NodeName != "" {
+		if ord := ordinalOf(set, pod); ord >= 0 {
+			for _, cl := range claimNames(set, ord) {
+				c.claims.seen(set.Namespace, cl, pod.Spec.NodeName)
+			}
+		}
+	}
+	c.queue.Add(setKey(set))
+}
+
+// enqueueMatching queues the sets that may adopt an orphan pod.
+func (c *Controller) enqueueMatching(pod *api.Pod) {
+	if controllerOf(&pod.ObjectMeta) != nil || pod.DeletionTimestamp != nil {
+		return
+	}
+	for _, s := range c.sets.List() {
+		if s.Namespace != pod.Namespace || ordinalOf(s, pod) < 0 {
+			continue
+		}
+		if sel, err := api.LabelSelectorAsSelector(s.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(pod.Labels) {
+			c.queue.Add(setKey(s))
+		}
+	}
+}
+
+// owner returns the cached set that controls pod, if any.
+func (c *Controller) owner(pod *api.Pod) *api.StatefulSet {
+	return owner.Resolve[*api.StatefulSet](c.sets, "StatefulSet", pod.Namespace, controllerOf(&pod.ObjectMeta))
+}
+
+func setKey(s *api.StatefulSet) string { return s.Namespace + "/" + s.Name }
