@@ -69,6 +69,16 @@ func TestNodeJoin(t *testing.T) {
 	if a.Spec.PodCIDR == "" || a.Spec.PodCIDR == s.Spec.PodCIDR {
 		t.Errorf("pod subnets: agent %q, server %q; want two different /24s", a.Spec.PodCIDR, s.Spec.PodCIDR)
 	}
+	// The scheduler's image locality reads these.
+	listed := false
+	for _, img := range a.Status.Images {
+		for _, n := range img.Names {
+			listed = listed || n == testimages.Ref("httpd")
+		}
+	}
+	if !listed || a.Status.Images[0].SizeBytes <= 0 {
+		t.Errorf("node images %+v: want %s listed with its size", a.Status.Images, testimages.Ref("httpd"))
+	}
 	if got := nodeInternalIP(a); got != ag.nodeIP {
 		t.Errorf("agent node address %q, want %s", got, ag.nodeIP)
 	}

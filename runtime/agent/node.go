@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -268,11 +269,56 @@ func (a *Agent) nodeStatus(ctx context.Context, old *api.NodeStatus) api.NodeSta
 	if a.cfg.NodeIP != "" {
 		st.Addresses = append([]api.NodeAddress{{Type: api.NodeInternalIP, Address: a.cfg.NodeIP}}, st.Addresses...)
 	}
-	if old != nil {
-		st.Images = old.Images
-	}
+	st.Images = a.nodeImages(ctx, old)
 	st.DaemonEndpoints.AgentEndpoint.Port = int32(a.cfg.Port)
 	return st
+}
+
+// maxNodeImages is how many images a node lists (the largest), as
+// kubelet's default: enough for the scheduler's image locality.
+const maxNodeImages = 50
+
+// nodeImages lists the node's images for the scheduler, largest first,
+// one entry per digest with all its names; on a runtime error the last
+// list stands.
+func (a *Agent) nodeImages(ctx context.Context, old *api.NodeStatus) []api.ContainerImage {
+	imgs, err := a.cfg.Runtime.ListImages(ctx)
+	if err != nil {
+		if old != nil {
+			return old.Images
+		}
+		return nil
+	}
+	byID := map[string]*api.ContainerImage{}
+	var out []*api.ContainerImage
+	for _, img := range imgs {
+		id := img.ID
+		if id == "" {
+			id = img.Ref
+		}
+		ci := byID[id]
+		if ci == nil {
+			ci = &api.ContainerImage{SizeBytes: img.Size}
+			byID[id] = ci
+			out = append(out, ci)
+		}
+		ci.Names = append(ci.Names, img.Ref)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].SizeBytes != out[j].SizeBytes {
+			return out[i].SizeBytes > out[j].SizeBytes
+		}
+		return out[i].Names[0] < out[j].Names[0]
+	})
+	res := make([]api.ContainerImage, 0, min(len(out), maxNodeImages))
+	for _, ci := range out[:min(len(out), maxNodeImages)] {
+		sort.Strings(ci.Names)
+		res = append(res, *ci)
+	}
+	if len(res) == 0 {
+		return nil
+	}
+	return res
 }
 
 // sameJSON compares two values as the API stores them.
