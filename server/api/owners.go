@@ -10,3 +10,15 @@ func ControllerOf(m *ObjectMeta) *OwnerReference {
 	}
 	return nil
 }
+
+// NewControllerRef returns the owner reference that makes o, of the
+// given apiVersion and kind, the controller of what carries it, with
+// blockOwnerDeletion set (foreground deletion of o waits for it).
+func NewControllerRef(o Object, apiVersion, kind string) OwnerReference {
+	yes := true
+	m := o.GetObjectMeta()
+	return OwnerReference{
+		APIVersion: apiVersion, Kind: kind, Name: m.Name, UID: m.UID,
+		Controller: &yes, BlockOwnerDeletion: &yes,
+	}
+}

@@ -28,8 +28,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
@@ -124,12 +122,7 @@ func New(cfg Config) (*Controller, error) {
 		deleted:  map[string]struct{}{},
 	}
 	c.wake = wakeup.New(cfg.Clock, c.queue.Add)
-	if err := c.jobs.AddIndex(byOwner, func(j *api.Job) []string {
-		if ref := api.ControllerOf(&j.ObjectMeta); ref != nil && ref.Kind == "CronJob" {
-			return []string{ref.UID}
-		}
-		return nil
-	}); err != nil {
+	if err := c.jobs.AddIndex(byOwner, owner.ControllerIndex[*api.Job]("CronJob")); err != nil {
 		return nil, err
 	}
 	c.cronjobs.AddHandler(client.HandlerFuncs[*api.CronJob]{
@@ -193,30 +186,17 @@ func (c *Controller) isDeleted(uid string) bool {
 
 // Run syncs cron jobs until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.cronjobs.Run(ctx) })
-	g.Go(func() error { return c.jobs.Run(ctx) })
-	g.Go(func() error { return c.events.Run(ctx) })
-	g.Go(func() error {
-		<-ctx.Done()
-		c.wake.StopAll()
-		c.queue.ShutDown()
-		return nil
-	})
-	if c.cronjobs.WaitForSync(ctx) && c.jobs.WaitForSync(ctx) {
-		for range c.cfg.Workers {
-			g.Go(func() error { c.worker(ctx); return nil })
-		}
-	}
-	return g.Wait()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
-		if !errors.Is(err, errStale) { // the cache was behind a write
-			c.log.Warn("sync cron job", "cronjob", key, "err", err)
-		}
-	})
+	return worker.Loop{
+		Queue: c.queue, Workers: c.cfg.Workers, Sync: c.sync,
+		Failed: func(key string, err error) {
+			if !errors.Is(err, errStale) { // the cache was behind a write
+				c.log.Warn("sync cron job", "cronjob", key, "err", err)
+			}
+		},
+		Informers: []worker.Informer{c.cronjobs, c.jobs},
+		Also:      []func(context.Context) error{c.events.Run},
+		Stop:      c.wake.StopAll,
+	}.Run(ctx)
 }
 
 func cronJobKey(cj *api.CronJob) string { return cj.Namespace + "/" + cj.Name }

@@ -3,7 +3,6 @@ package cronjob
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 	"github.com/skiffhq/skiff/server/controller/job/jobtest"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
@@ -35,27 +35,9 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	st, err := store.Open(store.Config{Path: filepath.Join(t.TempDir(), "state.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(registry.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	if err := reg.EnsureNamespaces(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reg, st, ctx := controllertest.Registry(t, 120*time.Second)
 	e := &env{t: t, ctx: ctx, st: st, reg: reg,
 		cronjobs: client.For[*api.CronJob](reg, "default"), jobs: client.For[*api.Job](reg, "default")}
-	t.Cleanup(func() {
-		if e.stop != nil {
-			e.stop()
-		}
-		cancel()
-		st.Close()
-	})
 	return e
 }
 
@@ -75,20 +57,11 @@ func (e *env) start() {
 		}
 		e.clock = jobtest.NewClock(first.Truncate(time.Minute).Add(30 * time.Second))
 	}
-	c, err := New(Config{Backend: e.reg, Clock: e.clock, Location: time.UTC, Log: testLog(e.t)})
+	c, err := New(Config{Backend: e.reg, Clock: e.clock, Location: time.UTC, Log: controllertest.Log(e.t)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	e.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("Run: %v", err)
-		}
-		e.stop = nil
-	}
+	e.stop = controllertest.Start(e.t, e.ctx, c.Run)
 }
 
 func newCronJob(name, schedule string, policy api.ConcurrencyPolicy) *api.CronJob {
@@ -119,17 +92,7 @@ func (e *env) tick() time.Time {
 
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(5 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s; last: %s", what, last)
+	controllertest.Eventually(e.t, controllertest.Poll{Within: 20 * time.Second, Every: 5 * time.Millisecond}, what, cond)
 }
 
 // jobsOf lists the cron job's jobs by name, oldest first.

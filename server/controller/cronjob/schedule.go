@@ -118,17 +118,13 @@ func jobFromTemplate(cj *api.CronJob, t time.Time, loc *time.Location) *api.Job 
 		annotations[k] = v
 	}
 	annotations[scheduledTimestampAnnotation] = t.In(loc).Format(time.RFC3339)
-	yes := true
 	return &api.Job{
 		ObjectMeta: api.ObjectMeta{
-			Name:        jobName(cj, t),
-			Namespace:   cj.Namespace,
-			Labels:      labels,
-			Annotations: annotations,
-			OwnerReferences: []api.OwnerReference{{
-				APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID,
-				Controller: &yes, BlockOwnerDeletion: &yes,
-			}},
+			Name:            jobName(cj, t),
+			Namespace:       cj.Namespace,
+			Labels:          labels,
+			Annotations:     annotations,
+			OwnerReferences: []api.OwnerReference{api.NewControllerRef(cj, "batch/v1", "CronJob")},
 		},
 		// Shared with the cached cron job; the registry clones it.
 		Spec: tmpl.Spec,

@@ -15,6 +15,7 @@ import (
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
 	"github.com/skiffhq/skiff/server/controller/internal/versions"
 	"github.com/skiffhq/skiff/server/controller/job"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
 // errStale: a write met a newer object than the cache holds.
@@ -22,10 +23,6 @@ var errStale = errors.New("the cached cron job is out of date")
 
 // The event reasons of this controller, as Kubernetes'.
 const (
-	reasonSuccessfulCreate   = "SuccessfulCreate"
-	reasonFailedCreate       = "FailedCreate"
-	reasonSuccessfulDelete   = "SuccessfulDelete"
-	reasonFailedDelete       = "FailedDelete"
 	reasonSawCompletedJob    = "SawCompletedJob"
 	reasonMissingJob         = "MissingJob"
 	reasonJobAlreadyActive   = "JobAlreadyActive"
@@ -151,17 +148,17 @@ func (c *Controller) run(ctx context.Context, cj *api.CronJob, jobs []*api.Job, 
 			return fmt.Errorf("job %s/%s exists but cannot be read: %w", cj.Namespace, name, gerr)
 		}
 		if r := api.ControllerOf(&existing.ObjectMeta); r == nil || r.UID != cj.UID {
-			c.events.Eventf(ref(cj), api.EventTypeWarning, reasonFailedCreate, "Error creating job: %s already exists and is not this cron job's", name)
+			c.events.Eventf(ref(cj), api.EventTypeWarning, record.ReasonFailedCreate, "Error creating job: %s already exists and is not this cron job's", name)
 			return fmt.Errorf("job %s/%s exists and is not controlled by cron job %s: %w", cj.Namespace, name, cj.Name, errdefs.ErrAlreadyExists)
 		}
 		if job.FinishedCondition(existing) == nil && !hasActive(*status, existing.UID) {
 			status.Active = append(status.Active, jobRef(existing))
 		}
 	case err != nil:
-		c.events.Eventf(ref(cj), api.EventTypeWarning, reasonFailedCreate, "Error creating job: %v", err)
+		c.events.Eventf(ref(cj), api.EventTypeWarning, record.ReasonFailedCreate, "Error creating job: %v", err)
 		return fmt.Errorf("create job %s/%s: %w", cj.Namespace, name, err)
 	default:
-		c.events.Eventf(ref(cj), api.EventTypeNormal, reasonSuccessfulCreate, "Created job %s", created.Name)
+		c.events.Eventf(ref(cj), api.EventTypeNormal, record.ReasonSuccessfulCreate, "Created job %s", created.Name)
 		c.log.Debug("created job", "cronjob", cj.Namespace+"/"+cj.Name, "job", created.Name, "scheduled", scheduled)
 		status.Active = append(status.Active, jobRef(created))
 	}
@@ -285,10 +282,10 @@ func (c *Controller) deleteJob(ctx context.Context, cj *api.CronJob, name, uid s
 		c.markDeleted(cj.Namespace, name, deleted.UID)
 	}
 	if err != nil {
-		c.events.Eventf(ref(cj), api.EventTypeWarning, reasonFailedDelete, "Deleted job %s failed: %v", name, err)
+		c.events.Eventf(ref(cj), api.EventTypeWarning, record.ReasonFailedDelete, "Deleted job %s failed: %v", name, err)
 		return fmt.Errorf("delete job %s/%s: %w", cj.Namespace, name, err)
 	}
-	c.events.Eventf(ref(cj), api.EventTypeNormal, reasonSuccessfulDelete, "Deleted job %s", name)
+	c.events.Eventf(ref(cj), api.EventTypeNormal, record.ReasonSuccessfulDelete, "Deleted job %s", name)
 	return nil
 }
 

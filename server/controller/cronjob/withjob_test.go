@@ -1,13 +1,13 @@
 package cronjob
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 	"github.com/skiffhq/skiff/server/controller/job"
 	"github.com/skiffhq/skiff/server/controller/job/jobtest"
 )
@@ -20,19 +20,11 @@ func TestWithJobController(t *testing.T) {
 	e := newEnv(t)
 	e.create(newCronJob("nightly", "*/1 * * * *", api.ForbidConcurrent))
 	e.start()
-	jc, err := job.New(job.Config{Backend: e.reg, Clock: e.clock, Log: testLog(t)})
+	jc, err := job.New(job.Config{Backend: e.reg, Clock: e.clock, Log: controllertest.Log(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- jc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("job controller: %v", err)
-		}
-	})
+	controllertest.Start(t, e.ctx, jc.Run)
 	pods := client.For[*api.Pod](e.reg, "default")
 	podsOf := func(jobName string) []*api.Pod {
 		list, _, _, err := pods.List(e.ctx, api.ListOptions{LabelSelector: api.JobNameLabel + "=" + jobName})

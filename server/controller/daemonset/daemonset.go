@@ -31,12 +31,12 @@ import (
 	"reflect"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/internal/expectations"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/podhandler"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 	"github.com/skiffhq/skiff/server/controller/internal/worker"
 	"github.com/skiffhq/skiff/server/controller/record"
 )
@@ -77,16 +77,15 @@ func (c Config) Validate() error {
 
 // Controller is the daemon set controller.
 type Controller struct {
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	events   Recorder
-	recorder *record.Recorder // the one Run runs, if Config.Events was nil
-	dsets    *client.Informer[*api.DaemonSet]
-	pods     *client.Informer[*api.Pod]
-	nodes    *client.Informer[*api.Node]
-	queue    *client.Queue[string]
-	exp      *expectations.Expectations
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	events *record.Given // Config.Events, or a recorder of its own
+	dsets  *client.Informer[*api.DaemonSet]
+	pods   *client.Informer[*api.Pod]
+	nodes  *client.Informer[*api.Node]
+	queue  *client.Queue[string]
+	exp    *expectations.Expectations
 }
 
 // byOwner files pods under their controller's UID.
@@ -119,21 +118,11 @@ func New(cfg Config) (*Controller, error) {
 		queue: client.NewQueue[string](nil),
 		exp:   expectations.New(cfg.Now),
 	}
-	c.events = cfg.Events
-	if c.events == nil {
-		c.recorder = record.New(cfg.Backend, "daemonset-controller", cfg.Now, cfg.Log)
-		c.events = c.recorder
-	}
-	err := c.pods.AddIndex(byOwner, func(p *api.Pod) []string {
-		if ref := controllerOf(&p.ObjectMeta); ref != nil && ref.Kind == "DaemonSet" {
-			return []string{ref.UID}
-		}
-		return nil
-	})
-	if err != nil {
+	c.events = record.OrNew(cfg.Events, cfg.Backend, "daemonset-controller", cfg.Now, cfg.Log)
+	if err := c.pods.AddIndex(byOwner, owner.ControllerIndex[*api.Pod]("DaemonSet")); err != nil {
 		return nil, err
 	}
-	if err := c.pods.AddIndex(byOrphanNamespace, orphanIndex); err != nil {
+	if err := c.pods.AddIndex(owner.ByOrphanNamespace, owner.OrphanIndex); err != nil {
 		return nil, err
 	}
 	c.dsets.AddHandler(client.HandlerFuncs[*api.DaemonSet]{
@@ -141,9 +130,7 @@ func New(cfg Config) (*Controller, error) {
 		UpdateFunc: func(_, ds *api.DaemonSet) { c.queue.Add(dsKey(ds)) },
 		DeleteFunc: func(ds *api.DaemonSet) {
 			c.exp.Forget(dsKey(ds))
-			if c.recorder != nil {
-				c.recorder.Forget(ds.UID)
-			}
+			c.events.Forget(ds.UID)
 			c.queue.Add(dsKey(ds))
 		},
 	})
@@ -162,30 +149,14 @@ func New(cfg Config) (*Controller, error) {
 
 // Run syncs daemon sets until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.dsets.Run(ctx) })
-	g.Go(func() error { return c.pods.Run(ctx) })
-	g.Go(func() error { return c.nodes.Run(ctx) })
-	if c.recorder != nil {
-		g.Go(func() error { return c.recorder.Run(ctx) })
-	}
-	g.Go(func() error {
-		<-ctx.Done()
-		c.queue.ShutDown()
-		return nil
-	})
-	if c.dsets.WaitForSync(ctx) && c.pods.WaitForSync(ctx) && c.nodes.WaitForSync(ctx) {
-		for range c.cfg.Workers {
-			g.Go(func() error { c.worker(ctx); return nil })
-		}
-	}
-	return g.Wait()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
-		c.log.Warn("sync daemon set", "daemonset", key, "err", err)
-	})
+	return worker.Loop{
+		Queue: c.queue, Workers: c.cfg.Workers, Sync: c.sync,
+		Failed: func(key string, err error) {
+			c.log.Warn("sync daemon set", "daemonset", key, "err", err)
+		},
+		Informers: []worker.Informer{c.dsets, c.pods, c.nodes},
+		Also:      []func(context.Context) error{c.events.Run},
+	}.Run(ctx)
 }
 
 func (c *Controller) enqueueAll() {
@@ -198,21 +169,16 @@ func dsKey(ds *api.DaemonSet) string { return ds.Namespace + "/" + ds.Name }
 
 // owner returns the cached daemon set that controls pod, if any.
 func (c *Controller) owner(pod *api.Pod) *api.DaemonSet {
-	return owner.Resolve[*api.DaemonSet](c.dsets, "DaemonSet", pod.Namespace, controllerOf(&pod.ObjectMeta))
+	return owner.Resolve[*api.DaemonSet](c.dsets, "DaemonSet", pod.Namespace, api.ControllerOf(&pod.ObjectMeta))
 }
 
 // enqueueMatching queues the daemon sets that may adopt an orphan pod.
 func (c *Controller) enqueueMatching(pod *api.Pod) {
-	if controllerOf(&pod.ObjectMeta) != nil || pod.DeletionTimestamp != nil {
+	if api.ControllerOf(&pod.ObjectMeta) != nil || pod.DeletionTimestamp != nil {
 		return
 	}
-	for _, ds := range c.dsets.List() {
-		if ds.Namespace != pod.Namespace {
-			continue
-		}
-		if sel, err := api.LabelSelectorAsSelector(ds.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(pod.Labels) {
-			c.queue.Add(dsKey(ds))
-		}
+	for _, ds := range podhandler.Adopters(c.dsets.List(), pod, func(ds *api.DaemonSet) *api.LabelSelector { return ds.Spec.Selector }) {
+		c.queue.Add(dsKey(ds))
 	}
 }
 
@@ -243,7 +209,7 @@ func (c *Controller) updatePod(old, cur *api.Pod) {
 		c.exp.DeletionObserved(key, podKey(cur))
 	}
 	c.queue.Add(key)
-	if !isReady(old) && isReady(cur) && ds.Spec.MinReadySeconds > 0 {
+	if !podstate.Ready(old) && podstate.Ready(cur) && ds.Spec.MinReadySeconds > 0 {
 		c.queue.AddAfter(key, time.Duration(ds.Spec.MinReadySeconds)*time.Second+time.Second)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
 
 // TestDaemonSetPlacement: on three nodes, one tainted and one not matching
@@ -154,7 +155,7 @@ func testRollingUpdate(t *testing.T, ru *api.RollingUpdateDaemonSet, wantMinRead
 		nodes := map[string]bool{}
 		revs := map[string]bool{}
 		for _, p := range pods {
-			if p.DeletionTimestamp == nil && isReady(p) {
+			if p.DeletionTimestamp == nil && podstate.Ready(p) {
 				nodes[p.Spec.NodeName] = true
 				revs[p.Labels[RevisionLabel]] = true
 			}
@@ -286,7 +287,7 @@ func TestDaemonSetAdoptsOrphans(t *testing.T) {
 			return false, describe(got)
 		}
 		p := got["n1"][0]
-		ref := controllerOf(&p.ObjectMeta)
+		ref := api.ControllerOf(&p.ObjectMeta)
 		return ref != nil && ref.Kind == "DaemonSet", fmt.Sprintf("n1's pod %s refs %v", p.Name, p.OwnerReferences)
 	})
 	time.Sleep(100 * time.Millisecond)

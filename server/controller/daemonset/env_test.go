@@ -3,15 +3,14 @@ package daemonset
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 	"github.com/skiffhq/skiff/server/registry"
-	"github.com/skiffhq/skiff/server/store"
 )
 
 // env is a real store and registry in a temporary directory with the
@@ -29,32 +28,13 @@ type env struct {
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
-	st, err := store.Open(store.Config{Path: filepath.Join(t.TempDir(), "state.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(registry.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	if err := reg.EnsureNamespaces(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reg, _, ctx := controllertest.Registry(t, 120*time.Second)
 	cfg.Backend = reg
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		st.Close()
-	})
+	controllertest.Start(t, ctx, c.Run)
 	return &env{t: t, ctx: ctx, reg: reg, c: c,
 		dsets: client.For[*api.DaemonSet](reg, "default"),
 		pods:  client.For[*api.Pod](reg, "default"),
@@ -63,10 +43,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 
 func (e *env) addNode(name string, labels map[string]string, taints ...api.Taint) {
 	e.t.Helper()
-	n := &api.Node{ObjectMeta: api.ObjectMeta{Name: name, Labels: labels}}
-	n.Spec.Taints = taints
-	n.Status.Conditions = []api.NodeCondition{{Type: api.NodeReady, Status: api.ConditionTrue}}
-	if _, err := e.nodes.Create(e.ctx, n); err != nil {
+	if _, err := e.nodes.Create(e.ctx, controllertest.ReadyNode(name, labels, taints...)); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -83,16 +60,7 @@ type fakeNodes struct {
 
 func (e *env) startNodes(readyAfter time.Duration) *fakeNodes {
 	f := &fakeNodes{e: e, readyAfter: readyAfter, bound: map[string]time.Time{}}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			f.step(ctx)
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	e.t.Cleanup(func() { cancel(); <-done })
+	controllertest.Every(e.t, e.ctx, 5*time.Millisecond, f.step)
 	return f
 }
 
@@ -104,9 +72,7 @@ func (f *fakeNodes) step(ctx context.Context) {
 	for _, p := range pods {
 		switch {
 		case p.DeletionTimestamp != nil:
-			zero := int64(0)
-			uid := p.UID
-			f.e.pods.Delete(ctx, p.Name, api.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &api.Preconditions{UID: &uid}})
+			controllertest.RemovePod(ctx, f.e.pods, p)
 		case p.Spec.NodeName == "":
 			node := targetNode(p)
 			if _, err := f.e.nodes.Get(ctx, node); err != nil {
@@ -125,9 +91,7 @@ func (f *fakeNodes) step(ctx context.Context) {
 			if ok && time.Since(at) < f.readyAfter {
 				continue
 			}
-			p.Status.Phase = api.PodRunning
-			p.Status.Conditions = []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue, LastTransitionTime: api.NewTime(time.Now())}}
-			f.e.pods.UpdateStatus(ctx, p)
+			controllertest.SetRunningReady(ctx, f.e.pods, p, time.Now())
 		}
 	}
 }
@@ -135,17 +99,7 @@ func (f *fakeNodes) step(ctx context.Context) {
 // eventually polls cond every 10 ms until it holds or 30 s pass.
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s; last: %s", what, last)
+	controllertest.Eventually(e.t, controllertest.Poll{Within: 30 * time.Second, Every: 10 * time.Millisecond}, what, cond)
 }
 
 // podNodes maps node → the pods there (by target node), not being deleted.

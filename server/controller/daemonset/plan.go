@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 	"github.com/skiffhq/skiff/server/scheduler"
 )
 
@@ -110,7 +111,7 @@ func plan(ds *api.DaemonSet, hash string, nodes []*api.Node, pods []*api.Pod, no
 			switch {
 			case p.DeletionTimestamp != nil:
 				terminating = true
-			case isFinished(p):
+			case podstate.Finished(p):
 				// A daemon must run: replace a pod that ended.
 				d.delete = append(d.delete, p)
 				terminating = true
@@ -141,8 +142,8 @@ func plan(ds *api.DaemonSet, hash string, nodes []*api.Node, pods []*api.Pod, no
 		updated := kept.Labels[RevisionLabel] == hash
 		ready, available := false, false
 		for _, p := range active {
-			ready = ready || isReady(p)
-			available = available || isAvailable(p, minReady, now)
+			ready = ready || podstate.Ready(p)
+			available = available || podstate.Available(p, minReady, now, podstate.AtEnd)
 		}
 		if surge > 0 && updated && fit.shouldRun {
 			// Surging here: the old pods stay until the new one is up.
@@ -150,7 +151,7 @@ func plan(ds *api.DaemonSet, hash string, nodes []*api.Node, pods []*api.Pod, no
 				switch {
 				case p.Labels[RevisionLabel] == hash:
 					d.delete = append(d.delete, p) // a second new one
-				case isAvailable(kept, minReady, now):
+				case podstate.Available(kept, minReady, now, podstate.AtEnd):
 					d.delete = append(d.delete, p)
 				default:
 					surging++
@@ -158,7 +159,7 @@ func plan(ds *api.DaemonSet, hash string, nodes []*api.Node, pods []*api.Pod, no
 			}
 		} else {
 			d.delete = append(d.delete, active[1:]...)
-			ready, available = isReady(kept), isAvailable(kept, minReady, now)
+			ready, available = podstate.Ready(kept), podstate.Available(kept, minReady, now, podstate.AtEnd)
 		}
 		if !fit.shouldRun {
 			continue // may stay, but is counted as misscheduled only
@@ -175,7 +176,7 @@ func plan(ds *api.DaemonSet, hash string, nodes []*api.Node, pods []*api.Pod, no
 		} else {
 			unavailable++
 		}
-		if isReady(kept) && !isAvailable(kept, minReady, now) {
+		if podstate.Ready(kept) && !podstate.Available(kept, minReady, now, podstate.AtEnd) {
 			d.notYetAvailable = true
 		}
 		switch {
@@ -226,7 +227,7 @@ func keepFirst(a, b *api.Pod, hash string, minReady int32, now time.Time) bool {
 	if ua, ub := a.Labels[RevisionLabel] == hash, b.Labels[RevisionLabel] == hash; ua != ub {
 		return ua
 	}
-	if aa, ab := isAvailable(a, minReady, now), isAvailable(b, minReady, now); aa != ab {
+	if aa, ab := podstate.Available(a, minReady, now, podstate.AtEnd), podstate.Available(b, minReady, now, podstate.AtEnd); aa != ab {
 		return aa
 	}
 	if !a.CreationTimestamp.Equal(b.CreationTimestamp.Time) {

@@ -1,11 +1,12 @@
 package daemonset
 
 import (
+	"maps"
 	"strconv"
-	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/controller/deployment"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
 )
 
 // The labels a daemon pod carries, as Kubernetes'.
@@ -66,10 +67,10 @@ func newPod(ds *api.DaemonSet, node, hash string) *api.Pod {
 	labels[TemplateGenerationLabel] = strconv.FormatInt(ds.Generation, 10)
 	pod := &api.Pod{
 		ObjectMeta: api.ObjectMeta{
-			GenerateName:    generateName(ds.Name),
+			GenerateName:    owner.PodNamePrefix(ds.Name),
 			Namespace:       ds.Namespace,
 			Labels:          labels,
-			Annotations:     copyMap(t.Annotations),
+			Annotations:     maps.Clone(t.Annotations),
 			Finalizers:      append([]string(nil), t.Finalizers...),
 			OwnerReferences: []api.OwnerReference{ownerRef(ds)},
 		},
@@ -121,45 +122,8 @@ func targetNode(p *api.Pod) string {
 	return ""
 }
 
-// maxPrefixLength keeps generated names within a DNS label: the store
-// appends five random characters.
-const maxPrefixLength = 63 - 5
-
-func generateName(name string) string {
-	prefix := name + "-"
-	if len(prefix) > maxPrefixLength {
-		prefix = prefix[:maxPrefixLength]
-	}
-	return prefix
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// controllerOf returns the owner reference with controller=true, if any.
-func controllerOf(m *api.ObjectMeta) *api.OwnerReference {
-	for i := range m.OwnerReferences {
-		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
-			return r
-		}
-	}
-	return nil
-}
-
 func ownerRef(ds *api.DaemonSet) api.OwnerReference {
-	yes := true
-	return api.OwnerReference{
-		APIVersion: "apps/v1", Kind: "DaemonSet", Name: ds.Name, UID: ds.UID,
-		Controller: &yes, BlockOwnerDeletion: &yes,
-	}
+	return api.NewControllerRef(ds, "apps/v1", "DaemonSet")
 }
 
 func objectRef(ds *api.DaemonSet) api.ObjectReference {
@@ -167,34 +131,3 @@ func objectRef(ds *api.DaemonSet) api.ObjectReference {
 }
 
 func podKey(p *api.Pod) string { return p.Namespace + "/" + p.Name }
-
-func readyCondition(p *api.Pod) *api.PodCondition {
-	for i := range p.Status.Conditions {
-		if c := &p.Status.Conditions[i]; c.Type == api.PodReady {
-			return c
-		}
-	}
-	return nil
-}
-
-func isReady(p *api.Pod) bool {
-	c := readyCondition(p)
-	return c != nil && c.Status == api.ConditionTrue
-}
-
-// isAvailable: ready for at least minReadySeconds at now.
-func isAvailable(p *api.Pod, minReadySeconds int32, now time.Time) bool {
-	c := readyCondition(p)
-	if c == nil || c.Status != api.ConditionTrue {
-		return false
-	}
-	if minReadySeconds == 0 {
-		return true
-	}
-	return !c.LastTransitionTime.IsZero() &&
-		!c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).After(now)
-}
-
-func isFinished(p *api.Pod) bool {
-	return p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed
-}

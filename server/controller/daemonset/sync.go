@@ -12,16 +12,11 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/namespaces"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
 	"github.com/skiffhq/skiff/server/controller/internal/slowstart"
-)
-
-// The event reasons of this controller, as Kubernetes'.
-const (
-	reasonSuccessfulCreate = "SuccessfulCreate"
-	reasonSuccessfulDelete = "SuccessfulDelete"
-	reasonFailedCreate     = "FailedCreate"
-	reasonFailedDelete     = "FailedDelete"
+	"github.com/skiffhq/skiff/server/controller/internal/statuswrite"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
 // sync brings one daemon set to its spec: plan over the cache, then (if
@@ -33,12 +28,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.exp.Forget(key)
 		return nil
 	}
-	var pods []*api.Pod
-	for _, p := range c.pods.ByIndex(byOwner, ds.UID) {
-		if p.Namespace == ds.Namespace {
-			pods = append(pods, p)
-		}
-	}
+	pods := owner.Controlled(c.pods, byOwner, ds.Namespace, ds.UID)
 	adopted, adoptErr := c.adopt(ctx, ds)
 	pods = append(pods, adopted...)
 	hash := templateHash(ds)
@@ -110,20 +100,14 @@ const parallelDeletes = 16
 func (c *Controller) createPod(ctx context.Context, ds *api.DaemonSet, node, hash string) error {
 	created, err := client.For[*api.Pod](c.cfg.Backend, ds.Namespace).Create(ctx, newPod(ds, node, hash))
 	if err != nil {
-		if errdefs.IsForbidden(err) && c.namespaceClosing(ctx, ds.Namespace) {
+		if errdefs.IsForbidden(err) && namespaces.Closing(ctx, c.cfg.Backend, ds.Namespace) {
 			return nil
 		}
-		c.events.Eventf(objectRef(ds), api.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
+		c.events.Eventf(objectRef(ds), api.EventTypeWarning, record.ReasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("create pod for daemon set %s on node %s: %w", dsKey(ds), node, err)
 	}
-	c.events.Eventf(objectRef(ds), api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
+	c.events.Eventf(objectRef(ds), api.EventTypeNormal, record.ReasonSuccessfulCreate, "Created pod: %s", created.Name)
 	return nil
-}
-
-// namespaceClosing reports whether ns is being deleted (or gone).
-func (c *Controller) namespaceClosing(ctx context.Context, ns string) bool {
-	n, err := client.For[*api.Namespace](c.cfg.Backend, "").Get(ctx, ns)
-	return errdefs.IsNotFound(err) || (err == nil && n.DeletionTimestamp != nil)
 }
 
 // deletePodOf deletes one of ds's pods; force skips the grace period (its
@@ -141,10 +125,10 @@ func (c *Controller) deletePodOf(ctx context.Context, key string, ds *api.Daemon
 		if errdefs.IsNotFound(err) {
 			return nil
 		}
-		c.events.Eventf(objectRef(ds), api.EventTypeWarning, reasonFailedDelete, "Error deleting: %v", err)
+		c.events.Eventf(objectRef(ds), api.EventTypeWarning, record.ReasonFailedDelete, "Error deleting: %v", err)
 		return fmt.Errorf("delete pod %s of daemon set %s: %w", podKey(p), key, err)
 	}
-	c.events.Eventf(objectRef(ds), api.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", p.Name)
+	c.events.Eventf(objectRef(ds), api.EventTypeNormal, record.ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
 	return nil
 }
 
@@ -153,25 +137,5 @@ func (c *Controller) updateStatus(ctx context.Context, ds *api.DaemonSet, status
 	if reflect.DeepEqual(ds.Status, status) {
 		return nil
 	}
-	dsets := client.For[*api.DaemonSet](c.cfg.Backend, ds.Namespace)
-	next := api.Clone(ds)
-	for attempt := 0; ; attempt++ {
-		next.Status = status
-		_, err := dsets.UpdateStatus(ctx, next)
-		if !errdefs.IsConflict(err) || attempt == 1 {
-			if errdefs.IsNotFound(err) {
-				return nil
-			}
-			return err
-		}
-		if next, err = dsets.Get(ctx, ds.Name); err != nil {
-			if errdefs.IsNotFound(err) {
-				return nil
-			}
-			return err
-		}
-		if next.UID != ds.UID || next.Generation != ds.Generation {
-			return nil // the next sync computes anew
-		}
-	}
+	return statuswrite.Write(ctx, c.cfg.Backend, ds, func(next *api.DaemonSet) { next.Status = status })
 }

@@ -3,32 +3,14 @@ package daemonset
 import (
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 )
 
-// clock is a fake clock that moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+var t0 = controllertest.T0
 
 func node(name string, labels map[string]string, taints ...api.Taint) *api.Node {
 	n := &api.Node{ObjectMeta: api.ObjectMeta{Name: name, Labels: labels}}
@@ -189,7 +171,7 @@ func TestPlanPlacement(t *testing.T) {
 }
 
 func TestPlanMinReadySeconds(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := controllertest.NewClock()
 	ds := newDS("d")
 	ds.Spec.MinReadySeconds = 10
 	nodes := []*api.Node{node("a", nil)}
@@ -198,7 +180,7 @@ func TestPlanMinReadySeconds(t *testing.T) {
 	if d.status.NumberReady != 1 || d.status.NumberAvailable != 0 || !d.notYetAvailable {
 		t.Errorf("at once: status %+v notYetAvailable %v, want ready 1, available 0, a look again", d.status, d.notYetAvailable)
 	}
-	clk.advance(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	d = plan(ds, "h", nodes, pods, clk.Now())
 	if d.status.NumberAvailable != 1 || d.notYetAvailable {
 		t.Errorf("after 10s: status %+v, want available 1", d.status)

@@ -33,8 +33,6 @@ import (
 	"log/slog"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
@@ -81,13 +79,11 @@ type Controller struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
-	events Recorder
-	// recorder is the one Run runs, if Config.Events was nil.
-	recorder *record.Recorder
-	deps     *client.Informer[*api.Deployment]
-	rsets    *client.Informer[*api.ReplicaSet]
-	pods     *client.Informer[*api.Pod]
-	queue    *client.Queue[string]
+	events *record.Given // Config.Events, or a recorder of its own
+	deps   *client.Informer[*api.Deployment]
+	rsets  *client.Informer[*api.ReplicaSet]
+	pods   *client.Informer[*api.Pod]
+	queue  *client.Queue[string]
 }
 
 // The informer indexes.
@@ -114,28 +110,18 @@ func New(cfg Config) (*Controller, error) {
 		cfg:    cfg,
 		log:    cfg.Log,
 		now:    cfg.Now,
-		events: cfg.Events,
+		events: record.OrNew(cfg.Events, cfg.Backend, "deployment-controller", cfg.Now, cfg.Log),
 		deps:   client.NewInformer[*api.Deployment](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "deployments")),
 		rsets:  client.NewInformer[*api.ReplicaSet](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "replicasets")),
 		pods:   client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
 		queue:  client.NewQueue[string](nil),
 	}
-	if c.events == nil {
-		c.recorder = record.New(cfg.Backend, "deployment-controller", cfg.Now, cfg.Log)
-		c.events = c.recorder
-	}
 	ns := func(o api.Object) []string { return []string{o.GetObjectMeta().Namespace} }
-	owner := func(o api.Object) []string {
-		if ref := api.ControllerOf(o.GetObjectMeta()); ref != nil {
-			return []string{ref.UID}
-		}
-		return nil
-	}
 	errs := []error{
 		c.deps.AddIndex(byNamespace, func(d *api.Deployment) []string { return ns(d) }),
 		c.rsets.AddIndex(byNamespace, func(rs *api.ReplicaSet) []string { return ns(rs) }),
-		c.rsets.AddIndex(byOwner, func(rs *api.ReplicaSet) []string { return owner(rs) }),
-		c.pods.AddIndex(byOwner, func(p *api.Pod) []string { return owner(p) }),
+		c.rsets.AddIndex(byOwner, owner.ControllerIndex[*api.ReplicaSet]("")),
+		c.pods.AddIndex(byOwner, owner.ControllerIndex[*api.Pod]("")),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -144,9 +130,7 @@ func New(cfg Config) (*Controller, error) {
 		AddFunc:    func(d *api.Deployment) { c.queue.Add(key(d)) },
 		UpdateFunc: func(_, d *api.Deployment) { c.queue.Add(key(d)) },
 		DeleteFunc: func(d *api.Deployment) {
-			if c.recorder != nil {
-				c.recorder.Forget(d.UID)
-			}
+			c.events.Forget(d.UID)
 			c.queue.Add(key(d))
 		},
 	})
@@ -169,43 +153,19 @@ func New(cfg Config) (*Controller, error) {
 
 // Run syncs deployments until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	c.runInformers(ctx, g)
-	if c.recorder != nil {
-		g.Go(func() error { return c.recorder.Run(ctx) })
-	}
-	g.Go(func() error {
-		<-ctx.Done()
-		c.queue.ShutDown()
-		return nil
-	})
-	if c.waitForSync(ctx) {
-		for range c.cfg.Workers {
-			g.Go(func() error { c.worker(ctx); return nil })
-		}
-	}
-	return g.Wait()
-}
-
-func (c *Controller) runInformers(ctx context.Context, g *errgroup.Group) {
-	g.Go(func() error { return c.deps.Run(ctx) })
-	g.Go(func() error { return c.rsets.Run(ctx) })
-	g.Go(func() error { return c.pods.Run(ctx) })
-}
-
-func (c *Controller) waitForSync(ctx context.Context) bool {
-	return c.deps.WaitForSync(ctx) && c.rsets.WaitForSync(ctx) && c.pods.WaitForSync(ctx)
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	worker.Run(ctx, c.queue, c.sync, func(k string, err error) {
-		if errdefs.IsConflict(err) {
-			// The cache was behind a write: look again once it catches up.
-			c.log.Debug("sync deployment: stale cache", "deployment", k, "err", err)
-			return
-		}
-		c.log.Warn("sync deployment", "deployment", k, "err", err)
-	})
+	return worker.Loop{
+		Queue: c.queue, Workers: c.cfg.Workers, Sync: c.sync,
+		Failed: func(k string, err error) {
+			if errdefs.IsConflict(err) {
+				// The cache was behind a write: look again once it catches up.
+				c.log.Debug("sync deployment: stale cache", "deployment", k, "err", err)
+				return
+			}
+			c.log.Warn("sync deployment", "deployment", k, "err", err)
+		},
+		Informers: []worker.Informer{c.deps, c.rsets, c.pods},
+		Also:      []func(context.Context) error{c.events.Run},
+	}.Run(ctx)
 }
 
 // ref is the Event reference of a deployment.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
 
 func TestCreatesReplicaSetWithPods(t *testing.T) {
@@ -117,7 +118,7 @@ func countPods(pods map[string]*api.Pod, image string) (ready, total int) {
 			continue
 		}
 		total++
-		if podReady(p) {
+		if podstate.Ready(p) {
 			ready++
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 	"github.com/skiffhq/skiff/server/controller/replicaset"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
@@ -33,31 +34,12 @@ type env struct {
 	node   *fakeNode
 }
 
-// newRegistry opens a store and registry in t's temporary directory.
-func newRegistry(t testing.TB) (*store.Bolt, *registry.Registry) {
-	t.Helper()
-	st, err := store.Open(store.Config{Path: filepath.Join(t.TempDir(), "state.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	reg, err := registry.New(registry.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.EnsureNamespaces(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st, reg
-}
-
 func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
 
 // newEnvWith runs everything on the clock now (nil: the real one).
 func newEnvWith(t testing.TB, now func() time.Time) *env {
 	t.Helper()
-	st, reg := newRegistry(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	reg, st, ctx := controllertest.Registry(t, 120*time.Second)
 	e := &env{t: t, ctx: ctx, st: st, reg: reg, events: &fakeRecorder{},
 		deps:  client.For[*api.Deployment](reg, "default"),
 		rsets: client.For[*api.ReplicaSet](reg, "default"),
@@ -75,22 +57,9 @@ func newEnvWith(t testing.TB, now func() time.Time) *env {
 		t.Fatal(err)
 	}
 	e.node = newFakeNode(reg, now)
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
 	for _, run := range []func(context.Context) error{dc.Run, rsc.Run, e.node.run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- run(ctx) }()
+		controllertest.Start(t, ctx, run)
 	}
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		}
-	})
 	return e
 }
 
@@ -123,7 +92,7 @@ func (n *fakeNode) run(ctx context.Context) error {
 	work := make(chan *api.Pod, 10000)
 	inf.AddHandler(client.HandlerFuncs[*api.Pod]{
 		AddFunc: func(p *api.Pod) {
-			if p.Spec.Containers[0].Image != "never-ready" && !podReady(p) {
+			if p.Spec.Containers[0].Image != "never-ready" && !podstate.Ready(p) {
 				work <- p
 			}
 		},
@@ -167,9 +136,7 @@ func (n *fakeNode) run(ctx context.Context) error {
 func (n *fakeNode) markReady(ctx context.Context, p *api.Pod) {
 	pods := client.For[*api.Pod](n.b, p.Namespace)
 	if p.DeletionTimestamp != nil {
-		zero := int64(0)
-		uid := p.UID
-		_, err := pods.Delete(ctx, p.Name, api.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &api.Preconditions{UID: &uid}})
+		err := controllertest.RemovePod(ctx, pods, p)
 		if err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) && ctx.Err() == nil {
 			panic(fmt.Sprintf("remove pod %s: %v", p.Name, err))
 		}
@@ -186,9 +153,7 @@ func (n *fakeNode) markReady(ctx context.Context, p *api.Pod) {
 				return err
 			}
 		}
-		fresh.Status.Phase = api.PodRunning
-		fresh.Status.Conditions = []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue, LastTransitionTime: api.NewTime(n.now())}}
-		_, err = pods.UpdateStatus(ctx, fresh)
+		_, err = controllertest.SetRunningReady(ctx, pods, fresh, n.now())
 		return err
 	})
 	if err == nil {
@@ -201,15 +166,6 @@ func (n *fakeNode) markReady(ctx context.Context, p *api.Pod) {
 	} else if !errdefs.IsNotFound(err) && ctx.Err() == nil {
 		panic(fmt.Sprintf("mark pod %s ready: %v", p.Name, err))
 	}
-}
-
-func podReady(p *api.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == api.PodReady {
-			return c.Status == api.ConditionTrue
-		}
-	}
-	return false
 }
 
 // fakeRecorder keeps the Events it is given.
@@ -242,17 +198,7 @@ func newDeployment(name string, replicas int32, image string) *api.Deployment {
 // eventually polls cond every 5 ms until it holds or 30 s pass.
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(5 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s; last: %s", what, last)
+	controllertest.Eventually(e.t, controllertest.Poll{Within: 30 * time.Second, Every: 5 * time.Millisecond}, what, cond)
 }
 
 // readyPods counts the pods of app that are ready and not being deleted,
@@ -268,7 +214,7 @@ func (e *env) readyPods(app string) (ready, total int) {
 			continue
 		}
 		total++
-		if podReady(p) {
+		if podstate.Ready(p) {
 			ready++
 		}
 	}

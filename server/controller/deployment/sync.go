@@ -120,8 +120,7 @@ func (r *rollout) claimReplicaSets(ctx context.Context, sel api.Selector) ([]*ap
 
 // ownerRef is the controller reference a deployment's replica sets carry.
 func ownerRef(d *api.Deployment) api.OwnerReference {
-	yes := true
-	return api.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: &yes, BlockOwnerDeletion: &yes}
+	return api.NewControllerRef(d, "apps/v1", "Deployment")
 }
 
 // setOwner adopts or releases rs.

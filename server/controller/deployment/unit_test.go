@@ -3,33 +3,13 @@ package deployment
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 )
-
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func TestResolveFenceposts(t *testing.T) {
 	ptr := func(v api.IntOrString) *api.IntOrString { return &v }
@@ -109,7 +89,7 @@ func TestAppendHistory(t *testing.T) {
 // clock: progress moves lastUpdateTime, no progress for the deadline
 // times out, completion says so.
 func TestProgressDeadline(t *testing.T) {
-	clk := newFakeClock()
+	clk := controllertest.NewClock()
 	d := newDeployment("web", 3, "x")
 	deadline := int32(60)
 	d.Spec.ProgressDeadlineSeconds = &deadline
@@ -139,7 +119,7 @@ func TestProgressDeadline(t *testing.T) {
 		t.Errorf("61 s without progress: %+v, want False %s", c, ReasonTimedOut)
 	}
 	// Progress: a pod more is ready.
-	clk = newFakeClock()
+	clk = controllertest.NewClock()
 	clk.Advance(61 * time.Second)
 	newRS.Status = api.ReplicaSetStatus{Replicas: 3, ReadyReplicas: 2, AvailableReplicas: 2}
 	s := rolloutStatus(d, &stored, &stored, all, newRS, clk.Now())
@@ -166,7 +146,7 @@ func TestProgressDeadline(t *testing.T) {
 // and a rollout that makes no progress for progressDeadlineSeconds
 // fails.
 func TestMinReadySecondsAndDeadlineOnFakeClock(t *testing.T) {
-	clk := newFakeClock()
+	clk := controllertest.NewClock()
 	e := newEnvWith(t, clk.Now)
 	d := newDeployment("web", 2, "busybox:1")
 	d.Spec.MinReadySeconds = 30
@@ -256,7 +236,7 @@ func (e *env) pokeDeployment(name string) {
 }
 
 func TestBothZeroRefused(t *testing.T) {
-	_, reg := newRegistry(t)
+	reg, _, _ := controllertest.Registry(t, 120*time.Second)
 	d := newDeployment("web", 3, "x")
 	zero := api.FromString("0%")
 	d.Spec.Strategy.RollingUpdate = &api.RollingUpdateDeployment{MaxSurge: &zero, MaxUnavailable: &zero}

@@ -27,12 +27,11 @@ import (
 	"log/slog"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/internal/expectations"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/podhandler"
 	"github.com/skiffhq/skiff/server/controller/internal/versions"
 	"github.com/skiffhq/skiff/server/controller/internal/wakeup"
 	"github.com/skiffhq/skiff/server/controller/internal/worker"
@@ -123,12 +122,7 @@ func New(cfg Config) (*Controller, error) {
 	if err := c.pods.AddIndex(byNamespace, func(p *api.Pod) []string { return []string{p.Namespace} }); err != nil {
 		return nil, err
 	}
-	if err := c.pods.AddIndex(byOwner, func(p *api.Pod) []string {
-		if ref := api.ControllerOf(&p.ObjectMeta); ref != nil {
-			return []string{ref.UID}
-		}
-		return nil
-	}); err != nil {
+	if err := c.pods.AddIndex(byOwner, owner.ControllerIndex[*api.Pod]("")); err != nil { // any kind
 		return nil, err
 	}
 	if err := c.jobs.AddIndex(byNamespace, func(j *api.Job) []string { return []string{j.Namespace} }); err != nil {
@@ -149,118 +143,38 @@ func New(cfg Config) (*Controller, error) {
 			c.queue.Add(jobKey(j))
 		},
 	})
-	c.pods.AddHandler(client.HandlerFuncs[*api.Pod]{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: func(p *api.Pod) {
+	pods := &podhandler.Handler[*api.Job]{
+		Kind: "Job", Owners: c.jobs, ByNamespace: byNamespace,
+		Selector: func(j *api.Job) *api.LabelSelector { return j.Spec.Selector },
+		Queue:    c.queue, Exp: c.exp,
+		// A job has no minReadySeconds; every update of an orphan looks
+		// for a job to adopt it.
+	}
+	c.pods.AddHandler(client.HandlerFuncs[*api.Pod]{AddFunc: pods.AddPod, UpdateFunc: pods.UpdatePod, DeleteFunc: func(p *api.Pod) {
 		c.seen.forget(p.UID) // gone: its finish time is no longer needed
-		c.deletePod(p)
+		pods.DeletePod(p)
 	}})
 	return c, nil
 }
 
 // Run syncs jobs until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.jobs.Run(ctx) })
-	g.Go(func() error { return c.pods.Run(ctx) })
-	g.Go(func() error { return c.events.Run(ctx) })
-	g.Go(func() error {
-		<-ctx.Done()
-		c.wake.StopAll()
-		c.queue.ShutDown()
-		return nil
-	})
-	if c.jobs.WaitForSync(ctx) && c.pods.WaitForSync(ctx) {
-		for range c.cfg.Workers {
-			g.Go(func() error { c.worker(ctx); return nil })
-		}
-	}
-	return g.Wait()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
-		// errStale: the cache was behind a write; it is looked at again
-		// shortly, which is no failure to log.
-		if !errors.Is(err, errStale) {
-			c.log.Warn("sync job", "job", key, "err", err)
-		}
-	})
+	return worker.Loop{
+		Queue: c.queue, Workers: c.cfg.Workers, Sync: c.sync,
+		Failed: func(key string, err error) {
+			// errStale: the cache was behind a write; it is looked at again
+			// shortly, which is no failure to log.
+			if !errors.Is(err, errStale) {
+				c.log.Warn("sync job", "job", key, "err", err)
+			}
+		},
+		Informers: []worker.Informer{c.jobs, c.pods},
+		Also:      []func(context.Context) error{c.events.Run},
+		Stop:      c.wake.StopAll,
+	}.Run(ctx)
 }
 
 func jobKey(j *api.Job) string { return j.Namespace + "/" + j.Name }
-
-// resolve returns the job ref names, if it is the one cached.
-func (c *Controller) resolve(ns string, ref *api.OwnerReference) *api.Job {
-	return owner.Resolve[*api.Job](c.jobs, "Job", ns, ref)
-}
-
-// matching returns the jobs whose selector matches an orphan pod.
-func (c *Controller) matching(pod *api.Pod) []*api.Job {
-	var out []*api.Job
-	for _, j := range c.jobs.ByIndex(byNamespace, pod.Namespace) {
-		if j.Spec.Selector == nil {
-			continue
-		}
-		sel, err := api.LabelSelectorAsSelector(j.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(pod.Labels) {
-			continue
-		}
-		out = append(out, j)
-	}
-	return out
-}
-
-func (c *Controller) addPod(pod *api.Pod) {
-	if pod.DeletionTimestamp != nil {
-		c.deletePod(pod)
-		return
-	}
-	if ref := api.ControllerOf(&pod.ObjectMeta); ref != nil {
-		if j := c.resolve(pod.Namespace, ref); j != nil {
-			c.exp.CreationObserved(jobKey(j))
-			c.queue.Add(jobKey(j))
-		}
-		return
-	}
-	for _, j := range c.matching(pod) {
-		c.queue.Add(jobKey(j))
-	}
-}
-
-func (c *Controller) updatePod(old, cur *api.Pod) {
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	if cur.DeletionTimestamp != nil {
-		c.deletePod(cur)
-		return
-	}
-	curRef, oldRef := api.ControllerOf(&cur.ObjectMeta), api.ControllerOf(&old.ObjectMeta)
-	if oldRef != nil && (curRef == nil || curRef.UID != oldRef.UID) {
-		if j := c.resolve(old.Namespace, oldRef); j != nil {
-			c.queue.Add(jobKey(j))
-		}
-	}
-	if curRef != nil {
-		if j := c.resolve(cur.Namespace, curRef); j != nil {
-			c.queue.Add(jobKey(j))
-		}
-		return
-	}
-	for _, j := range c.matching(cur) {
-		c.queue.Add(jobKey(j))
-	}
-}
-
-func (c *Controller) deletePod(pod *api.Pod) {
-	ref := api.ControllerOf(&pod.ObjectMeta)
-	if ref == nil {
-		return
-	}
-	if j := c.resolve(pod.Namespace, ref); j != nil {
-		c.exp.DeletionObserved(jobKey(j), podKey(pod))
-		c.queue.Add(jobKey(j))
-	}
-}
 
 // now is the controller's clock, in UTC.
 func (c *Controller) now() time.Time { return c.clock.Now() }

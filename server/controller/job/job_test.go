@@ -3,7 +3,6 @@ package job
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,9 @@ import (
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/garbagecollector"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 	"github.com/skiffhq/skiff/server/controller/job/jobtest"
+	"github.com/skiffhq/skiff/server/controller/record"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
 )
@@ -38,49 +39,29 @@ type envOptions struct {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	st, err := store.Open(store.Config{Path: filepath.Join(t.TempDir(), "state.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(registry.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	if err := reg.EnsureNamespaces(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reg, st, ctx := controllertest.Registry(t, 120*time.Second)
 	e := &env{t: t, ctx: ctx, st: st, reg: reg,
 		jobs: client.For[*api.Job](reg, "default"), pods: client.For[*api.Pod](reg, "default")}
-	cfg := Config{Backend: reg, Log: testLog(t)}
+	cfg := Config{Backend: reg, Log: controllertest.Log(t)}
 	if !o.realClock {
 		e.clock = jobtest.NewClock(time.Now())
 		cfg.Clock = e.clock
 	}
+	var err error
 	if e.c, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	runs := []func(context.Context) error{e.c.Run}
 	if o.gc {
-		gc, err := garbagecollector.New(garbagecollector.Config{Backend: reg, Log: testLog(t)})
+		gc, err := garbagecollector.New(garbagecollector.Config{Backend: reg, Log: controllertest.Log(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		runs = append(runs, gc.Run)
 	}
-	done := make(chan error, len(runs))
 	for _, run := range runs {
-		go func() { done <- run(ctx) }()
+		controllertest.Start(t, ctx, run)
 	}
-	t.Cleanup(func() {
-		cancel()
-		for range runs {
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}
-		st.Close()
-	})
 	return e
 }
 
@@ -112,17 +93,7 @@ func (e *env) now() time.Time {
 // eventually polls cond every 5 ms until it holds or 20 s pass.
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(5 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s; last: %s", what, last)
+	controllertest.Eventually(e.t, controllertest.Poll{Within: 20 * time.Second, Every: 5 * time.Millisecond}, what, cond)
 }
 
 // podsOf lists the job's pods (any phase, not being deleted).
@@ -254,7 +225,7 @@ func TestCompletionsWithParallelism(t *testing.T) {
 		t.Errorf("%d pods made, want 3", n)
 	}
 	e.eventually("a Completed event and 3 SuccessfulCreate", func() (bool, string) {
-		a, b := len(e.events(reasonCompleted)), len(e.events(reasonSuccessfulCreate))
+		a, b := len(e.events(reasonCompleted)), len(e.events(record.ReasonSuccessfulCreate))
 		return a == 1 && b == 3, fmt.Sprintf("%d Completed, %d SuccessfulCreate", a, b)
 	})
 
@@ -338,7 +309,7 @@ func TestOnFailureCountsRestarts(t *testing.T) {
 		return n == 0, fmt.Sprintf("%d pods", n)
 	})
 	time.Sleep(100 * time.Millisecond)
-	if n := len(e.events(reasonSuccessfulCreate)); n != 1 {
+	if n := len(e.events(record.ReasonSuccessfulCreate)); n != 1 {
 		t.Errorf("%d pods created, want 1: a failed job makes no more", n)
 	}
 }

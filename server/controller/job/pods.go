@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
-
-// maxPrefixLength keeps generated pod names within a DNS label (63): the
-// store appends five random characters to the generateName prefix.
-const maxPrefixLength = 63 - 5
 
 // The labels Kubernetes has put on job pods before the batch.kubernetes.io
 // ones; pods carry both, so selectors written for either match.
@@ -21,11 +19,7 @@ const (
 
 // ownerRef is the controller reference a job's pods carry.
 func ownerRef(j *api.Job) api.OwnerReference {
-	yes := true
-	return api.OwnerReference{
-		APIVersion: "batch/v1", Kind: "Job", Name: j.Name, UID: j.UID,
-		Controller: &yes, BlockOwnerDeletion: &yes,
-	}
+	return api.NewControllerRef(j, "batch/v1", "Job")
 }
 
 // podFromTemplate is a pod the job creates: the template's metadata and
@@ -33,10 +27,7 @@ func ownerRef(j *api.Job) api.OwnerReference {
 // labels, and the job as controller.
 func podFromTemplate(j *api.Job) *api.Pod {
 	t := &j.Spec.Template
-	prefix := j.Name + "-"
-	if len(prefix) > maxPrefixLength {
-		prefix = prefix[:maxPrefixLength]
-	}
+	prefix := owner.PodNamePrefix(j.Name)
 	labels := make(map[string]string, len(t.Labels)+4)
 	for k, v := range t.Labels {
 		labels[k] = v
@@ -76,15 +67,6 @@ func isTerminal(p *api.Pod) bool {
 // isActive: the pod counts as running for the job — not finished, not
 // being deleted.
 func isActive(p *api.Pod) bool { return !isTerminal(p) && p.DeletionTimestamp == nil }
-
-func isReady(p *api.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == api.PodReady {
-			return c.Status == api.ConditionTrue
-		}
-	}
-	return false
-}
 
 // restarts is the pod's container restarts: under restartPolicy
 // OnFailure these are the job's failures, as the pod never fails.
@@ -145,8 +127,8 @@ func deleteFirst(a, b *api.Pod) bool {
 	if ra, rb := a.Status.Phase == api.PodRunning, b.Status.Phase == api.PodRunning; ra != rb {
 		return !ra
 	}
-	if isReady(a) != isReady(b) {
-		return !isReady(a)
+	if podstate.Ready(a) != podstate.Ready(b) {
+		return !podstate.Ready(a)
 	}
 	if !a.CreationTimestamp.Equal(b.CreationTimestamp.Time) {
 		return a.CreationTimestamp.After(b.CreationTimestamp.Time)

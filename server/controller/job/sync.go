@@ -12,9 +12,12 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/namespaces"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 	"github.com/skiffhq/skiff/server/controller/internal/slowstart"
 	"github.com/skiffhq/skiff/server/controller/internal/versions"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
 // errStale: a write met a newer object than the cache holds; the sync is
@@ -24,10 +27,6 @@ var errStale = errors.New("the cached job is out of date")
 // The event reasons and condition reasons of this controller, as
 // Kubernetes'.
 const (
-	reasonSuccessfulCreate     = "SuccessfulCreate"
-	reasonFailedCreate         = "FailedCreate"
-	reasonSuccessfulDelete     = "SuccessfulDelete"
-	reasonFailedDelete         = "FailedDelete"
 	reasonCompleted            = "Completed"
 	reasonBackoffLimitExceeded = "BackoffLimitExceeded"
 	reasonDeadlineExceeded     = "DeadlineExceeded"
@@ -116,7 +115,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 
 	var ready int32
 	for _, p := range active {
-		if isReady(p) {
+		if podstate.Ready(p) {
 			ready++
 		}
 	}
@@ -288,20 +287,14 @@ func (c *Controller) manageActive(ctx context.Context, key string, j *api.Job, p
 func (c *Controller) createPod(ctx context.Context, key string, j *api.Job) error {
 	created, err := client.For[*api.Pod](c.cfg.Backend, j.Namespace).Create(ctx, podFromTemplate(j))
 	if err != nil {
-		if errdefs.IsForbidden(err) && c.namespaceClosing(ctx, j.Namespace) {
+		if errdefs.IsForbidden(err) && namespaces.Closing(ctx, c.cfg.Backend, j.Namespace) {
 			return nil
 		}
-		c.events.Eventf(ref(j), api.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
+		c.events.Eventf(ref(j), api.EventTypeWarning, record.ReasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("create pod for job %s: %w", key, err)
 	}
-	c.events.Eventf(ref(j), api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
+	c.events.Eventf(ref(j), api.EventTypeNormal, record.ReasonSuccessfulCreate, "Created pod: %s", created.Name)
 	return nil
-}
-
-// namespaceClosing reports whether ns is being deleted (or gone).
-func (c *Controller) namespaceClosing(ctx context.Context, ns string) bool {
-	n, err := client.For[*api.Namespace](c.cfg.Backend, "").Get(ctx, ns)
-	return errdefs.IsNotFound(err) || (err == nil && n.DeletionTimestamp != nil)
 }
 
 // deletePods deletes pods of j, in parallel; it returns how many are now
@@ -328,11 +321,11 @@ func (c *Controller) deletePods(ctx context.Context, key string, j *api.Job, pod
 				if errdefs.IsNotFound(err) {
 					return
 				}
-				c.events.Eventf(ref(j), api.EventTypeWarning, reasonFailedDelete, "Error deleting: %v", err)
+				c.events.Eventf(ref(j), api.EventTypeWarning, record.ReasonFailedDelete, "Error deleting: %v", err)
 				errs[i] = fmt.Errorf("delete pod %s of job %s: %w", podKey(p), key, err)
 				return
 			}
-			c.events.Eventf(ref(j), api.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", p.Name)
+			c.events.Eventf(ref(j), api.EventTypeNormal, record.ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
 		}()
 	}
 	wg.Wait()
@@ -350,12 +343,7 @@ func (c *Controller) deletePods(ctx context.Context, key string, j *api.Job, pod
 // match. A job whose selector was not generated (nil) only has the pods
 // that name it as controller.
 func (c *Controller) claimPods(ctx context.Context, j *api.Job) ([]*api.Pod, error) {
-	var owned []*api.Pod
-	for _, p := range c.pods.ByIndex(byOwner, j.UID) {
-		if p.Namespace == j.Namespace {
-			owned = append(owned, p)
-		}
-	}
+	owned := owner.Controlled(c.pods, byOwner, j.Namespace, j.UID)
 	if j.Spec.Selector == nil {
 		return owned, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
 )
 
 func TestBackoffDelay(t *testing.T) {
@@ -142,8 +143,8 @@ func TestPodFromTemplate(t *testing.T) {
 	j.Namespace = "default"
 	j.Spec.Template.Labels = map[string]string{"app": "x"}
 	p := podFromTemplate(j)
-	if len(p.GenerateName) > maxPrefixLength {
-		t.Errorf("generateName %q is %d long, want at most %d", p.GenerateName, len(p.GenerateName), maxPrefixLength)
+	if len(p.GenerateName) > owner.MaxPodNamePrefix {
+		t.Errorf("generateName %q is %d long, want at most %d", p.GenerateName, len(p.GenerateName), owner.MaxPodNamePrefix)
 	}
 	for k, want := range map[string]string{"app": "x", api.JobControllerUIDLabel: "uid-1", "controller-uid": "uid-1", api.JobNameLabel: j.Name} {
 		if got := p.Labels[k]; got != want {

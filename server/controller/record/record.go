@@ -8,7 +8,9 @@
 // The object an Event is about is passed as a reference, so every
 // controller (replica set, deployment, job, cron job) shares it; each
 // builds its own Recorder, named for its component, and runs it in its own
-// errgroup. It does not decide which Events a controller writes.
+// errgroup; a controller whose Config may carry another Eventer (a test's
+// fake) keeps whichever it has in a Given. It does not decide which
+// Events a controller writes.
 package record
 
 import (
@@ -236,3 +238,12 @@ func (r *Recorder) Forget(uid string) {
 		}
 	}
 }
+
+// The Event reasons the workload controllers give their pod and job
+// writes, as Kubernetes'.
+const (
+	ReasonSuccessfulCreate = "SuccessfulCreate"
+	ReasonSuccessfulDelete = "SuccessfulDelete"
+	ReasonFailedCreate     = "FailedCreate"
+	ReasonFailedDelete     = "FailedDelete"
+)

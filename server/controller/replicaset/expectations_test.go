@@ -9,7 +9,9 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 	"github.com/skiffhq/skiff/server/controller/internal/expectations"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
 // holdingBackend holds back the pod watch's events until release: the
@@ -62,7 +64,7 @@ func (h *heldWatcher) forward(release <-chan struct{}) {
 }
 
 func TestExpectationsHoldUntilSeenOrTimeout(t *testing.T) {
-	clk := newFakeClock()
+	clk := controllertest.NewClock()
 	var hb *holdingBackend
 	e := newEnvWith(t, func(b client.Backend) client.Backend {
 		hb = &holdingBackend{Backend: b, release: make(chan struct{})}
@@ -151,7 +153,7 @@ func TestFailingCreatesDoNotStorm(t *testing.T) {
 			return false, err.Error()
 		}
 		for _, c := range rs.Status.Conditions {
-			if c.Type == api.ReplicaSetReplicaFailure && c.Reason == reasonFailedCreate {
+			if c.Type == api.ReplicaSetReplicaFailure && c.Reason == record.ReasonFailedCreate {
 				return true, ""
 			}
 		}

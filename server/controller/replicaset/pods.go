@@ -1,39 +1,30 @@
 package replicaset
 
 import (
+	"maps"
 	"sort"
-	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
-
-// maxPrefixLength keeps generated pod names within a DNS label (63): the
-// store appends five random characters to the generateName prefix.
-const maxPrefixLength = 63 - 5
 
 // ownerRef is the controller reference a replica set's pods carry.
 func ownerRef(rs *api.ReplicaSet) api.OwnerReference {
-	yes := true
-	return api.OwnerReference{
-		APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID,
-		Controller: &yes, BlockOwnerDeletion: &yes,
-	}
+	return api.NewControllerRef(rs, "apps/v1", "ReplicaSet")
 }
 
 // podFromTemplate is the pod rs creates: the template's metadata and spec,
 // a name generated from the replica set's, and rs as controller.
 func podFromTemplate(rs *api.ReplicaSet) *api.Pod {
 	t := &rs.Spec.Template
-	prefix := rs.Name + "-"
-	if len(prefix) > maxPrefixLength {
-		prefix = prefix[:maxPrefixLength]
-	}
+	prefix := owner.PodNamePrefix(rs.Name)
 	pod := &api.Pod{
 		ObjectMeta: api.ObjectMeta{
 			GenerateName:    prefix,
 			Namespace:       rs.Namespace,
-			Labels:          copyMap(t.Labels),
-			Annotations:     copyMap(t.Annotations),
+			Labels:          maps.Clone(t.Labels),
+			Annotations:     maps.Clone(t.Annotations),
 			Finalizers:      append([]string(nil), t.Finalizers...),
 			OwnerReferences: []api.OwnerReference{ownerRef(rs)},
 		},
@@ -45,50 +36,10 @@ func podFromTemplate(rs *api.ReplicaSet) *api.Pod {
 	return pod
 }
 
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // isActive: the pod counts towards replicas — not finished, not being
 // deleted.
 func isActive(p *api.Pod) bool {
 	return p.Status.Phase != api.PodSucceeded && p.Status.Phase != api.PodFailed && p.DeletionTimestamp == nil
-}
-
-// readyCondition returns the pod's Ready condition, if any.
-func readyCondition(p *api.Pod) *api.PodCondition {
-	for i := range p.Status.Conditions {
-		if c := &p.Status.Conditions[i]; c.Type == api.PodReady {
-			return c
-		}
-	}
-	return nil
-}
-
-func isReady(p *api.Pod) bool {
-	c := readyCondition(p)
-	return c != nil && c.Status == api.ConditionTrue
-}
-
-// isAvailable: ready for at least minReadySeconds at now, as Kubernetes'
-// IsPodAvailable.
-func isAvailable(p *api.Pod, minReadySeconds int32, now time.Time) bool {
-	c := readyCondition(p)
-	if c == nil || c.Status != api.ConditionTrue {
-		return false
-	}
-	if minReadySeconds == 0 {
-		return true
-	}
-	return !c.LastTransitionTime.IsZero() &&
-		c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Before(now)
 }
 
 // fullyLabeled: the pod carries every label of the template.
@@ -132,11 +83,11 @@ func deleteFirst(a, b *api.Pod) bool {
 	if ra, rb := phaseRank(a.Status.Phase), phaseRank(b.Status.Phase); ra != rb {
 		return ra < rb
 	}
-	if isReady(a) != isReady(b) {
-		return !isReady(a)
+	if podstate.Ready(a) != podstate.Ready(b) {
+		return !podstate.Ready(a)
 	}
-	if isReady(a) {
-		ta, tb := readyCondition(a).LastTransitionTime, readyCondition(b).LastTransitionTime
+	if podstate.Ready(a) {
+		ta, tb := podstate.ReadyCondition(a).LastTransitionTime, podstate.ReadyCondition(b).LastTransitionTime
 		if !ta.Equal(tb.Time) {
 			return ta.After(tb.Time)
 		}

@@ -16,15 +16,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"reflect"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/internal/expectations"
-	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/podhandler"
 	"github.com/skiffhq/skiff/server/controller/internal/worker"
 	"github.com/skiffhq/skiff/server/controller/record"
 )
@@ -111,33 +108,33 @@ func New(cfg Config) (*Controller, error) {
 			c.queue.Add(rsKey(rs))
 		},
 	})
-	c.pods.AddHandler(client.HandlerFuncs[*api.Pod]{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod})
+	pods := &podhandler.Handler[*api.ReplicaSet]{
+		Kind: "ReplicaSet", Owners: c.rsets, ByNamespace: byNamespace,
+		Selector:        func(rs *api.ReplicaSet) *api.LabelSelector { return rs.Spec.Selector },
+		Queue:           c.queue,
+		Exp:             c.exp,
+		MinReadySeconds: func(rs *api.ReplicaSet) int32 { return rs.Spec.MinReadySeconds },
+		// Unlike the job controller's: an orphan's update looks for a
+		// replica set to adopt it only when its labels changed or it was
+		// just released, and a relabelled pod being deleted counts as
+		// deleted for its old owner too.
+		OrphanChangesOnly: true,
+		RelabeledDeletes:  true,
+	}
+	c.pods.AddHandler(client.HandlerFuncs[*api.Pod]{AddFunc: pods.AddPod, UpdateFunc: pods.UpdatePod, DeleteFunc: pods.DeletePod})
 	return c, nil
 }
 
 // Run syncs replica sets until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.rsets.Run(ctx) })
-	g.Go(func() error { return c.pods.Run(ctx) })
-	g.Go(func() error { return c.events.Run(ctx) })
-	g.Go(func() error {
-		<-ctx.Done()
-		c.queue.ShutDown()
-		return nil
-	})
-	if c.rsets.WaitForSync(ctx) && c.pods.WaitForSync(ctx) {
-		for range c.cfg.Workers {
-			g.Go(func() error { c.worker(ctx); return nil })
-		}
-	}
-	return g.Wait()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
-		c.log.Warn("sync replica set", "replicaset", key, "err", err)
-	})
+	return worker.Loop{
+		Queue: c.queue, Workers: c.cfg.Workers, Sync: c.sync,
+		Failed: func(key string, err error) {
+			c.log.Warn("sync replica set", "replicaset", key, "err", err)
+		},
+		Informers: []worker.Informer{c.rsets, c.pods},
+		Also:      []func(context.Context) error{c.events.Run},
+	}.Run(ctx)
 }
 
 // ref is the Event reference of a replica set.
@@ -146,90 +143,3 @@ func ref(rs *api.ReplicaSet) api.ObjectReference {
 }
 
 func rsKey(rs *api.ReplicaSet) string { return rs.Namespace + "/" + rs.Name }
-
-// resolve returns the replica set ref names, if it is the one cached.
-func (c *Controller) resolve(ns string, ref *api.OwnerReference) *api.ReplicaSet {
-	return owner.Resolve[*api.ReplicaSet](c.rsets, "ReplicaSet", ns, ref)
-}
-
-// matching returns the replica sets in pod's namespace whose selector
-// matches it: who may adopt an orphan.
-func (c *Controller) matching(pod *api.Pod) []*api.ReplicaSet {
-	var out []*api.ReplicaSet
-	for _, rs := range c.rsets.ByIndex(byNamespace, pod.Namespace) {
-		sel, err := api.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(pod.Labels) {
-			continue
-		}
-		out = append(out, rs)
-	}
-	return out
-}
-
-func (c *Controller) addPod(pod *api.Pod) {
-	if pod.DeletionTimestamp != nil {
-		// Seen for the first time already being deleted (a relist).
-		c.deletePod(pod)
-		return
-	}
-	if ref := api.ControllerOf(&pod.ObjectMeta); ref != nil {
-		if rs := c.resolve(pod.Namespace, ref); rs != nil {
-			c.exp.CreationObserved(rsKey(rs))
-			c.queue.Add(rsKey(rs))
-		}
-		return
-	}
-	for _, rs := range c.matching(pod) {
-		c.queue.Add(rsKey(rs))
-	}
-}
-
-func (c *Controller) updatePod(old, cur *api.Pod) {
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	labelsChanged := !reflect.DeepEqual(old.Labels, cur.Labels)
-	if cur.DeletionTimestamp != nil {
-		// A pod being deleted counts as deleted for expectations; the
-		// informer may never show its final removal in time.
-		c.deletePod(cur)
-		if labelsChanged {
-			c.deletePod(old)
-		}
-		return
-	}
-	curRef, oldRef := api.ControllerOf(&cur.ObjectMeta), api.ControllerOf(&old.ObjectMeta)
-	if oldRef != nil && (curRef == nil || curRef.UID != oldRef.UID) {
-		// Released or moved: the old owner has one fewer.
-		if rs := c.resolve(old.Namespace, oldRef); rs != nil {
-			c.queue.Add(rsKey(rs))
-		}
-	}
-	if curRef != nil {
-		if rs := c.resolve(cur.Namespace, curRef); rs != nil {
-			c.queue.Add(rsKey(rs))
-			// Available only minReadySeconds after it became ready: look
-			// again then.
-			if !isReady(old) && isReady(cur) && rs.Spec.MinReadySeconds > 0 {
-				c.queue.AddAfter(rsKey(rs), time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
-			}
-		}
-		return
-	}
-	if labelsChanged || oldRef != nil {
-		for _, rs := range c.matching(cur) {
-			c.queue.Add(rsKey(rs))
-		}
-	}
-}
-
-func (c *Controller) deletePod(pod *api.Pod) {
-	ref := api.ControllerOf(&pod.ObjectMeta)
-	if ref == nil {
-		return
-	}
-	if rs := c.resolve(pod.Namespace, ref); rs != nil {
-		c.exp.DeletionObserved(rsKey(rs), podKey(pod))
-		c.queue.Add(rsKey(rs))
-	}
-}

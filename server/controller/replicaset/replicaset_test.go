@@ -3,7 +3,6 @@ package replicaset
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
 )
@@ -33,18 +33,7 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, nil, nil) }
 // (nil: the real ones).
 func newEnvWith(t testing.TB, wrap func(client.Backend) client.Backend, now func() time.Time) *env {
 	t.Helper()
-	st, err := store.Open(store.Config{Path: filepath.Join(t.TempDir(), "state.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(registry.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	if err := reg.EnsureNamespaces(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reg, st, ctx := controllertest.Registry(t, 60*time.Second)
 	var b client.Backend = reg
 	if wrap != nil {
 		b = wrap(reg)
@@ -53,15 +42,7 @@ func newEnvWith(t testing.TB, wrap func(client.Backend) client.Backend, now func
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		st.Close()
-	})
+	controllertest.Start(t, ctx, c.Run)
 	return &env{t: t, ctx: ctx, st: st, reg: reg, c: c,
 		rsets: client.For[*api.ReplicaSet](reg, "default"), pods: client.For[*api.Pod](reg, "default")}
 }
@@ -78,17 +59,7 @@ func newRS(name string, n int32) *api.ReplicaSet {
 // eventually polls cond every 10 ms until it holds or 20 s pass.
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s; last: %s", what, last)
+	controllertest.Eventually(e.t, controllertest.Poll{Within: 20 * time.Second, Every: 10 * time.Millisecond}, what, cond)
 }
 
 // activePods lists rs's pods that are not being deleted.
@@ -144,9 +115,7 @@ func (e *env) setReady(p *api.Pod, since time.Time) *api.Pod {
 		if err != nil {
 			return err
 		}
-		fresh.Status.Phase = api.PodRunning
-		fresh.Status.Conditions = []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue, LastTransitionTime: api.NewTime(since)}}
-		out, err = e.pods.UpdateStatus(e.ctx, fresh)
+		out, err = controllertest.SetRunningReady(e.ctx, e.pods, fresh, since)
 		return err
 	})
 	if err != nil {

@@ -11,16 +11,12 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/namespaces"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 	"github.com/skiffhq/skiff/server/controller/internal/slowstart"
-)
-
-// The event reasons of this controller, as Kubernetes'.
-const (
-	reasonSuccessfulCreate = "SuccessfulCreate"
-	reasonSuccessfulDelete = "SuccessfulDelete"
-	reasonFailedCreate     = "FailedCreate"
-	reasonFailedDelete     = "FailedDelete"
+	"github.com/skiffhq/skiff/server/controller/internal/statuswrite"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
 // sync brings one replica set to its spec: claim pods, create or delete
@@ -145,23 +141,17 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *api.Rep
 func (c *Controller) createPod(ctx context.Context, key string, rs *api.ReplicaSet) error {
 	created, err := client.For[*api.Pod](c.cfg.Backend, rs.Namespace).Create(ctx, podFromTemplate(rs))
 	if err != nil {
-		if errdefs.IsForbidden(err) && c.namespaceClosing(ctx, rs.Namespace) {
+		if errdefs.IsForbidden(err) && namespaces.Closing(ctx, c.cfg.Backend, rs.Namespace) {
 			// Nothing will ever be created here again, and that is no
 			// failure of the template. Count it as done.
 			c.exp.CreationObserved(key)
 			return nil
 		}
-		c.events.Eventf(ref(rs), api.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
+		c.events.Eventf(ref(rs), api.EventTypeWarning, record.ReasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("create pod for replica set %s: %w", key, err)
 	}
-	c.events.Eventf(ref(rs), api.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
+	c.events.Eventf(ref(rs), api.EventTypeNormal, record.ReasonSuccessfulCreate, "Created pod: %s", created.Name)
 	return nil
-}
-
-// namespaceClosing reports whether ns is being deleted (or gone).
-func (c *Controller) namespaceClosing(ctx context.Context, ns string) bool {
-	n, err := client.For[*api.Namespace](c.cfg.Backend, "").Get(ctx, ns)
-	return errdefs.IsNotFound(err) || (err == nil && n.DeletionTimestamp != nil)
 }
 
 // deletePodOf deletes one of rs's pods; one already gone is no error.
@@ -174,10 +164,10 @@ func (c *Controller) deletePodOf(ctx context.Context, key string, rs *api.Replic
 		if errdefs.IsNotFound(err) {
 			return nil
 		}
-		c.events.Eventf(ref(rs), api.EventTypeWarning, reasonFailedDelete, "Error deleting: %v", err)
+		c.events.Eventf(ref(rs), api.EventTypeWarning, record.ReasonFailedDelete, "Error deleting: %v", err)
 		return fmt.Errorf("delete pod %s of replica set %s: %w", podKey(p), key, err)
 	}
-	c.events.Eventf(ref(rs), api.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", p.Name)
+	c.events.Eventf(ref(rs), api.EventTypeNormal, record.ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
 	return nil
 }
 
@@ -191,9 +181,9 @@ func calculateStatus(rs *api.ReplicaSet, pods []*api.Pod, manageErr error, now t
 		if fullyLabeled(p, rs.Spec.Template.Labels) {
 			s.FullyLabeledReplicas++
 		}
-		if isReady(p) {
+		if podstate.Ready(p) {
 			s.ReadyReplicas++
-			if isAvailable(p, rs.Spec.MinReadySeconds, now) {
+			if podstate.Available(p, rs.Spec.MinReadySeconds, now, podstate.AfterEnd) {
 				s.AvailableReplicas++
 			}
 		}
@@ -208,9 +198,9 @@ func calculateStatus(rs *api.ReplicaSet, pods []*api.Pod, manageErr error, now t
 	}
 	switch {
 	case manageErr != nil && failure == nil:
-		reason := reasonFailedCreate
+		reason := record.ReasonFailedCreate
 		if len(pods) > int(replicas(rs)) {
-			reason = reasonFailedDelete
+			reason = record.ReasonFailedDelete
 		}
 		s.Conditions = append(s.Conditions, api.ReplicaSetCondition{
 			Type: api.ReplicaSetReplicaFailure, Status: api.ConditionTrue,
@@ -227,29 +217,5 @@ func (c *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, statu
 	if reflect.DeepEqual(rs.Status, status) {
 		return nil
 	}
-	rsets := client.For[*api.ReplicaSet](c.cfg.Backend, rs.Namespace)
-	next := api.Clone(rs)
-	for attempt := 0; ; attempt++ {
-		next.Status = status
-		_, err := rsets.UpdateStatus(ctx, next)
-		if !errdefs.IsConflict(err) || attempt == 1 {
-			if errdefs.IsNotFound(err) {
-				return nil
-			}
-			return err
-		}
-		// The cache was behind: write the status onto the latest copy.
-		if next, err = rsets.Get(ctx, rs.Name); err != nil {
-			if errdefs.IsNotFound(err) {
-				return nil
-			}
-			return err
-		}
-		if next.UID != rs.UID {
-			return nil
-		}
-		if next.Generation != rs.Generation {
-			return nil // the spec changed: the next sync will compute anew
-		}
-	}
+	return statuswrite.Write(ctx, c.cfg.Backend, rs, func(next *api.ReplicaSet) { next.Status = status })
 }

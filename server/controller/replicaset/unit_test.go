@@ -3,32 +3,14 @@ package replicaset
 import (
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
-
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func pod(name string, mods ...func(*api.Pod)) *api.Pod {
 	p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "ns", CreationTimestamp: api.NewTime(time.Unix(1000, 0))}}
@@ -83,7 +65,7 @@ func TestDeleteOrder(t *testing.T) {
 }
 
 func TestCalculateStatus(t *testing.T) {
-	clk := newFakeClock()
+	clk := controllertest.NewClock()
 	now := clk.Now()
 	three := int32(3)
 	rs := &api.ReplicaSet{ObjectMeta: api.ObjectMeta{Name: "rs", Namespace: "ns", Generation: 4}}
@@ -119,7 +101,7 @@ func TestCalculateStatus(t *testing.T) {
 	// A failure adds a ReplicaFailure condition once, and keeps it as it
 	// was while failures go on; success removes it.
 	failed := calculateStatus(rs, pods[:1], errors.New("quota"), now)
-	if len(failed.Conditions) != 1 || failed.Conditions[0].Reason != reasonFailedCreate || failed.Conditions[0].Message != "quota" {
+	if len(failed.Conditions) != 1 || failed.Conditions[0].Reason != record.ReasonFailedCreate || failed.Conditions[0].Message != "quota" {
 		t.Fatalf("conditions = %+v, want one FailedCreate", failed.Conditions)
 	}
 	rs.Status = failed
@@ -137,8 +119,8 @@ func TestPodFromTemplate(t *testing.T) {
 	rs.Spec.Template.Labels = map[string]string{"app": "web"}
 	rs.Spec.Template.Spec.Containers = []api.Container{{Name: "c", Image: "busybox"}}
 	p := podFromTemplate(rs)
-	if len(p.GenerateName) != maxPrefixLength || p.Name != "" {
-		t.Errorf("generateName %q (%d chars), name %q; want a %d-char prefix and no name", p.GenerateName, len(p.GenerateName), p.Name, maxPrefixLength)
+	if len(p.GenerateName) != owner.MaxPodNamePrefix || p.Name != "" {
+		t.Errorf("generateName %q (%d chars), name %q; want a %d-char prefix and no name", p.GenerateName, len(p.GenerateName), p.Name, owner.MaxPodNamePrefix)
 	}
 	ref := api.ControllerOf(&p.ObjectMeta)
 	if ref == nil || ref.UID != "u1" || ref.Kind != "ReplicaSet" || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {

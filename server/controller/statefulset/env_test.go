@@ -3,7 +3,6 @@ package statefulset
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 	"github.com/skiffhq/skiff/server/registry"
-	"github.com/skiffhq/skiff/server/store"
 )
 
 // env is a real store and registry in a temporary directory with the
@@ -31,27 +30,13 @@ type env struct {
 
 func newEnv(t testing.TB, nodes ...string) *env {
 	t.Helper()
-	st, err := store.Open(store.Config{Path: filepath.Join(t.TempDir(), "state.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(registry.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	t.Cleanup(func() { cancel(); st.Close() })
-	if err := reg.EnsureNamespaces(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reg, _, ctx := controllertest.Registry(t, 120*time.Second)
 	e := &env{t: t, ctx: ctx, reg: reg,
 		sets:  client.For[*api.StatefulSet](reg, "default"),
 		pods:  client.For[*api.Pod](reg, "default"),
 		nodes: client.For[*api.Node](reg, "")}
 	for _, n := range nodes {
-		node := &api.Node{ObjectMeta: api.ObjectMeta{Name: n}}
-		node.Status.Conditions = []api.NodeCondition{{Type: api.NodeReady, Status: api.ConditionTrue}}
-		if _, err := e.nodes.Create(ctx, node); err != nil {
+		if _, err := e.nodes.Create(ctx, controllertest.ReadyNode(n, nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,19 +50,7 @@ func (e *env) startController() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var once sync.Once
-	e.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	e.t.Cleanup(e.stop)
+	e.stop = controllertest.Start(e.t, e.ctx, c.Run)
 }
 
 // fakeNodes plays scheduler and agent: it binds a pod to the node its
@@ -98,16 +71,7 @@ func (e *env) startNodes(autoReady bool, nodes ...string) *fakeNodes {
 }
 
 func (e *env) startFakeNodes(f *fakeNodes) *fakeNodes {
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			f.step(ctx)
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	e.t.Cleanup(func() { cancel(); <-done })
+	controllertest.Every(e.t, e.ctx, 5*time.Millisecond, f.step)
 	return f
 }
 
@@ -130,9 +94,7 @@ func (f *fakeNodes) step(ctx context.Context) {
 			if f.held[p.Name] {
 				continue
 			}
-			zero := int64(0)
-			uid := p.UID
-			f.e.pods.Delete(ctx, p.Name, api.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &api.Preconditions{UID: &uid}})
+			controllertest.RemovePod(ctx, f.e.pods, p)
 		case p.Spec.NodeName == "" && f.noBind:
 		case p.Spec.NodeName == "":
 			node := pinnedNode(p)
@@ -149,9 +111,7 @@ func (f *fakeNodes) step(ctx context.Context) {
 }
 
 func (f *fakeNodes) setReady(ctx context.Context, p *api.Pod) {
-	p.Status.Phase = api.PodRunning
-	p.Status.Conditions = []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue, LastTransitionTime: api.NewTime(time.Now())}}
-	f.e.pods.UpdateStatus(ctx, p)
+	controllertest.SetRunningReady(ctx, f.e.pods, p, time.Now())
 }
 
 // ready marks the bound pod name Running and Ready.
@@ -165,9 +125,7 @@ func (e *env) ready(name string) {
 		if p.Spec.NodeName == "" {
 			return false, "unbound"
 		}
-		p.Status.Phase = api.PodRunning
-		p.Status.Conditions = []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue, LastTransitionTime: api.NewTime(time.Now())}}
-		_, err = e.pods.UpdateStatus(e.ctx, p)
+		_, err = controllertest.SetRunningReady(e.ctx, e.pods, p, time.Now())
 		return err == nil, fmt.Sprint(err)
 	})
 }
@@ -192,17 +150,7 @@ func pinnedNode(p *api.Pod) string {
 // eventually polls cond every 10 ms until it holds or 30 s pass.
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s; last: %s", what, last)
+	controllertest.Eventually(e.t, controllertest.Poll{Within: 30 * time.Second, Every: 10 * time.Millisecond}, what, cond)
 }
 
 // never checks that cond stays false for d.

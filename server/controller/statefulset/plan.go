@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
 
 // decision is what one sync of a set does: the ordinals to create, the
@@ -69,7 +70,7 @@ func plan(s *api.StatefulSet, pods []*api.Pod, now time.Time) decision {
 		case p == nil:
 			d.create = append(d.create, i)
 		case p.DeletionTimestamp != nil:
-		case isFinished(p):
+		case podstate.Finished(p):
 			d.delete = append(d.delete, p)
 		case available(p, minReady, now):
 			continue

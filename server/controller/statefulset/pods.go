@@ -1,12 +1,14 @@
 package statefulset
 
 import (
+	"maps"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/controller/deployment"
+	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
 
 // The labels a stateful set's pod carries, as Kubernetes'.
@@ -84,7 +86,7 @@ func newPodFrom(s *api.StatefulSet, t *api.PodTemplateSpec, ordinal int, rev, no
 			Name:            name,
 			Namespace:       s.Namespace,
 			Labels:          labels,
-			Annotations:     copyMap(t.Annotations),
+			Annotations:     maps.Clone(t.Annotations),
 			Finalizers:      append([]string(nil), t.Finalizers...),
 			OwnerReferences: []api.OwnerReference{ownerRef(s)},
 		},
@@ -152,67 +154,20 @@ func pinTo(a *api.Affinity, node string) *api.Affinity {
 	return out
 }
 
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// controllerOf returns the owner reference with controller=true, if any.
-func controllerOf(m *api.ObjectMeta) *api.OwnerReference {
-	for i := range m.OwnerReferences {
-		if r := &m.OwnerReferences[i]; r.Controller != nil && *r.Controller {
-			return r
-		}
-	}
-	return nil
-}
-
 func ownerRef(s *api.StatefulSet) api.OwnerReference {
-	yes := true
-	return api.OwnerReference{
-		APIVersion: "apps/v1", Kind: "StatefulSet", Name: s.Name, UID: s.UID,
-		Controller: &yes, BlockOwnerDeletion: &yes,
-	}
+	return api.NewControllerRef(s, "apps/v1", "StatefulSet")
 }
 
 func objectRef(s *api.StatefulSet) api.ObjectReference {
 	return api.ObjectReference{Kind: "StatefulSet", APIVersion: "apps/v1", Namespace: s.Namespace, Name: s.Name, UID: s.UID}
 }
 
-func readyCondition(p *api.Pod) *api.PodCondition {
-	for i := range p.Status.Conditions {
-		if c := &p.Status.Conditions[i]; c.Type == api.PodReady {
-			return c
-		}
-	}
-	return nil
-}
-
 // runningAndReady: phase Running and the Ready condition true.
 func runningAndReady(p *api.Pod) bool {
-	c := readyCondition(p)
-	return p.Status.Phase == api.PodRunning && c != nil && c.Status == api.ConditionTrue
+	return p.Status.Phase == api.PodRunning && podstate.Ready(p)
 }
 
 // available: running and ready for at least minReadySeconds at now.
 func available(p *api.Pod, minReadySeconds int32, now time.Time) bool {
-	if !runningAndReady(p) {
-		return false
-	}
-	if minReadySeconds == 0 {
-		return true
-	}
-	c := readyCondition(p)
-	return !c.LastTransitionTime.IsZero() &&
-		!c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).After(now)
-}
-
-func isFinished(p *api.Pod) bool {
-	return p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed
+	return p.Status.Phase == api.PodRunning && podstate.Available(p, minReadySeconds, now, podstate.AtEnd)
 }

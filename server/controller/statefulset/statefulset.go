@@ -46,11 +46,10 @@ import (
 	"log/slog"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/internal/podhandler"
 	"github.com/skiffhq/skiff/server/controller/internal/worker"
 	"github.com/skiffhq/skiff/server/controller/record"
 )
@@ -91,8 +90,7 @@ type Controller struct {
 	cfg       Config
 	log       *slog.Logger
 	now       func() time.Time
-	events    Recorder
-	recorder  *record.Recorder // the one Run runs, if Config.Events was nil
+	events    *record.Given // Config.Events, or a recorder of its own
 	sets      *client.Informer[*api.StatefulSet]
 	pods      *client.Informer[*api.Pod]
 	queue     *client.Queue[string]
@@ -127,30 +125,18 @@ func New(cfg Config) (*Controller, error) {
 		claims:    newClaimNodes(cfg.Backend, cfg.Log),
 		templates: newTemplates(),
 	}
-	c.events = cfg.Events
-	if c.events == nil {
-		c.recorder = record.New(cfg.Backend, "statefulset-controller", cfg.Now, cfg.Log)
-		c.events = c.recorder
-	}
-	err := c.pods.AddIndex(byOwner, func(p *api.Pod) []string {
-		if ref := controllerOf(&p.ObjectMeta); ref != nil && ref.Kind == "StatefulSet" {
-			return []string{ref.UID}
-		}
-		return nil
-	})
-	if err != nil {
+	c.events = record.OrNew(cfg.Events, cfg.Backend, "statefulset-controller", cfg.Now, cfg.Log)
+	if err := c.pods.AddIndex(byOwner, owner.ControllerIndex[*api.Pod]("StatefulSet")); err != nil {
 		return nil, err
 	}
-	if err := c.pods.AddIndex(byOrphanNamespace, orphanIndex); err != nil {
+	if err := c.pods.AddIndex(owner.ByOrphanNamespace, owner.OrphanIndex); err != nil {
 		return nil, err
 	}
 	c.sets.AddHandler(client.HandlerFuncs[*api.StatefulSet]{
 		AddFunc:    func(s *api.StatefulSet) { c.queue.Add(setKey(s)) },
 		UpdateFunc: func(_, s *api.StatefulSet) { c.queue.Add(setKey(s)) },
 		DeleteFunc: func(s *api.StatefulSet) {
-			if c.recorder != nil {
-				c.recorder.Forget(s.UID)
-			}
+			c.events.Forget(s.UID)
 			c.templates.forget(s.UID)
 			c.queue.Add(setKey(s))
 		},
@@ -165,29 +151,14 @@ func New(cfg Config) (*Controller, error) {
 
 // Run syncs stateful sets until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.sets.Run(ctx) })
-	g.Go(func() error { return c.pods.Run(ctx) })
-	if c.recorder != nil {
-		g.Go(func() error { return c.recorder.Run(ctx) })
-	}
-	g.Go(func() error {
-		<-ctx.Done()
-		c.queue.ShutDown()
-		return nil
-	})
-	if c.sets.WaitForSync(ctx) && c.pods.WaitForSync(ctx) {
-		for range c.cfg.Workers {
-			g.Go(func() error { c.worker(ctx); return nil })
-		}
-	}
-	return g.Wait()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	worker.Run(ctx, c.queue, c.sync, func(key string, err error) {
-		c.log.Warn("sync stateful set", "statefulset", key, "err", err)
-	})
+	return worker.Loop{
+		Queue: c.queue, Workers: c.cfg.Workers, Sync: c.sync,
+		Failed: func(key string, err error) {
+			c.log.Warn("sync stateful set", "statefulset", key, "err", err)
+		},
+		Informers: []worker.Informer{c.sets, c.pods},
+		Also:      []func(context.Context) error{c.events.Run},
+	}.Run(ctx)
 }
 
 // podChanged queues the pod's set and, if the pod is bound, remembers
@@ -211,14 +182,11 @@ func (c *Controller) podChanged(pod *api.Pod) {
 
 // enqueueMatching queues the sets that may adopt an orphan pod.
 func (c *Controller) enqueueMatching(pod *api.Pod) {
-	if controllerOf(&pod.ObjectMeta) != nil || pod.DeletionTimestamp != nil {
+	if api.ControllerOf(&pod.ObjectMeta) != nil || pod.DeletionTimestamp != nil {
 		return
 	}
-	for _, s := range c.sets.List() {
-		if s.Namespace != pod.Namespace || ordinalOf(s, pod) < 0 {
-			continue
-		}
-		if sel, err := api.LabelSelectorAsSelector(s.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(pod.Labels) {
+	for _, s := range podhandler.Adopters(c.sets.List(), pod, func(s *api.StatefulSet) *api.LabelSelector { return s.Spec.Selector }) {
+		if ordinalOf(s, pod) >= 0 { // only a pod named <set>-<ordinal>
 			c.queue.Add(setKey(s))
 		}
 	}
@@ -226,7 +194,7 @@ func (c *Controller) enqueueMatching(pod *api.Pod) {
 
 // owner returns the cached set that controls pod, if any.
 func (c *Controller) owner(pod *api.Pod) *api.StatefulSet {
-	return owner.Resolve[*api.StatefulSet](c.sets, "StatefulSet", pod.Namespace, controllerOf(&pod.ObjectMeta))
+	return owner.Resolve[*api.StatefulSet](c.sets, "StatefulSet", pod.Namespace, api.ControllerOf(&pod.ObjectMeta))
 }
 
 func setKey(s *api.StatefulSet) string { return s.Namespace + "/" + s.Name }

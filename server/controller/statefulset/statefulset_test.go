@@ -308,7 +308,7 @@ func TestAdoptsOrphans(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		ref := controllerOf(&p.ObjectMeta)
+		ref := api.ControllerOf(&p.ObjectMeta)
 		if ref == nil || ref.Name != "web" {
 			return false, "web-0 not adopted"
 		}

@@ -11,15 +11,10 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/namespaces"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
-)
-
-// The event reasons of this controller, as Kubernetes'.
-const (
-	reasonSuccessfulCreate = "SuccessfulCreate"
-	reasonSuccessfulDelete = "SuccessfulDelete"
-	reasonFailedCreate     = "FailedCreate"
-	reasonFailedDelete     = "FailedDelete"
+	"github.com/skiffhq/skiff/server/controller/internal/statuswrite"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
 // parallelWrites bounds the creates or deletes a Parallel set issues at
@@ -34,12 +29,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
-	var pods []*api.Pod
-	for _, p := range c.pods.ByIndex(byOwner, s.UID) {
-		if p.Namespace == s.Namespace {
-			pods = append(pods, p)
-		}
-	}
+	pods := owner.Controlled(c.pods, byOwner, s.Namespace, s.UID)
 	adopted, err := c.adopt(ctx, s)
 	pods = append(pods, adopted...)
 	errs := []error{err}
@@ -119,31 +109,25 @@ func (c *Controller) createPod(ctx context.Context, s *api.StatefulSet, t *api.P
 		// the name: then say so, for the set cannot go on without it.
 		cur, gerr := pods.Get(ctx, pod.Name)
 		if gerr == nil {
-			if ref := controllerOf(&cur.ObjectMeta); ref != nil && ref.UID == s.UID {
+			if ref := api.ControllerOf(&cur.ObjectMeta); ref != nil && ref.UID == s.UID {
 				return nil
 			}
 			err = fmt.Errorf("pod %s exists and is not controlled by stateful set %s: %w", pod.Name, s.Name, errdefs.ErrAlreadyExists)
 		}
 	}
 	if err != nil {
-		if errdefs.IsForbidden(err) && c.namespaceClosing(ctx, s.Namespace) {
+		if errdefs.IsForbidden(err) && namespaces.Closing(ctx, c.cfg.Backend, s.Namespace) {
 			return nil
 		}
-		c.events.Eventf(objectRef(s), api.EventTypeWarning, reasonFailedCreate, "create Pod %s in StatefulSet %s failed error: %v", pod.Name, s.Name, err)
+		c.events.Eventf(objectRef(s), api.EventTypeWarning, record.ReasonFailedCreate, "create Pod %s in StatefulSet %s failed error: %v", pod.Name, s.Name, err)
 		return fmt.Errorf("create pod %s of stateful set %s/%s: %w", pod.Name, s.Namespace, s.Name, err)
 	}
 	where := ""
 	if node != "" {
 		where = " on node " + node + " (its volumes' node)"
 	}
-	c.events.Eventf(objectRef(s), api.EventTypeNormal, reasonSuccessfulCreate, "create Pod %s in StatefulSet %s successful%s", pod.Name, s.Name, where)
+	c.events.Eventf(objectRef(s), api.EventTypeNormal, record.ReasonSuccessfulCreate, "create Pod %s in StatefulSet %s successful%s", pod.Name, s.Name, where)
 	return nil
-}
-
-// namespaceClosing reports whether ns is being deleted (or gone).
-func (c *Controller) namespaceClosing(ctx context.Context, ns string) bool {
-	n, err := client.For[*api.Namespace](c.cfg.Backend, "").Get(ctx, ns)
-	return errdefs.IsNotFound(err) || (err == nil && n.DeletionTimestamp != nil)
 }
 
 // deletePod deletes one of s's pods, gracefully: the agent stops it, and
@@ -155,10 +139,10 @@ func (c *Controller) deletePod(ctx context.Context, s *api.StatefulSet, p *api.P
 		return nil
 	}
 	if err != nil {
-		c.events.Eventf(objectRef(s), api.EventTypeWarning, reasonFailedDelete, "delete Pod %s in StatefulSet %s failed error: %v", p.Name, s.Name, err)
+		c.events.Eventf(objectRef(s), api.EventTypeWarning, record.ReasonFailedDelete, "delete Pod %s in StatefulSet %s failed error: %v", p.Name, s.Name, err)
 		return fmt.Errorf("delete pod %s of stateful set %s/%s: %w", p.Name, s.Namespace, s.Name, err)
 	}
-	c.events.Eventf(objectRef(s), api.EventTypeNormal, reasonSuccessfulDelete, "delete Pod %s in StatefulSet %s successful", p.Name, s.Name)
+	c.events.Eventf(objectRef(s), api.EventTypeNormal, record.ReasonSuccessfulDelete, "delete Pod %s in StatefulSet %s successful", p.Name, s.Name)
 	return nil
 }
 
@@ -167,25 +151,5 @@ func (c *Controller) updateStatus(ctx context.Context, s *api.StatefulSet, statu
 	if reflect.DeepEqual(s.Status, status) {
 		return nil
 	}
-	sets := client.For[*api.StatefulSet](c.cfg.Backend, s.Namespace)
-	next := api.Clone(s)
-	for attempt := 0; ; attempt++ {
-		next.Status = status
-		_, err := sets.UpdateStatus(ctx, next)
-		if !errdefs.IsConflict(err) || attempt == 1 {
-			if errdefs.IsNotFound(err) {
-				return nil
-			}
-			return err
-		}
-		if next, err = sets.Get(ctx, s.Name); err != nil {
-			if errdefs.IsNotFound(err) {
-				return nil
-			}
-			return err
-		}
-		if next.UID != s.UID || next.Generation != s.Generation {
-			return nil // the next sync computes anew
-		}
-	}
+	return statuswrite.Write(ctx, c.cfg.Backend, s, func(next *api.StatefulSet) { next.Status = status })
 }

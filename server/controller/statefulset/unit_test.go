@@ -2,32 +2,14 @@ package statefulset
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 )
 
-// clock is a fake clock that moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+var t0 = controllertest.T0
 
 // unitSet is a set of n at the template's current revision.
 func unitSet(n int32, policy api.PodManagementPolicyType) *api.StatefulSet {
@@ -170,16 +152,16 @@ func TestPlanRollingUpdate(t *testing.T) {
 }
 
 func TestPlanMinReadySeconds(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := controllertest.NewClock()
 	s := unitSet(2, api.OrderedReadyPodManagement)
 	s.Spec.MinReadySeconds = 10
 	ps := pods(s, revision(s), "r")
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	d := plan(s, ps, clk.Now())
 	if got := describe(d); got != "create [] delete []" || !d.notYetAvailable || d.status.AvailableReplicas != 0 {
 		t.Errorf("after 5s: %s, status %+v; want to wait", got, d.status)
 	}
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	d = plan(s, ps, clk.Now())
 	if got := describe(d); got != "create [1] delete []" || d.status.AvailableReplicas != 1 {
 		t.Errorf("after 10s: %s, status %+v; want web-1", got, d.status)

@@ -1,8 +1,9 @@
 // Package owner is what controllers share about controller
 // ownerReferences: finding, in an informer cache, the object one names;
 // checking afresh that an object may still adopt; writing a pod adopted or
-// released; and splitting the "namespace/name" keys controllers queue. It
-// does not decide what a controller owns: each claims its pods itself.
+// released; indexing and adopting orphan pods (orphans.go); and splitting
+// the "namespace/name" keys controllers queue. It does not decide what a
+// controller owns: each claims its pods itself.
 package owner
 
 import (
@@ -59,8 +60,8 @@ func canAdopt[T api.Object](ctx context.Context, b client.Backend, ns, name, uid
 
 // setController writes pod with ref as its controller (adopt) or without
 // any reference to ref's UID (release), through b. A pod that is gone is
-// not an error; written says whether the pod was updated.
-func setController(ctx context.Context, b client.Backend, pod *api.Pod, ref api.OwnerReference, adopt bool) (written bool, err error) {
+// not an error; written is the pod as updated, nil if it was not.
+func setController(ctx context.Context, b client.Backend, pod *api.Pod, ref api.OwnerReference, adopt bool) (written *api.Pod, err error) {
 	next := api.Clone(pod)
 	var refs []api.OwnerReference
 	for _, r := range next.OwnerReferences {
@@ -72,18 +73,18 @@ func setController(ctx context.Context, b client.Backend, pod *api.Pod, ref api.
 		refs = append(refs, ref)
 	}
 	next.OwnerReferences = refs
-	_, err = client.For[*api.Pod](b, pod.Namespace).Update(ctx, next)
+	written, err = client.For[*api.Pod](b, pod.Namespace).Update(ctx, next)
 	switch {
 	case errdefs.IsNotFound(err):
-		return false, nil
+		return nil, nil
 	case err != nil:
 		verb := "release"
 		if adopt {
 			verb = "adopt"
 		}
-		return false, fmt.Errorf("%s pod %s/%s: %w", verb, pod.Namespace, pod.Name, err)
+		return nil, fmt.Errorf("%s pod %s/%s: %w", verb, pod.Namespace, pod.Name, err)
 	}
-	return true, nil
+	return written, nil
 }
 
 // Claim writes the pods a controller's claim decided on: it releases
@@ -95,12 +96,12 @@ func setController(ctx context.Context, b client.Backend, pod *api.Pod, ref api.
 func Claim[T api.Object](ctx context.Context, b client.Backend, what string, ref api.OwnerReference, ns string, release, adopt []*api.Pod, written func(pod *api.Pod, adopted bool)) ([]*api.Pod, error) {
 	var errs []error
 	set := func(p *api.Pod, adopt bool) bool {
-		ok, err := setController(ctx, b, p, ref, adopt)
+		got, err := setController(ctx, b, p, ref, adopt)
 		if err != nil {
 			errs = append(errs, err)
 			return false
 		}
-		if ok && written != nil {
+		if got != nil && written != nil {
 			written(p, adopt)
 		}
 		return true
@@ -124,4 +125,18 @@ func Claim[T api.Object](ctx context.Context, b client.Backend, what string, ref
 		}
 	}
 	return adopted, errors.Join(errs...)
+}
+
+// MaxPodNamePrefix keeps generated pod names within a DNS label (63):
+// the store appends five random characters to the generateName prefix.
+const MaxPodNamePrefix = 63 - 5
+
+// PodNamePrefix is the generateName of the pods an owner named name
+// creates: "<name>-", cut to leave room for the store's random suffix.
+func PodNamePrefix(name string) string {
+	prefix := name + "-"
+	if len(prefix) > MaxPodNamePrefix {
+		prefix = prefix[:MaxPodNamePrefix]
+	}
+	return prefix
 }

@@ -1,7 +1,9 @@
 // Package worker runs a controller's sync loop over its work queue: take
 // a key, sync it, reset its back-off when the sync succeeded, queue it
-// again rate-limited when it failed. It does not decide what a sync does
-// or how a failure is logged; the controller passes both in.
+// again rate-limited when it failed; and (Loop) runs a controller's
+// informers and its workers together until its context ends. It does not
+// decide what a sync does or how a failure is logged; the controller
+// passes both in.
 package worker
 
 import (
