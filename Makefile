@@ -33,7 +33,9 @@ bench:
 	./scripts/bench-server.sh 10
 	$(GO) test -run='^$$' -bench=. -benchtime=50x ./runtime/containerd/ ./netstack/cni/
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/logs/ ./runtime/probe/ ./runtime/gc/
-	$(GO) test -run='^$$' -bench='PodStart|JoinedAgent' -benchtime=1x ./cmd/skiff/
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./server/scheduler/ ./runtime/hollow/
+	$(GO) test -run='^$$' -bench=. -benchtime=5x ./server/controller/...
+	$(GO) test -run='^$$' -bench='PodStart|JoinedAgent|Hollow' -benchtime=1x ./cmd/skiff/
 
 lint:
 	$(GO) vet ./...
