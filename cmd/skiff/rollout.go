@@ -64,6 +64,22 @@ func deploymentArg(args []string) (string, error) {
 	return name, nil
 }
 
+// onDeployment is the RunE of a rollout verb: it reads the deployment's
+// name from the arguments, connects, and runs run.
+func onDeployment(f *clientFlags, run func(ctx context.Context, b client.Backend, name string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		name, err := deploymentArg(args)
+		if err != nil {
+			return err
+		}
+		b, err := f.backend()
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), b, name)
+	}
+}
+
 func deploymentRef(name string) string { return "deployment/" + name }
 
 type rolloutStatusOptions struct {
@@ -81,17 +97,9 @@ func newRolloutStatusCommand(io streams) *cobra.Command {
 progress changes. Exits non-zero if the rollout exceeds its progress deadline
 or --timeout passes first.`,
 		Args: cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args)
-			if err != nil {
-				return err
-			}
-			b, err := f.backend()
-			if err != nil {
-				return err
-			}
-			return rolloutStatus(cmd.Context(), io.out, b, f.namespace, name, o)
-		},
+		RunE: onDeployment(&f, func(ctx context.Context, b client.Backend, name string) error {
+			return rolloutStatus(ctx, io.out, b, f.namespace, name, o)
+		}),
 	}
 	f.add(cmd)
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "give up after this long (0: wait for ever)")
@@ -194,17 +202,9 @@ func newRolloutHistoryCommand(io streams) *cobra.Command {
 		Use:   "history deployment/NAME",
 		Short: "List a deployment's revisions, or show one's pod template",
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args)
-			if err != nil {
-				return err
-			}
-			b, err := f.backend()
-			if err != nil {
-				return err
-			}
-			return rolloutHistory(cmd.Context(), io.out, b, f.namespace, name, revision)
-		},
+		RunE: onDeployment(&f, func(ctx context.Context, b client.Backend, name string) error {
+			return rolloutHistory(ctx, io.out, b, f.namespace, name, revision)
+		}),
 	}
 	f.add(cmd)
 	cmd.Flags().Int64Var(&revision, "revision", 0, "show the pod template of this revision")
@@ -285,20 +285,12 @@ func newRolloutUndoCommand(io streams) *cobra.Command {
 		Use:   "undo deployment/NAME",
 		Short: "Roll back to the previous revision, or to --to-revision",
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args)
-			if err != nil {
-				return err
-			}
+		RunE: onDeployment(&f, func(ctx context.Context, b client.Backend, name string) error {
 			if to < 0 {
 				return fmt.Errorf("--to-revision %d: want a revision number, or 0 for the previous one", to)
 			}
-			b, err := f.backend()
-			if err != nil {
-				return err
-			}
-			return rolloutUndo(cmd.Context(), io.out, b, f.namespace, name, to)
-		},
+			return rolloutUndo(ctx, io.out, b, f.namespace, name, to)
+		}),
 	}
 	f.add(cmd)
 	cmd.Flags().Int64Var(&to, "to-revision", 0, "the revision to roll back to (0: the previous one)")
@@ -338,17 +330,9 @@ func newRolloutPatchCommand(io streams, verb, short string, p patcher) *cobra.Co
 		Use:   verb + " deployment/NAME",
 		Short: short,
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := deploymentArg(args)
-			if err != nil {
-				return err
-			}
-			b, err := f.backend()
-			if err != nil {
-				return err
-			}
-			return patchDeployment(cmd.Context(), io.out, b, f.namespace, name, verb, p, time.Now())
-		},
+		RunE: onDeployment(&f, func(ctx context.Context, b client.Backend, name string) error {
+			return patchDeployment(ctx, io.out, b, f.namespace, name, verb, p, time.Now())
+		}),
 	}
 	f.add(cmd)
 	return cmd

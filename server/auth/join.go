@@ -114,20 +114,6 @@ func (j *JoinSecret) AuthenticateToken(_ context.Context, token string) (*Identi
 	return &Identity{Name: "skiff:bootstrap", Groups: []string{GroupBootstrappers}}, nil
 }
 
-// Union tries each authenticator in turn; the answer to a token none
-// accepts is the same as any one's.
-type Union []TokenAuthenticator
-
-// AuthenticateToken returns the first identity any member gives.
-func (u Union) AuthenticateToken(ctx context.Context, token string) (*Identity, error) {
-	for _, a := range u {
-		if id, err := a.AuthenticateToken(ctx, token); err == nil {
-			return id, nil
-		}
-	}
-	return nil, errBadToken
-}
-
 // InGroup reports whether id is in group g.
 func (id *Identity) InGroup(g string) bool {
 	for _, x := range id.Groups {

@@ -7,7 +7,6 @@
 package nodelease
 
 import (
-	"sort"
 	"sync"
 	"time"
 )
@@ -31,10 +30,9 @@ func (l Lease) Expired(now time.Time) bool { return now.After(l.RenewTime.Add(l.
 
 // Table is the leases of all nodes. The zero value is not usable; use New.
 type Table struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	m     map[string]Lease
-	watch []chan<- string
+	mu  sync.Mutex
+	now func() time.Time
+	m   map[string]Lease
 }
 
 // New returns an empty table; now is the clock (nil means time.Now).
@@ -56,14 +54,6 @@ func (t *Table) Renew(node, holder string, d time.Duration) Lease {
 	}
 	l.Holder, l.Duration, l.DurationSeconds, l.RenewTime = holder, d, int(d/time.Second), now
 	t.m[node] = l
-	if !ok {
-		for _, c := range t.watch {
-			select {
-			case c <- node:
-			default:
-			}
-		}
-	}
 	return l
 }
 
@@ -80,27 +70,4 @@ func (t *Table) Forget(node string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.m, node)
-}
-
-// Expired lists, sorted, the nodes whose lease ran out.
-func (t *Table) Expired() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	var out []string
-	for n, l := range t.m {
-		if l.Expired(now) {
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Notify sends a node's name on c when its first lease arrives (c is
-// never blocked on: give it room).
-func (t *Table) Notify(c chan<- string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.watch = append(t.watch, c)
 }

@@ -113,6 +113,8 @@ func New(cfg Config) (*Controller, error) {
 	if err := c.pods.AddIndex(indexNode, func(p *api.Pod) []string { return []string{p.Spec.NodeName} }); err != nil {
 		return nil, err
 	}
+	// A deleted node's lease goes with it.
+	c.nodes.AddHandler(client.HandlerFuncs[*api.Node]{DeleteFunc: func(n *api.Node) { cfg.Leases.Forget(n.Name) }})
 	return c, nil
 }
 

@@ -144,6 +144,12 @@ func TestUnreachableNodeIsTaintedAndItsPodsEvicted(t *testing.T) {
 	leases.Renew("a", "system:node:a", 20*time.Second)
 	c.Check(ctx)
 	waitNode(t, ctx, c, "a", func(n *api.Node) bool { return len(n.Spec.Taints) == 0 })
+
+	// A deleted node's lease goes too.
+	if _, err := reg.Delete(ctx, "nodes", "", "b", api.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "b's lease forgotten", func() bool { _, ok := leases.Get("b"); return !ok })
 }
 
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
