@@ -12,13 +12,10 @@ import (
 	"github.com/skiffhq/skiff/runtime/hollow"
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
-	"github.com/skiffhq/skiff/server/controller/deployment"
-	"github.com/skiffhq/skiff/server/controller/garbagecollector"
-	"github.com/skiffhq/skiff/server/controller/nodeipam"
-	"github.com/skiffhq/skiff/server/controller/replicaset"
+	"github.com/skiffhq/skiff/server/controller/cronjob"
+	"github.com/skiffhq/skiff/server/controller/manager"
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
-	"github.com/skiffhq/skiff/server/scheduler"
 	"github.com/skiffhq/skiff/server/store"
 )
 
@@ -32,6 +29,31 @@ type hollowCluster struct {
 
 func startHollowCluster(b testing.TB, ctx context.Context, nodes int) *hollowCluster {
 	b.Helper()
+	return startHollowClusterWith(b, ctx, hollowClusterConfig{Nodes: nodes})
+}
+
+// hollowZones are the zones of nodes 0, 1, 2, 3, … when
+// hollowClusterConfig.Labels is nil: a, b, c, a, …
+var hollowZones = []string{"a", "b", "c"}
+
+// hollowClusterConfig says what cluster startHollowClusterWith makes.
+type hollowClusterConfig struct {
+	Nodes int
+	// Labels are node i's labels; nil puts the nodes in zones a, b, c
+	// in turn (topology.kubernetes.io/zone).
+	Labels func(i int) map[string]string
+	// Taints are node i's taints; nil means none.
+	Taints func(i int) []api.Taint
+	// CronJobClock is the cron job controller's clock; nil is the wall
+	// clock.
+	CronJobClock cronjob.Clock
+}
+
+// startHollowClusterWith starts the control plane and cfg.Nodes hollow
+// nodes and waits until the nodes are ready. The control loops and the
+// nodes stop when the test ends, before the store closes.
+func startHollowClusterWith(b testing.TB, ctx context.Context, cfg hollowClusterConfig) *hollowCluster {
+	b.Helper()
 	st, err := store.Open(store.Config{Path: filepath.Join(b.TempDir(), "state.db")})
 	if err != nil {
 		b.Fatal(err)
@@ -44,39 +66,38 @@ func startHollowCluster(b testing.TB, ctx context.Context, nodes int) *hollowClu
 	if err := reg.EnsureNamespaces(ctx); err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
-	ipam, err := nodeipam.New(nodeipam.Config{Backend: reg, ClusterCIDR: "10.32.0.0/12", Log: log})
-	if err != nil {
+	if err := reg.EnsurePriorityClasses(ctx); err != nil {
 		b.Fatal(err)
 	}
-	go ipam.Run(ctx)
 	leases := nodelease.New(nil)
-	sched, err := scheduler.New(scheduler.Config{Backend: reg, Log: log})
+	loops, err := manager.New(manager.Config{Backend: reg, Leases: leases, ClusterCIDR: "10.32.0.0/12",
+		CronJobClock: cfg.CronJobClock, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	go sched.Run(ctx)
-	rsc, err := replicaset.New(replicaset.Config{Backend: reg, Log: log})
-	if err != nil {
-		b.Fatal(err)
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	loopsDone := make(chan struct{})
+	go func() {
+		defer close(loopsDone)
+		if err := loops.Run(loopCtx); err != nil && loopCtx.Err() == nil {
+			b.Errorf("control loops stopped: %v", err)
+		}
+	}()
+	b.Cleanup(func() {
+		stopLoops()
+		<-loopsDone
+	})
+	if cfg.Labels == nil {
+		cfg.Labels = func(i int) map[string]string {
+			return map[string]string{"topology.kubernetes.io/zone": hollowZones[i%len(hollowZones)]}
+		}
 	}
-	go rsc.Run(ctx)
-	dc, err := deployment.New(deployment.Config{Backend: reg, Log: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go dc.Run(ctx)
-	gcol, err := garbagecollector.New(garbagecollector.Config{Backend: reg, Log: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go gcol.Run(ctx)
-	zones := []string{"a", "b", "c"}
 	c, err := hollow.Start(ctx, hollow.Config{
 		Backend:  reg,
-		Count:    nodes,
+		Count:    cfg.Nodes,
 		Dir:      b.TempDir(),
-		Labels:   func(i int) map[string]string { return map[string]string{"topology.kubernetes.io/zone": zones[i%3]} },
+		Labels:   cfg.Labels,
+		Taints:   cfg.Taints,
 		Capacity: func(int) api.ResourceList { return hollow.Resources(4000, 16<<30, 110) },
 		Lease:    localLease{leases},
 	})

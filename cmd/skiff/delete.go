@@ -16,6 +16,7 @@ func newDeleteCommand(io streams) *cobra.Command {
 	var files []string
 	var recursive, ignoreNotFound bool
 	var grace int64
+	var cascade string
 	cmd := &cobra.Command{
 		Use:   "delete (KIND NAME... | -f FILE|DIR|-)",
 		Short: "Delete objects by name or by the manifests that made them",
@@ -56,11 +57,15 @@ func newDeleteCommand(io streams) *cobra.Command {
 			default:
 				return fmt.Errorf("delete needs KIND NAME... or -f FILE")
 			}
+			policy, ok := cascadePolicies[cascade]
+			if !ok {
+				return fmt.Errorf("--cascade %q: want background, foreground or orphan", cascade)
+			}
 			b, err := f.backend()
 			if err != nil {
 				return err
 			}
-			opts := api.DeleteOptions{}
+			opts := api.DeleteOptions{PropagationPolicy: policy}
 			if cmd.Flags().Changed("grace-period") {
 				opts.GracePeriodSeconds = &grace
 			}
@@ -90,5 +95,10 @@ func newDeleteCommand(io streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories recursively")
 	cmd.Flags().BoolVar(&ignoreNotFound, "ignore-not-found", false, "treat a missing object as deleted")
 	cmd.Flags().Int64Var(&grace, "grace-period", 0, "seconds a pod gets to stop; 0 deletes at once")
+	cmd.Flags().StringVar(&cascade, "cascade", "background",
+		"what happens to what the object owns: background (deleted after it), foreground (deleted before it) or orphan (left)")
 	return cmd
 }
+
+// cascadePolicies maps --cascade to the API's propagation policies.
+var cascadePolicies = map[string]string{"background": "Background", "foreground": "Foreground", "orphan": "Orphan"}

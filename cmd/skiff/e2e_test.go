@@ -55,8 +55,9 @@ type e2eServer struct {
 	exited  chan struct{} // closed when the process has exited
 }
 
-// startServer runs `skiff server` on dataDir; listen "" picks a free port.
-func startServer(t *testing.T, dataDir, listen string) *e2eServer {
+// startServer runs `skiff server` on dataDir; listen "" picks a free port;
+// extra flags follow the ones it always passes.
+func startServer(t testing.TB, dataDir, listen string, flags ...string) *e2eServer {
 	t.Helper()
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -67,7 +68,7 @@ func startServer(t *testing.T, dataDir, listen string) *e2eServer {
 	serverCfg := filepath.Join(t.TempDir(), "config.yaml")
 	os.WriteFile(serverCfg, []byte("logLevel: info\nbookmarkSeconds: 1\nlisten: 127.0.0.1:1\n"), 0o600)
 	// The control plane alone: node_e2e_test.go runs the agent.
-	s.cmd = exec.Command(skiffBin, "server", "--data-dir", dataDir, "--listen", listen, "--config", serverCfg, "--disable-agent")
+	s.cmd = exec.Command(skiffBin, append([]string{"server", "--data-dir", dataDir, "--listen", listen, "--config", serverCfg, "--disable-agent"}, flags...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	begin := time.Now()
 	if err := s.cmd.Start(); err != nil {

@@ -90,6 +90,8 @@ func columns(kind string, wide bool) []string {
 		return []string{"NAME", "TYPE", "DATA", "AGE"}
 	case "Event":
 		return []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}
+	case "PriorityClass":
+		return []string{"NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTION", "AGE"}
 	}
 	return []string{"NAME", "AGE"}
 }
@@ -188,6 +190,12 @@ func cells(obj api.Object, wide bool, now time.Time) []string {
 		}
 		ref := strings.ToLower(o.InvolvedObject.Kind) + "/" + o.InvolvedObject.Name
 		return []string{humanAge(seen, now), o.Type, o.Reason, ref, o.Message}
+	case *api.PriorityClass:
+		policy := string(api.PreemptLowerPriority)
+		if o.PreemptionPolicy != nil {
+			policy = string(*o.PreemptionPolicy)
+		}
+		return []string{m.Name, fmt.Sprint(o.Value), fmt.Sprint(o.GlobalDefault), policy, age}
 	}
 	return []string{m.Name, age}
 }

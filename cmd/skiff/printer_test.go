@@ -61,6 +61,11 @@ func TestPrintTables(t *testing.T) {
 		Status: api.NodeStatus{Conditions: []api.NodeCondition{{Type: "Ready", Status: "True"}},
 			NodeInfo: api.NodeSystemInfo{KubeletVersion: "v0.1.0"}},
 	}
+	never := api.PreemptNever
+	classes := []api.Object{
+		&api.PriorityClass{ObjectMeta: api.ObjectMeta{Name: "system-node-critical", CreationTimestamp: ago(20 * 24 * time.Hour)}, Value: 2000001000},
+		&api.PriorityClass{ObjectMeta: api.ObjectMeta{Name: "batch", CreationTimestamp: ago(2 * time.Hour)}, Value: -10, GlobalDefault: true, PreemptionPolicy: &never},
+	}
 	for _, tc := range []struct {
 		name string
 		kind string
@@ -73,6 +78,7 @@ func TestPrintTables(t *testing.T) {
 		{"deployments", "deployments", []api.Object{deploy}, false, false},
 		{"services-wide", "services", []api.Object{svc}, true, false},
 		{"nodes", "nodes", []api.Object{node}, false, true},
+		{"priorityclasses", "priorityclasses", classes, false, true},
 	} {
 		k, _ := api.LookupResource(tc.kind)
 		var b bytes.Buffer

@@ -17,18 +17,9 @@ import (
 	"github.com/skiffhq/skiff/server/apiserver"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
-	"github.com/skiffhq/skiff/server/controller/cronjob"
-	"github.com/skiffhq/skiff/server/controller/daemonset"
-	"github.com/skiffhq/skiff/server/controller/deployment"
-	"github.com/skiffhq/skiff/server/controller/garbagecollector"
-	"github.com/skiffhq/skiff/server/controller/job"
-	"github.com/skiffhq/skiff/server/controller/nodeipam"
-	"github.com/skiffhq/skiff/server/controller/nodelifecycle"
-	"github.com/skiffhq/skiff/server/controller/replicaset"
-	"github.com/skiffhq/skiff/server/controller/statefulset"
+	"github.com/skiffhq/skiff/server/controller/manager"
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
-	"github.com/skiffhq/skiff/server/scheduler"
 	"github.com/skiffhq/skiff/server/store"
 )
 
@@ -155,6 +146,9 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	if err := reg.EnsureNamespaces(ctx); err != nil {
 		return err
 	}
+	if err := reg.EnsurePriorityClasses(ctx); err != nil {
+		return err
+	}
 
 	apiClient, err := pki.APIServerClientPair()
 	if err != nil {
@@ -203,73 +197,19 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	fmt.Fprintf(io.err, "To add a node, run on it (as root):\n  SKIFF_TOKEN=%s skiff agent --server %s\n(the token is kept in %s; --token and --token-file work too)\n",
 		joinToken, joinURL, filepath.Join(cfg.DataDir, auth.NodeTokenFile))
 
-	ipam, err := nodeipam.New(nodeipam.Config{Backend: reg, ClusterCIDR: cfg.ClusterCIDR, Log: log.With("component", "nodeipam")})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	lifecycle, err := nodelifecycle.New(nodelifecycle.Config{
-		Backend: reg, Leases: leases,
-		NotReadyAfter: time.Duration(cfg.NodeNotReadySeconds) * time.Second,
-		EvictAfter:    time.Duration(cfg.PodEvictionSeconds) * time.Second,
-		Log:           log.With("component", "nodelifecycle"),
+	loops, err := manager.New(manager.Config{
+		Backend: reg, Leases: leases, ClusterCIDR: cfg.ClusterCIDR,
+		NodeNotReadyAfter: time.Duration(cfg.NodeNotReadySeconds) * time.Second,
+		EvictAfter:        time.Duration(cfg.PodEvictionSeconds) * time.Second,
+		Log:               log,
 	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	rsc, err := replicaset.New(replicaset.Config{Backend: reg, Log: log.With("component", "replicaset")})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	gcol, err := garbagecollector.New(garbagecollector.Config{Backend: reg, Log: log.With("component", "garbagecollector")})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	sched, err := scheduler.New(scheduler.Config{Backend: reg, Log: log.With("component", "scheduler")})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	dc, err := deployment.New(deployment.Config{Backend: reg, Log: log.With("component", "deployment")})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	jobc, err := job.New(job.Config{Backend: reg, Log: log.With("component", "job")})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	cronc, err := cronjob.New(cronjob.Config{Backend: reg, Log: log.With("component", "cronjob")})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	dsc, err := daemonset.New(daemonset.Config{Backend: reg, Log: log.With("component", "daemonset")})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	stsc, err := statefulset.New(statefulset.Config{Backend: reg, Log: log.With("component", "statefulset")})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
-	g.Go(func() error { return dsc.Run(ctx) })
-	g.Go(func() error { return stsc.Run(ctx) })
-	g.Go(func() error { return dc.Run(ctx) })
-	g.Go(func() error { return jobc.Run(ctx) })
-	g.Go(func() error { return cronc.Run(ctx) })
-	g.Go(func() error { return sched.Run(ctx) })
-	g.Go(func() error { return ipam.Run(ctx) })
-	g.Go(func() error { return lifecycle.Run(ctx) })
-	g.Go(func() error { return rsc.Run(ctx) })
-	g.Go(func() error { return gcol.Run(ctx) })
+	g.Go(func() error { return loops.Run(ctx) })
 	if !cfg.DisableAgent {
 		g.Go(func() error {
 			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert, ca: pki.CAPool()}, version, log)

@@ -66,9 +66,7 @@ func New(cfg Config) (*Agent, error) {
 	a.backoff = newBackoff(a.now)
 	a.pulls = newBackoff(a.now)
 	a.pods = client.NewInformer[*api.Pod](cfg.Client, "", api.ListOptions{FieldSelector: "spec.nodeName=" + cfg.NodeName}, log.With("informer", "pods"))
-	if err := a.pods.AddIndex(indexUID, func(p *api.Pod) []string { return []string{p.UID} }); err != nil {
-		return nil, err
-	}
+	a.pods.AddIndex(indexUID, func(p *api.Pod) []string { return []string{p.UID} })
 	a.status = newStatusManager(cfg.Client, log)
 	a.status.retry = func(uid string) { a.queue.AddAfter(uid, time.Second) }
 	a.events = newRecorder(cfg.Client, cfg.NodeName, a.now, log)

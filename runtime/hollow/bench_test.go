@@ -170,19 +170,21 @@ func writeHeapProfile(tb testing.TB, path string) {
 	}
 }
 
-// settle waits until the store has seen no write for a second (the last
-// Events and statuses of a burst), at most 30 s.
+// settle waits until the store has seen no write for 11 s (the last
+// Events and statuses of a burst), at most a minute.
 func settle(tb testing.TB, srv *testServer) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	last := srv.store.Stats().Changes
-	for time.Now().Before(deadline) {
+	// Quiet for longer than the agents' node status period (10 s): a
+	// node writes its status once more after its pods start (the images
+	// it now holds), and that is part of starting, not of idling.
+	const quiet = 11 * time.Second
+	deadline := time.Now().Add(time.Minute)
+	last, since := srv.store.Stats().Changes, time.Now()
+	for time.Now().Before(deadline) && time.Since(since) < quiet {
 		time.Sleep(time.Second)
-		now := srv.store.Stats().Changes
-		if now == last {
-			return
+		if now := srv.store.Stats().Changes; now != last {
+			last, since = now, time.Now()
 		}
-		last = now
 	}
 }
 

@@ -73,9 +73,16 @@ type PodSpec struct {
 	Affinity                  *Affinity                  `json:"affinity,omitempty"`
 	Tolerations               []Toleration               `json:"tolerations,omitempty"`
 	TopologySpreadConstraints []TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
-	PriorityClassName         string                     `json:"priorityClassName,omitempty"`
+	// PriorityClassName names the pod's PriorityClass; "" is the global
+	// default class, if there is one.
+	PriorityClassName string `json:"priorityClassName,omitempty"`
 	// Priority orders pods for scheduling and preemption; higher first.
+	// The registry sets it from the PriorityClass on create; a pod may
+	// only repeat the class's value.
 	Priority *int32 `json:"priority,omitempty"`
+	// PreemptionPolicy: PreemptLowerPriority (the default) or Never. Set
+	// from the PriorityClass on create, like Priority.
+	PreemptionPolicy *PreemptionPolicy `json:"preemptionPolicy,omitempty"`
 }
 
 // LocalObjectReference names an object in the same namespace.

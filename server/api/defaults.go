@@ -46,6 +46,11 @@ func Default(obj Object) {
 		defaultJob(o)
 	case *CronJob:
 		defaultCronJobSpec(&o.Spec)
+	case *PriorityClass:
+		if o.PreemptionPolicy == nil {
+			p := PreemptLowerPriority
+			o.PreemptionPolicy = &p
+		}
 	}
 }
 

@@ -221,6 +221,8 @@ var kubernetesManifests = []string{
 	`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"registry","namespace":"default"},"type":"kubernetes.io/dockerconfigjson","data":{".dockerconfigjson":"e30="}}`,
 	`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"web","namespace":"default"},"immutable":true,"data":{"mode":"prod","web.conf":"listen 8080;"},"binaryData":{"logo.png":"iVBORw0KGgo="}}`,
 	`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-a","labels":{"team":"a"}}}`,
+	`{"apiVersion":"scheduling.k8s.io/v1","kind":"PriorityClass","metadata":{"name":"high-priority"},"value":1000000,"globalDefault":false,
+	 "description":"This priority class should be used for XYZ service pods only.","preemptionPolicy":"Never"}`,
 	`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"debug","namespace":"default"},
 	 "spec":{"containers":[{"name":"sh","image":"busybox","stdin":true,"tty":true,"lifecycle":{"preStop":{"sleep":{"seconds":2}}}}],"restartPolicy":"Never","activeDeadlineSeconds":3600,"priority":10}}`,
 }

@@ -57,6 +57,8 @@ func Validate(obj Object) FieldErrors {
 		errs = append(errs, validateJobSpec(&o.Spec, "spec")...)
 	case *CronJob:
 		errs = append(errs, validateCronJob(o)...)
+	case *PriorityClass:
+		errs = append(errs, validatePriorityClass(o)...)
 	}
 	return errs
 }

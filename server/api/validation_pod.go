@@ -74,7 +74,14 @@ func validatePodSpec(s *PodSpec, p string, claims ...string) FieldErrors {
 	if s.PriorityClassName != "" {
 		errs = checkName(errs, p+".priorityClassName", s.PriorityClassName, IsDNS1123Subdomain)
 	}
-	errs = nonNegativePtr(errs, p+".priority", s.Priority)
+	// Priority may be negative, as in Kubernetes: a class's value is any
+	// int32 up to HighestUserDefinablePriority.
+	if pp := s.PreemptionPolicy; pp != nil {
+		if *pp == "" {
+			errs = append(errs, Required(p+".preemptionPolicy", "PreemptLowerPriority or Never"))
+		}
+		errs = oneOf(errs, p+".preemptionPolicy", *pp, PreemptLowerPriority, PreemptNever)
+	}
 	return errs
 }
 

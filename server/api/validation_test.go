@@ -129,7 +129,7 @@ func validObjects(t *testing.T) []Object {
 	return []Object{
 		testNamespace(), testNode(t), testPod(t), testConfigMap(), testSecret(), testEvent(),
 		testService(), testEndpoints(), testDeployment(t), testReplicaSet(t), testDaemonSet(t),
-		testStatefulSet(t), testJob(t), testCronJob(t),
+		testStatefulSet(t), testJob(t), testCronJob(t), testPriorityClass(),
 	}
 }
 
@@ -258,7 +258,9 @@ func TestValidatePod(t *testing.T) {
 		{"bad pull policy", c0(t, func(c *Container) { c.ImagePullPolicy = "Sometimes" }), []string{"spec.containers[0].imagePullPolicy"}},
 		{"negative grace period", podWith(t, func(p *Pod) { p.Spec.TerminationGracePeriodSeconds = refOf[int64](-1) }), []string{"spec.terminationGracePeriodSeconds"}},
 		{"zero active deadline", podWith(t, func(p *Pod) { p.Spec.ActiveDeadlineSeconds = refOf[int64](0) }), []string{"spec.activeDeadlineSeconds"}},
-		{"negative priority", podWith(t, func(p *Pod) { p.Spec.Priority = refOf[int32](-1) }), []string{"spec.priority"}},
+		{"negative priority", podWith(t, func(p *Pod) { p.Spec.Priority = refOf[int32](-1) }), nil},
+		{"bad preemption policy", podWith(t, func(p *Pod) { p.Spec.PreemptionPolicy = refOf(PreemptionPolicy("Sometimes")) }), []string{"spec.preemptionPolicy"}},
+		{"preemption policy Never", podWith(t, func(p *Pod) { p.Spec.PreemptionPolicy = refOf(PreemptNever) }), nil},
 		{"bad priority class name", podWith(t, func(p *Pod) { p.Spec.PriorityClassName = "High_Priority" }), []string{"spec.priorityClassName"}},
 		{"bad node name", podWith(t, func(p *Pod) { p.Spec.NodeName = "Node_1" }), []string{"spec.nodeName"}},
 		{"bad hostname and subdomain", podWith(t, func(p *Pod) { p.Spec.Hostname, p.Spec.Subdomain = "a.b", "c_d" }), []string{"spec.hostname", "spec.subdomain"}},

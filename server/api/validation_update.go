@@ -56,6 +56,8 @@ func ValidateUpdate(old, new Object) FieldErrors {
 		errs = append(errs, validateStatefulSetUpdate(&old.(*StatefulSet).Spec, &n.Spec, "spec")...)
 	case *Job:
 		errs = append(errs, validateJobUpdate(&old.(*Job).Spec, &n.Spec, "spec")...)
+	case *PriorityClass:
+		errs = append(errs, validatePriorityClassUpdate(old.(*PriorityClass), n)...)
 	}
 	return errs
 }

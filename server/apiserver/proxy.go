@@ -47,18 +47,43 @@ var (
 )
 
 // agentProxy holds one transport per node, each checking that the agent
-// it reaches has that node's certificate.
+// it reaches has that node's certificate. A transport is kept per node
+// object (name and UID: a node deleted and registered again gets a new
+// one) and dropped once unused for transportIdle, so deleted nodes leave
+// nothing behind.
 type agentProxy struct {
-	cfg AgentProxyConfig
-	mu  sync.Mutex
-	trs map[string]*http.Transport // node name → transport
+	cfg       AgentProxyConfig
+	mu        sync.Mutex
+	trs       map[agentKey]*agentTransport
+	lastSweep time.Time
 }
 
-func (p *agentProxy) transport(node string) *http.Transport {
+type agentKey struct{ node, uid string }
+
+type agentTransport struct {
+	tr       *http.Transport
+	lastUsed time.Time
+}
+
+// transportIdle is how long an unused agent transport is kept.
+const transportIdle = 10 * time.Minute
+
+func (p *agentProxy) transport(node, uid string, now time.Time) *http.Transport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if tr, ok := p.trs[node]; ok {
-		return tr
+	if now.Sub(p.lastSweep) > transportIdle/10 {
+		p.lastSweep = now
+		for k, at := range p.trs {
+			if now.Sub(at.lastUsed) > transportIdle {
+				at.tr.CloseIdleConnections()
+				delete(p.trs, k)
+			}
+		}
+	}
+	key := agentKey{node, uid}
+	if at, ok := p.trs[key]; ok {
+		at.lastUsed = now
+		return at.tr
 	}
 	want := auth.NodeUserPrefix + node
 	tr := &http.Transport{
@@ -87,7 +112,7 @@ func (p *agentProxy) transport(node string) *http.Transport {
 		IdleConnTimeout:     time.Minute,
 		MaxIdleConnsPerHost: 4,
 	}
-	p.trs[node] = tr
+	p.trs[key] = &agentTransport{tr: tr, lastUsed: now}
 	return tr
 }
 
@@ -179,7 +204,7 @@ func (s *Server) proxyToAgent(c *echo.Context, what string, params map[string]bo
 			pr.Out.Header.Del("Authorization")
 			pr.Out.Header.Del("Cookie")
 		},
-		Transport:     s.agents.transport(nodeName),
+		Transport:     s.agents.transport(nodeName, string(node.UID), time.Now()),
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			if r.Context().Err() != nil {

@@ -102,7 +102,7 @@ func New(cfg Config) (*Server, error) {
 		version: cfg.Version, join: cfg.Join, leases: cfg.Leases, log: cfg.Log,
 	}
 	if cfg.Agents != nil {
-		s.agents = &agentProxy{cfg: *cfg.Agents, trs: map[string]*http.Transport{}}
+		s.agents = &agentProxy{cfg: *cfg.Agents, trs: map[agentKey]*agentTransport{}}
 	}
 	e := echo.NewWithConfig(echo.Config{
 		Logger:           cfg.Log,

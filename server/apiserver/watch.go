@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"sync"
 
 	"github.com/labstack/echo/v5"
 
@@ -38,8 +39,6 @@ func (s *Server) watch(c *echo.Context, t target) error {
 	if err := rc.Flush(); err != nil {
 		return nil
 	}
-	buf := bufio.NewWriterSize(rw, 32<<10)
-	enc := json.NewEncoder(buf)
 	ch := w.ResultChan()
 	for {
 		var e api.WatchEvent
@@ -49,31 +48,44 @@ func (s *Server) watch(c *echo.Context, t target) error {
 		case <-r.Context().Done():
 			return nil
 		}
-		for {
-			if !ok {
-				buf.Flush()
-				rc.Flush()
-				return nil
-			}
-			if err := enc.Encode(toWire(e)); err != nil {
-				return nil
-			}
-			if e.Type == api.Error {
-				buf.Flush()
-				rc.Flush()
-				return nil
-			}
-			select {
-			case e, ok = <-ch:
-				continue
-			default:
-			}
-			break
-		}
-		if buf.Flush() != nil || rc.Flush() != nil {
-			return nil // the client went away
+		if !writeBurst(rw, rc, ch, e, ok) {
+			return nil
 		}
 	}
+}
+
+// watchBufs holds the buffers watch bursts are written through. A watch
+// takes one only while it writes: a server with a thousand idle watches
+// (one per node) holds a few buffers, not a thousand.
+var watchBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
+// writeBurst writes e (ok false: the watch ended) and every event already
+// waiting on ch, then flushes once. It reports whether the watch goes on.
+func writeBurst(rw http.ResponseWriter, rc *http.ResponseController, ch <-chan api.WatchEvent, e api.WatchEvent, ok bool) bool {
+	buf := watchBufs.Get().(*bufio.Writer)
+	buf.Reset(rw)
+	defer func() {
+		buf.Reset(nil)
+		watchBufs.Put(buf)
+	}()
+	enc := json.NewEncoder(buf)
+	for ok {
+		if enc.Encode(toWire(e)) != nil {
+			return false
+		}
+		if e.Type == api.Error {
+			break
+		}
+		select {
+		case e, ok = <-ch:
+			continue
+		default:
+		}
+		return buf.Flush() == nil && rc.Flush() == nil // false: the client went away
+	}
+	buf.Flush()
+	rc.Flush()
+	return false
 }
 
 func toWire(e api.WatchEvent) wireEvent {

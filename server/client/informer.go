@@ -64,13 +64,22 @@ type Informer[T api.Object] struct {
 	opts      api.ListOptions
 	log       *slog.Logger
 
+	// dispatch is held while handlers are told of a change, so that a
+	// handler added late hears of the cache's contents before any later
+	// change.
+	dispatch sync.Mutex
 	mu       sync.RWMutex
 	items    map[string]T
 	indexers map[string]func(T) []string
 	indices  map[string]map[string]map[string]struct{} // index → value → keys
 	handlers []Handler[T]
 	lastRV   string
-	running  bool
+
+	// runners counts the Run calls in progress; the list-and-watch loop
+	// runs while there is at least one.
+	runners int
+	stop    context.CancelFunc
+	stopped chan struct{}
 
 	synced   chan struct{}
 	syncOnce sync.Once
@@ -106,28 +115,45 @@ func resourceOf[T api.Object]() string {
 	return k.Resource
 }
 
-// AddHandler registers h. Handlers added before Run see every object as
-// an add during the first sync.
+// AddHandler registers h. A handler added while the informer runs is
+// first told of every cached object as an add, then of later changes.
 func (i *Informer[T]) AddHandler(h Handler[T]) {
+	i.dispatch.Lock()
+	defer i.dispatch.Unlock()
 	i.mu.Lock()
-	defer i.mu.Unlock()
 	i.handlers = append(i.handlers, h)
+	existing := make([]T, 0, len(i.items))
+	for _, o := range i.items {
+		existing = append(existing, o)
+	}
+	i.mu.Unlock()
+	for _, o := range existing {
+		h.OnAdd(o)
+	}
 }
 
 // AddIndex adds a named index: fn returns the values an object is filed
-// under. It must be called before Run.
-func (i *Informer[T]) AddIndex(name string, fn func(T) []string) error {
+// under. An index name means one function: adding a name that exists
+// keeps the first (so that the users of a shared informer can each ask
+// for the indexes they read). Added while the informer runs, the index is
+// built from the cache at once.
+func (i *Informer[T]) AddIndex(name string, fn func(T) []string) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.running {
-		return fmt.Errorf("informer %s: index %q added after Run", i.resource, name)
-	}
 	if _, ok := i.indexers[name]; ok {
-		return fmt.Errorf("informer %s: index %q already exists", i.resource, name)
+		return
 	}
 	i.indexers[name] = fn
-	i.indices[name] = map[string]map[string]struct{}{}
-	return nil
+	index := map[string]map[string]struct{}{}
+	i.indices[name] = index
+	for k, o := range i.items {
+		for _, v := range fn(o) {
+			if index[v] == nil {
+				index[v] = map[string]struct{}{}
+			}
+			index[v][k] = struct{}{}
+		}
+	}
 }
 
 // HasSynced reports whether the first list has been loaded.
@@ -199,29 +225,57 @@ func (i *Informer[T]) ByIndex(index, value string) []T {
 	return out
 }
 
-// Run keeps the cache until ctx ends.
+// Run keeps the cache until ctx ends. An informer may be run by several
+// callers at once (its users in one process, see Informers): the cache
+// is kept while any of their contexts lives.
 func (i *Informer[T]) Run(ctx context.Context) error {
-	i.mu.Lock()
-	if i.running {
-		i.mu.Unlock()
-		return fmt.Errorf("informer %s: already running", i.resource)
-	}
-	i.running = true
-	i.mu.Unlock()
 	if i.resource == "" {
 		return errors.New("informer: not a registered kind")
 	}
+	i.mu.Lock()
+	i.runners++
+	if i.runners == 1 {
+		loop, stop := context.WithCancel(context.Background())
+		prev := i.stopped
+		i.stop, i.stopped = stop, make(chan struct{})
+		go func(stopped chan struct{}) {
+			defer close(stopped)
+			if prev != nil {
+				<-prev // the last run's loop has let go of the cache
+			}
+			i.loop(loop)
+		}(i.stopped)
+	}
+	stopped := i.stopped
+	i.mu.Unlock()
+
+	<-ctx.Done()
+	i.mu.Lock()
+	i.runners--
+	last := i.runners == 0
+	if last {
+		i.stop()
+	}
+	i.mu.Unlock()
+	if last {
+		<-stopped
+	}
+	return nil
+}
+
+// loop lists and watches until ctx ends.
+func (i *Informer[T]) loop(ctx context.Context) {
 	delay := 100 * time.Millisecond
 	for {
 		err := i.listAndWatch(ctx, &delay)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		i.log.Debug("informer relisting", "resource", i.resource, "after", delay, "err", err)
 		wait := delay/2 + time.Duration(rand.Int64N(int64(delay)))
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(wait):
 		}
 		delay = min(delay*2, 30*time.Second)
@@ -297,6 +351,8 @@ func (i *Informer[T]) consume(ctx context.Context, w api.Watcher) error {
 // update (a paged list may already hold the newer state).
 func (i *Informer[T]) upsert(obj T) {
 	k := keyOf(obj)
+	i.dispatch.Lock()
+	defer i.dispatch.Unlock()
 	i.mu.Lock()
 	old, had := i.items[k]
 	i.setLocked(k, obj, old, had)
@@ -316,6 +372,8 @@ func (i *Informer[T]) upsert(obj T) {
 // only a revision step.
 func (i *Informer[T]) remove(obj T) {
 	k := keyOf(obj)
+	i.dispatch.Lock()
+	defer i.dispatch.Unlock()
 	i.mu.Lock()
 	old, had := i.items[k]
 	if had {
@@ -340,6 +398,8 @@ func (i *Informer[T]) replace(objs []api.Object, rv string) {
 		had, del bool
 	}
 	var changes []change
+	i.dispatch.Lock()
+	defer i.dispatch.Unlock()
 	i.mu.Lock()
 	seen := make(map[string]bool, len(objs))
 	for _, o := range objs {

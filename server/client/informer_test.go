@@ -128,9 +128,7 @@ func TestInformerInProcess(t *testing.T) {
 	inf := client.NewInformer[*api.ConfigMap](reg, "default", api.ListOptions{}, nil)
 	rec := &recorder{}
 	inf.AddHandler(rec)
-	if err := inf.AddIndex("group", func(c *api.ConfigMap) []string { return []string{c.Labels["group"]} }); err != nil {
-		t.Fatal(err)
-	}
+	inf.AddIndex("group", func(c *api.ConfigMap) []string { return []string{c.Labels["group"]} })
 	go inf.Run(ctx)
 	if !inf.WaitForSync(ctx) {
 		t.Fatal("no sync")
@@ -138,8 +136,10 @@ func TestInformerInProcess(t *testing.T) {
 	if n := len(inf.List()); n != 1200 {
 		t.Fatalf("cache holds %d after sync, want 1200", n)
 	}
-	if err := inf.AddIndex("late", func(*api.ConfigMap) []string { return nil }); err == nil {
-		t.Error("AddIndex after Run accepted")
+	// An index added while running is built from the cache at once.
+	inf.AddIndex("late", func(c *api.ConfigMap) []string { return []string{c.Name[:2]} })
+	if n := len(inf.ByIndex("late", "a0")); n != 1000 {
+		t.Errorf("late index a0 holds %d, want 1000", n)
 	}
 	cms.Create(ctx, cm("b1", "1"))
 	got, _ := cms.Get(ctx, "a0001")

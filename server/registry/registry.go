@@ -1,6 +1,7 @@
 // Package registry is the API's rules on top of the store: it checks that
 // an object fits the path it was sent to, fills defaults, validates, keeps
-// namespaces honest, and turns merge patches into updates. The API server
+// namespaces honest, gives new pods the priority of their PriorityClass
+// (priority.go), and turns merge patches into updates. The API server
 // serves it over HTTPS; components inside the server process use it
 // directly as a client.Backend, so both get the same answers. It owns no
 // state of its own and knows nothing of HTTP.
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
@@ -48,6 +50,9 @@ type Registry struct {
 	store    store.Store
 	bookmark time.Duration
 	log      *slog.Logger
+	// classes serializes writes of PriorityClasses, so that two cannot
+	// both become the global default.
+	classes sync.Mutex
 }
 
 var _ client.Backend = (*Registry)(nil)
@@ -158,11 +163,26 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 	// defaulting: a Job's generated selector is made from it.
 	obj.GetObjectMeta().UID = store.NewUID()
 	api.Default(obj)
+	if p, ok := obj.(*api.Pod); ok {
+		if err := r.admitPod(ctx, p); err != nil {
+			if errs, ok := err.(api.FieldErrors); ok {
+				return nil, invalid(k, obj, errs)
+			}
+			return nil, err
+		}
+	}
 	if errs := api.Validate(obj); len(errs) > 0 {
 		return nil, invalid(k, obj, errs)
 	}
 	if k.Namespaced {
 		if err := r.namespaceOpen(ctx, obj.GetObjectMeta().Namespace); err != nil {
+			return nil, err
+		}
+	}
+	if pc, ok := obj.(*api.PriorityClass); ok {
+		r.classes.Lock()
+		defer r.classes.Unlock()
+		if err := r.checkSingleDefault(ctx, pc); err != nil {
 			return nil, err
 		}
 	}
@@ -301,6 +321,9 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 		return nil, err
 	}
 	api.Default(obj)
+	if p, ok := obj.(*api.Pod); ok && subresource == "" {
+		keepPodPriority(old.(*api.Pod), p)
+	}
 	next := obj
 	if subresource == "status" {
 		// Only the status is written: validate what will be stored.
@@ -310,6 +333,13 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 	}
 	if errs := api.ValidateUpdate(old, next); len(errs) > 0 {
 		return nil, invalid(k, obj, errs)
+	}
+	if pc, ok := obj.(*api.PriorityClass); ok {
+		r.classes.Lock()
+		defer r.classes.Unlock()
+		if err := r.checkSingleDefault(ctx, pc); err != nil {
+			return nil, err
+		}
 	}
 	return r.store.Update(ctx, obj, store.UpdateOptions{Subresource: subresource})
 }
@@ -408,8 +438,13 @@ func (r *Registry) Delete(ctx context.Context, resource, namespace, name string,
 	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
 		return nil, fmt.Errorf("gracePeriodSeconds %d is negative: %w", *g, errdefs.ErrBadRequest)
 	}
-	if k.Resource == "namespaces" {
+	switch k.Resource {
+	case "namespaces":
 		if err := namespaceDeletable(name); err != nil {
+			return nil, err
+		}
+	case "priorityclasses":
+		if err := priorityClassDeletable(name); err != nil {
 			return nil, err
 		}
 	}

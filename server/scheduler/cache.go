@@ -30,6 +30,16 @@ type Cache struct {
 	dirty      map[string]bool
 	listDirty  bool // nodes added or removed: the snapshot's list is rebuilt
 	nsDirty    bool
+	// nominations are the pending pods preemption made room for, by pod
+	// key; nomDirty says the snapshot's copy is stale.
+	nominations map[string]nomination
+	nomDirty    bool
+}
+
+// nomination is a pending pod and the node it is nominated to.
+type nomination struct {
+	info *PodInfo
+	node string
 }
 
 type podState struct {
@@ -49,7 +59,46 @@ func NewCache(now func() time.Time, ttl time.Duration) *Cache {
 		now: now, ttl: ttl,
 		nodes: map[string]*NodeInfo{}, pods: map[string]*podState{},
 		namespaces: map[string]map[string]string{}, dirty: map[string]bool{},
+		nominations: map[string]nomination{},
 	}
+}
+
+// Nominate records that preemption made room for pi on node: until the
+// pod is bound or the nomination cleared, pods of lower or equal priority
+// count it there. An empty node clears the nomination.
+func (c *Cache) Nominate(pi *PodInfo, node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if node == "" {
+		c.unnominateLocked(pi.Key)
+		return
+	}
+	if n, ok := c.nominations[pi.Key]; ok && n.node == node && n.info == pi {
+		return
+	}
+	c.nominations[pi.Key] = nomination{info: pi, node: node}
+	c.nomDirty = true
+}
+
+// Unnominate clears a pod's nomination, if it has one.
+func (c *Cache) Unnominate(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unnominateLocked(key)
+}
+
+func (c *Cache) unnominateLocked(key string) {
+	if _, ok := c.nominations[key]; ok {
+		delete(c.nominations, key)
+		c.nomDirty = true
+	}
+}
+
+// NominatedNode returns the node a pod is nominated to, or "".
+func (c *Cache) NominatedNode(key string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nominations[key].node
 }
 
 // edit returns a private copy of the NodeInfo of name (a placeholder if
@@ -147,6 +196,7 @@ func (c *Cache) AssumePod(pi *PodInfo, node string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.removeLocked(pi.Key)
+	c.unnominateLocked(pi.Key) // it counts on its node now, not as a nominee
 	c.edit(node).addPod(pi)
 	c.pods[pi.Key] = &podState{info: pi, node: node, assumed: true}
 }
@@ -237,6 +287,10 @@ type Snapshot struct {
 	// label visit only the nodes that have it.
 	labelNodes map[string]map[string]int32
 	prefNodes  map[string]map[string]bool
+	// nominated maps a node to the pending pods nominated to it;
+	// nominatedNode maps a pod key to its nominated node.
+	nominated     map[string][]*PodInfo
+	nominatedNode map[string]string
 }
 
 // NewSnapshot returns an empty snapshot to pass to UpdateSnapshot.
@@ -244,8 +298,20 @@ func NewSnapshot() *Snapshot {
 	return &Snapshot{
 		nodes: map[string]*NodeInfo{}, pos: map[string]int{}, imageNodes: map[string]int{}, namespaces: map[string]map[string]string{},
 		labelNodes: map[string]map[string]int32{}, prefNodes: map[string]map[string]bool{},
+		nominated: map[string][]*PodInfo{}, nominatedNode: map[string]string{},
 	}
 }
+
+// nominate records pi as nominated to node in the snapshot (the cache's
+// UpdateSnapshot, and tests).
+func (s *Snapshot) nominate(pi *PodInfo, node string) {
+	s.nominated[node] = append(s.nominated[node], pi)
+	s.nominatedNode[pi.Key] = node
+}
+
+// NominatedPods returns the pods nominated to a node. The slice is
+// shared: do not change it.
+func (s *Snapshot) NominatedPods(node string) []*PodInfo { return s.nominated[node] }
 
 // snapshotOf builds a snapshot from NodeInfos, for tests and benchmarks
 // of single plugins.
@@ -279,6 +345,14 @@ func (s *Snapshot) NamespaceLabels(ns string) map[string]string { return s.names
 func (c *Cache) UpdateSnapshot(s *Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.nomDirty {
+		clear(s.nominated)
+		clear(s.nominatedNode)
+		for _, n := range c.nominations {
+			s.nominate(n.info, n.node)
+		}
+		c.nomDirty = false
+	}
 	if len(c.dirty) == 0 && !c.listDirty && !c.nsDirty {
 		return
 	}
@@ -434,4 +508,11 @@ func (s *Snapshot) rebuild(relist bool, changed []string) {
 			s.havePodsWithRequiredAntiAffinity = append(s.havePodsWithRequiredAntiAffinity, ni)
 		}
 	}
+}
+
+// nominationCount is how many pods are nominated (benchmarks).
+func (c *Cache) nominationCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.nominations)
 }

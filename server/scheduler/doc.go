@@ -6,11 +6,15 @@
 // built-in plugins, and the reporting of why a pod cannot be placed (the
 // pod's PodScheduled condition and a FailedScheduling Event).
 //
-// It does not run pods (the node agent does), evict or preempt them
-// (preemption is a PostFilter plugin still to come), or create them
+// When no node fits a pod, the DefaultPreemption post-filter evicts pods
+// of lower priority (gracefully, through the API) and nominates the pod
+// to the node it made room on; pods nominated to a node count there for
+// pods of lower or equal priority until they bind. It does not run pods
+// (the node agent does), evict them for other reasons, or create them
 // (controllers do). It talks to the rest of skiff only through a
 // client.Backend: informers for nodes, pods and namespaces, and writes of
-// spec.nodeName, pod status and Events.
+// spec.nodeName, pod status and Events, and deletes of preemption
+// victims.
 //
 // The plugin order, and why, is written in one place: pipeline.go. The
 // pipeline is drawn in README.md.

@@ -35,9 +35,10 @@ const repeatInterval = 10 * time.Minute
 
 // reporter writes why pods cannot be scheduled: the PodScheduled
 // condition (False, Unschedulable, the per-node-class message) and a
-// FailedScheduling Event. Writes go out from one goroutine, so the
-// scheduling loop never waits on them; a pod's newer failure replaces one
-// not yet written.
+// FailedScheduling Event; and, for preemption, the pods'
+// status.nominatedNodeName and the victims' Preempted Events. Writes go
+// out from one goroutine, so the scheduling loop never waits on them; a
+// pod's newer failure (or nomination) replaces one not yet written.
 type reporter struct {
 	b   client.Backend
 	now func() time.Time
@@ -47,8 +48,20 @@ type reporter struct {
 	pending map[string]failure
 	order   []string
 	pods    map[string]*podReport // what was written, by pod key
-	wake    chan struct{}
+	// noms are the nominatedNodeName writes to make, by pod key (the
+	// newest wins), in nomOrder; events are Events to create.
+	noms     map[string]nominationWrite
+	nomOrder []string
+	events   []*api.Event
+	wake     chan struct{}
 }
+
+// nominationWrite sets a pod's status.nominatedNodeName ("" clears it).
+type nominationWrite struct {
+	namespace, name, uid, node string
+}
+
+var _ EventRecorder = (*reporter)(nil)
 
 type failure struct {
 	pod     *api.Pod
@@ -68,7 +81,45 @@ type podReport struct {
 }
 
 func newReporter(b client.Backend, now func() time.Time, log *slog.Logger) *reporter {
-	return &reporter{b: b, now: now, log: log, pending: map[string]failure{}, pods: map[string]*podReport{}, wake: make(chan struct{}, 1)}
+	return &reporter{b: b, now: now, log: log, pending: map[string]failure{}, pods: map[string]*podReport{},
+		noms: map[string]nominationWrite{}, wake: make(chan struct{}, 1)}
+}
+
+func (r *reporter) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// nominate queues a write of the pod's status.nominatedNodeName; node ""
+// clears it. Unlike a failure it is written even once the pod is bound
+// (a pod bound elsewhere has its nomination cleared).
+func (r *reporter) nominate(pod *api.Pod, node string) {
+	key := pod.Namespace + "/" + pod.Name
+	r.mu.Lock()
+	if _, queued := r.noms[key]; !queued {
+		r.nomOrder = append(r.nomOrder, key)
+	}
+	r.noms[key] = nominationWrite{namespace: pod.Namespace, name: pod.Name, uid: pod.UID, node: node}
+	r.mu.Unlock()
+	r.poke()
+}
+
+// Record queues an Event to create (a preemption victim's).
+func (r *reporter) Record(ev *api.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+	r.poke()
+}
+
+// eventName names a new Event about a pod, as Kubernetes does: the pod's
+// name and a random suffix.
+func eventName(pod string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return pod + "." + hex.EncodeToString(b)
 }
 
 // report queues a failure of pod.
@@ -80,10 +131,7 @@ func (r *reporter) report(pod *api.Pod, message string) {
 	}
 	r.pending[key] = failure{pod: pod, message: message}
 	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.poke()
 }
 
 // forget drops what is remembered of a pod (bound or deleted).
@@ -110,24 +158,74 @@ func (r *reporter) run(ctx context.Context) error {
 			return nil
 		case <-r.wake:
 		}
-		for {
-			r.mu.Lock()
-			if len(r.order) == 0 {
-				r.mu.Unlock()
-				break
-			}
-			key := r.order[0]
-			r.order = r.order[1:]
-			f := r.pending[key]
-			delete(r.pending, key)
-			rep := r.pods[key]
-			if rep == nil || rep.uid != f.pod.UID {
-				rep = &podReport{uid: f.pod.UID}
-				r.pods[key] = rep
-			}
-			r.mu.Unlock()
-			r.write(ctx, f, rep)
+		for r.writeNext(ctx) {
 		}
+	}
+}
+
+// writeNext writes one queued item — nominations first (the preemptor
+// and the pods it displaced), then failures, then Events — and reports
+// whether there was one.
+func (r *reporter) writeNext(ctx context.Context) bool {
+	r.mu.Lock()
+	switch {
+	case len(r.nomOrder) > 0:
+		key := r.nomOrder[0]
+		r.nomOrder = r.nomOrder[1:]
+		n := r.noms[key]
+		delete(r.noms, key)
+		r.mu.Unlock()
+		r.writeNomination(ctx, n)
+	case len(r.order) > 0:
+		key := r.order[0]
+		r.order = r.order[1:]
+		f := r.pending[key]
+		delete(r.pending, key)
+		rep := r.pods[key]
+		if rep == nil || rep.uid != f.pod.UID {
+			rep = &podReport{uid: f.pod.UID}
+			r.pods[key] = rep
+		}
+		r.mu.Unlock()
+		r.write(ctx, f, rep)
+	case len(r.events) > 0:
+		ev := r.events[0]
+		r.events[0] = nil
+		r.events = r.events[1:]
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := r.b.Create(ctx, "events", ev.Namespace, ev); err != nil && ctx.Err() == nil {
+			r.log.Debug("write event", "pod", ev.Namespace+"/"+ev.InvolvedObject.Name, "reason", ev.Reason, "err", err)
+		}
+	default:
+		r.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// writeNomination sets the pod's status.nominatedNodeName, if it is
+// still the same pod (uid) and says otherwise.
+func (r *reporter) writeNomination(ctx context.Context, n nominationWrite) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pods := client.For[*api.Pod](r.b, n.namespace)
+	err := client.RetryOnConflict(ctx, func() error {
+		cur, err := pods.Get(ctx, n.name)
+		if err != nil {
+			return err
+		}
+		if cur.UID != n.uid || cur.Status.NominatedNodeName == n.node {
+			return nil // replaced, or already so
+		}
+		p := api.Clone(cur)
+		p.Status.NominatedNodeName = n.node
+		_, err = pods.UpdateStatus(ctx, p)
+		return err
+	})
+	if err != nil && !errdefs.IsNotFound(err) && ctx.Err() == nil {
+		r.log.Warn("write nominated node", "pod", n.namespace+"/"+n.name, "node", n.node, "err", err)
 	}
 }
 
@@ -221,9 +319,7 @@ func (r *reporter) recordEvent(ctx context.Context, f failure, rep *podReport, n
 		patch := fmt.Appendf(nil, `{"count":%d,"lastTimestamp":%q}`, rep.count, api.NewTime(now).UTC().Format(time.RFC3339))
 		_, err = r.b.Patch(ctx, "events", f.pod.Namespace, rep.event, patch, "")
 	} else {
-		b := make([]byte, 8)
-		rand.Read(b)
-		rep.event, rep.eventMsg, rep.count, rep.first = f.pod.Name+"."+hex.EncodeToString(b), f.message, 1, now
+		rep.event, rep.eventMsg, rep.count, rep.first = eventName(f.pod.Name), f.message, 1, now
 		ev := &api.Event{
 			ObjectMeta:          api.ObjectMeta{Name: rep.event, Namespace: f.pod.Namespace},
 			InvolvedObject:      api.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: f.pod.Namespace, Name: f.pod.Name, UID: f.pod.UID},

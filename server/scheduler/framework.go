@@ -91,6 +91,26 @@ func (c *CycleState) Write(key string, v any) { c.data[key] = v }
 // Read returns what was stored under key.
 func (c *CycleState) Read(key string) any { return c.data[key] }
 
+// stateCloner is state a PreFilterExtensions plugin changes: Clone
+// copies it so that a what-if (preemption, nominated pods) does not
+// change the cycle's own.
+type stateCloner interface {
+	clone() any
+}
+
+// Clone returns a copy of c for a what-if: values that change under
+// PreFilterExtensions are copied, the rest (read-only) shared.
+func (c *CycleState) Clone() *CycleState {
+	out := &CycleState{data: make(map[string]any, len(c.data)), skipFilter: c.skipFilter, skipScore: c.skipScore}
+	for k, v := range c.data {
+		if sc, ok := v.(stateCloner); ok {
+			v = sc.clone()
+		}
+		out.data[k] = v
+	}
+	return out
+}
+
 // The plugin interfaces. A plugin implements Plugin and any of the
 // extension points; pipeline.go lists them in order. Plugins must not
 // change the pods and nodes they are given.
@@ -107,6 +127,15 @@ type PreFilterPlugin interface {
 	PreFilter(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot) *Status
 }
 
+// PreFilterExtensions keep a pre-filter's per-pod state right when a
+// what-if adds a pod to a node (a nominated pod) or removes one (a
+// preemption victim), without running PreFilter again. Plugins whose
+// Filter reads only the NodeInfo need none.
+type PreFilterExtensions interface {
+	AddPod(ctx context.Context, state *CycleState, pod, add *PodInfo, node *NodeInfo) *Status
+	RemovePod(ctx context.Context, state *CycleState, pod, remove *PodInfo, node *NodeInfo) *Status
+}
+
 // FilterPlugin says whether the pod fits one node.
 type FilterPlugin interface {
 	Plugin
@@ -114,10 +143,22 @@ type FilterPlugin interface {
 }
 
 // PostFilterPlugin runs when no node fits, to make one fit: preemption
-// goes here. It returns the node it made room on ("" if none).
+// goes here. failed holds each node's refusal; h runs the filters on
+// changed copies of nodes. It returns the node it made room on, the pod's
+// nominated node ("" if none).
 type PostFilterPlugin interface {
 	Plugin
-	PostFilter(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot, failed map[string]*Status) (string, *Status)
+	PostFilter(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot, failed map[string]*Status, h FilterHandle) (string, *Status)
+}
+
+// FilterHandle is what the framework lends a post-filter: the filters as
+// scheduling runs them (with the pods nominated to the node), and the
+// pre-filter extensions that make them see a node with pods added or
+// removed. *Framework implements it.
+type FilterHandle interface {
+	RunFilters(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot, node *NodeInfo) *Status
+	AddPod(ctx context.Context, state *CycleState, pod, add *PodInfo, node *NodeInfo) *Status
+	RemovePod(ctx context.Context, state *CycleState, pod, remove *PodInfo, node *NodeInfo) *Status
 }
 
 // PreScorePlugin computes what its Score needs once per pod, over the
@@ -157,6 +198,15 @@ type BindPlugin interface {
 // MaxNodeScore is the best score of one plugin on one node.
 const MaxNodeScore int64 = 100
 
+// namedExtensions are a pre-filter's extensions, under its name (to
+// skip them when the pre-filter skipped).
+type namedExtensions struct {
+	name string
+	PreFilterExtensions
+}
+
+var _ FilterHandle = (*Framework)(nil)
+
 // scorer is a score plugin with its weight.
 type scorer struct {
 	ScorePlugin
@@ -166,6 +216,7 @@ type scorer struct {
 // Framework runs the plugins of the pipeline for one pod at a time.
 type Framework struct {
 	preFilter  []PreFilterPlugin
+	extensions []namedExtensions
 	filter     []FilterPlugin
 	postFilter []PostFilterPlugin
 	preScore   []PreScorePlugin
@@ -194,6 +245,9 @@ func NewFramework(stages []Stage, percentageOfNodes int, tieBreak func(n int) in
 		used := false
 		if x, ok := p.(PreFilterPlugin); ok {
 			f.preFilter, used = append(f.preFilter, x), true
+			if e, ok := p.(PreFilterExtensions); ok {
+				f.extensions = append(f.extensions, namedExtensions{p.Name(), e})
+			}
 		}
 		if x, ok := p.(FilterPlugin); ok {
 			f.filter, used = append(f.filter, x), true
@@ -295,7 +349,15 @@ func (f *Framework) Schedule(ctx context.Context, state *CycleState, pod *PodInf
 			return "", fmt.Errorf("pre-filter %s: %s", p.Name(), st.Error())
 		}
 	}
-	feasible, err := f.findFeasible(ctx, state, pod, nodes, &diag)
+	// A pod that preemption made room for tries that node first: the room
+	// is kept for it (see RunFilters), and going elsewhere would waste the
+	// eviction.
+	if nn := snap.nominatedNode[pod.Key]; nn != "" {
+		if ni, ok := snap.Get(nn); ok && f.RunFilters(ctx, state, pod, snap, ni).IsSuccess() {
+			return nn, nil
+		}
+	}
+	feasible, err := f.findFeasible(ctx, state, pod, snap, nodes, &diag)
 	if err != nil {
 		return "", err
 	}
@@ -325,20 +387,20 @@ func (f *Framework) numFeasibleToFind(n int) int {
 
 // findFeasible runs the filters over the nodes, starting where the last
 // search stopped, until enough fit.
-func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *PodInfo, nodes []*NodeInfo, diag *Diagnosis) ([]*NodeInfo, error) {
+func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot, nodes []*NodeInfo, diag *Diagnosis) ([]*NodeInfo, error) {
 	want := f.numFeasibleToFind(len(nodes))
 	feasible := make([]*NodeInfo, 0, min(want, len(nodes)))
-	filters := f.filter[:0:0]
-	for _, p := range f.filter {
-		if !state.skipFilter[p.Name()] {
-			filters = append(filters, p)
-		}
-	}
+	filters := f.activeFilters(state)
 	start := f.next % len(nodes)
 	checked := 0
 	for ; checked < len(nodes) && len(feasible) < want; checked++ {
 		ni := nodes[(start+checked)%len(nodes)]
-		st := runFilters(ctx, filters, state, pod, ni)
+		var st *Status
+		if len(snap.nominated) > 0 {
+			st = f.runFiltersWithNominated(ctx, filters, state, pod, snap, ni)
+		} else {
+			st = runFilters(ctx, filters, state, pod, ni)
+		}
 		if st.IsSuccess() {
 			feasible = append(feasible, ni)
 			continue
@@ -354,6 +416,82 @@ func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *Po
 	}
 	f.next = (start + checked) % len(nodes)
 	return feasible, nil
+}
+
+// activeFilters are the filters whose pre-filter did not skip.
+func (f *Framework) activeFilters(state *CycleState) []FilterPlugin {
+	filters := f.filter[:0:0]
+	for _, p := range f.filter {
+		if !state.skipFilter[p.Name()] {
+			filters = append(filters, p)
+		}
+	}
+	return filters
+}
+
+// RunFilters runs the filters on a node as scheduling does: with the pods
+// nominated to it counted, so that room preemption made for a pod is not
+// taken by one of lower or equal priority.
+func (f *Framework) RunFilters(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot, ni *NodeInfo) *Status {
+	return f.runFiltersWithNominated(ctx, f.activeFilters(state), state, pod, snap, ni)
+}
+
+// runFiltersWithNominated runs the filters on the node with the pods
+// nominated to it (of the pod's priority or higher, not the pod itself)
+// added, as Kubernetes does, and, if there were any, once more without
+// them: a nominated pod is not there yet, so a pod-affinity to it must
+// not count either.
+func (f *Framework) runFiltersWithNominated(ctx context.Context, filters []FilterPlugin, state *CycleState, pod *PodInfo, snap *Snapshot, ni *NodeInfo) *Status {
+	var with *NodeInfo
+	var withState *CycleState
+	prio := priority(pod.Pod)
+	for _, np := range snap.nominated[ni.Name()] {
+		if np.Key == pod.Key || priority(np.Pod) < prio {
+			continue
+		}
+		if with == nil {
+			with, withState = ni.clone(), state.Clone()
+		}
+		with.addPod(np)
+		if st := f.AddPod(ctx, withState, pod, np, with); !st.IsSuccess() {
+			return st
+		}
+	}
+	if with == nil {
+		return runFilters(ctx, filters, state, pod, ni)
+	}
+	if st := runFilters(ctx, filters, withState, pod, with); !st.IsSuccess() {
+		return st
+	}
+	return runFilters(ctx, filters, state, pod, ni)
+}
+
+// AddPod tells the pre-filters' state that add is on node now.
+func (f *Framework) AddPod(ctx context.Context, state *CycleState, pod, add *PodInfo, node *NodeInfo) *Status {
+	for _, e := range f.extensions {
+		if state.skipFilter[e.name] {
+			continue
+		}
+		if st := e.AddPod(ctx, state, pod, add, node); !st.IsSuccess() {
+			st.Plugin = e.name
+			return st
+		}
+	}
+	return nil
+}
+
+// RemovePod tells the pre-filters' state that remove is gone from node.
+func (f *Framework) RemovePod(ctx context.Context, state *CycleState, pod, remove *PodInfo, node *NodeInfo) *Status {
+	for _, e := range f.extensions {
+		if state.skipFilter[e.name] {
+			continue
+		}
+		if st := e.RemovePod(ctx, state, pod, remove, node); !st.IsSuccess() {
+			st.Plugin = e.name
+			return st
+		}
+	}
+	return nil
 }
 
 // runFilters returns the first refusal of the filters, or nil.
@@ -446,15 +584,22 @@ func (f *Framework) Unreserve(ctx context.Context, state *CycleState, pod *PodIn
 // PostFilter runs the post-filter plugins (preemption) until one makes
 // room; it returns that node.
 func (f *Framework) PostFilter(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot, failed map[string]*Status) (string, *Status) {
+	var last *Status
 	for _, p := range f.postFilter {
-		node, st := p.PostFilter(ctx, state, pod, snap, failed)
+		node, st := p.PostFilter(ctx, state, pod, snap, failed, f)
 		if st.IsSuccess() && node != "" {
 			return node, nil
 		}
-		if st != nil && st.Code == Error {
+		if st != nil {
 			st.Plugin = p.Name()
-			return "", st
+			if st.Code == Error {
+				return "", st
+			}
+			last = st
 		}
+	}
+	if last != nil {
+		return "", last
 	}
 	return "", NewStatus(Unschedulable)
 }

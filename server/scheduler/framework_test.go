@@ -18,7 +18,7 @@ func (nopBinder) Bind(context.Context, *CycleState, *PodInfo, string) *Status {
 
 func testFramework(t *testing.T) *Framework {
 	t.Helper()
-	f, err := NewFramework(DefaultPipeline(nopBinder{}), 0, nil)
+	f, err := NewFramework(DefaultPipeline(nopBinder{}, &fakeEvictor{}), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

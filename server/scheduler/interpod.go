@@ -117,13 +117,12 @@ func (InterPodAffinity) Filter(_ context.Context, state *CycleState, pod *PodInf
 	if st == nil {
 		return nil
 	}
+	// Kubernetes' order, which decides the reason a node is counted
+	// under: the pod's own affinity (which no eviction can fix), then its
+	// anti-affinity, then the anti-affinity of the pods already there.
 	labels := node.Node.Labels
-	if len(st.existingAnti) > 0 {
-		for k, v := range labels {
-			if st.existingAnti[topologyPair{k, v}] > 0 {
-				return NewStatus(Unschedulable, reasonExistingAntiAffi)
-			}
-		}
+	if s := requiredAffinityStatus(st, pod, labels); s != nil {
+		return s
 	}
 	for i := range pod.RequiredAntiAffinity {
 		t := &pod.RequiredAntiAffinity[i]
@@ -131,6 +130,19 @@ func (InterPodAffinity) Filter(_ context.Context, state *CycleState, pod *PodInf
 			return NewStatus(Unschedulable, reasonAntiAffinity)
 		}
 	}
+	if len(st.existingAnti) > 0 {
+		for k, v := range labels {
+			if st.existingAnti[topologyPair{k, v}] > 0 {
+				return NewStatus(Unschedulable, reasonExistingAntiAffi)
+			}
+		}
+	}
+	return nil
+}
+
+// requiredAffinityStatus says whether a node with labels satisfies the
+// pod's required affinity terms (nil if it does).
+func requiredAffinityStatus(st *interPodState, pod *PodInfo, labels map[string]string) *Status {
 	if len(pod.RequiredAffinity) == 0 {
 		return nil
 	}

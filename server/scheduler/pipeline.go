@@ -20,14 +20,20 @@ package scheduler
 //	|   |                    |                              |        | selectors); per node only a map lookup; skipped without constraints      |
 //	| 8 | InterPodAffinity   | pre-filter, filter, pre-score, score | 2 | the costliest: terms both ways (the pod's and the existing pods');    |
 //	|   |                    |                              |        | last so it sees the fewest nodes; skipped when no term applies           |
-//	| 9 | LeastAllocated     | score                        | 1      | spreads load: prefers the node with the most room left                   |
-//	|10 | BalancedAllocation | score                        | 1      | keeps CPU and memory use even on a node, so neither strands the other    |
-//	|11 | ImageLocality      | score                        | 1      | prefers nodes that have the images (no pull), weighted by how rare       |
-//	|12 | DefaultBinder      | bind                         |        | writes spec.nodeName, only if the pod is still unbound                   |
+//	| 9 | DefaultPreemption  | post-filter                  |        | only when no node fits: needs every node's refusal from the filters to   |
+//	|   |                    |                              |        | skip the unresolvable ones; evicts lower-priority pods, nominates a node |
+//	|10 | LeastAllocated     | score                        | 1      | spreads load: prefers the node with the most room left                   |
+//	|11 | BalancedAllocation | score                        | 1      | keeps CPU and memory use even on a node, so neither strands the other    |
+//	|12 | ImageLocality      | score                        | 1      | prefers nodes that have the images (no pull), weighted by how rare       |
+//	|13 | DefaultBinder      | bind                         |        | writes spec.nodeName, only if the pod is still unbound                   |
 //
-// There is no PostFilter (preemption) or Reserve plugin yet: preemption
-// goes in as a PostFilterPlugin after InterPodAffinity's row (it needs the
-// per-node refusals the filters produced), and comes with PriorityClass.
+// PodTopologySpread and InterPodAffinity also implement
+// PreFilterExtensions (extensions.go), so that preemption's what-ifs and
+// nominated pods change their per-pod counts. There is no Reserve plugin
+// yet. DefaultPreemption refuses nothing, so it has no events: the pod it
+// made room for waits in the unschedulable queue for its victims'
+// deletion (AssignedPodDelete, via NodeResourcesFit and the others that
+// refused it).
 //
 // The weights are Kubernetes' defaults, so placements look familiar.
 
@@ -40,8 +46,9 @@ type Stage struct {
 }
 
 // DefaultPipeline returns the stages in order; binder writes the
-// decisions (NewDefaultBinder).
-func DefaultPipeline(binder BindPlugin) []Stage {
+// decisions (NewDefaultBinder), evictor carries out preemptions
+// (NewAPIEvictor).
+func DefaultPipeline(binder BindPlugin, evictor Evictor) []Stage {
 	return []Stage{
 		{Plugin: NodeName{}, Events: []ClusterEvent{NodeAdd}},
 		{Plugin: NodeUnschedulable{}, Events: []ClusterEvent{NodeAdd, NodeUpdate}},
@@ -51,6 +58,7 @@ func DefaultPipeline(binder BindPlugin) []Stage {
 		{Plugin: NodeResourcesFit{}, Events: []ClusterEvent{NodeAdd, NodeUpdate, AssignedPodDelete}},
 		{Plugin: PodTopologySpread{}, Weight: 2, Events: []ClusterEvent{NodeAdd, NodeUpdate, AssignedPodAdd, AssignedPodUpdate, AssignedPodDelete}},
 		{Plugin: InterPodAffinity{}, Weight: 2, Events: []ClusterEvent{NodeAdd, NodeUpdate, AssignedPodAdd, AssignedPodUpdate, AssignedPodDelete, NamespaceChange}},
+		{Plugin: NewDefaultPreemption(evictor)},
 		{Plugin: LeastAllocated{}, Weight: 1},
 		{Plugin: BalancedAllocation{}, Weight: 1},
 		{Plugin: ImageLocality{}, Weight: 1},

@@ -30,7 +30,10 @@ func (wallClock) Now() time.Time { return time.Now() }
 // Config configures a Scheduler.
 type Config struct {
 	Backend client.Backend
-	Log     *slog.Logger
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the scheduler's own over Backend.
+	Informers *client.Informers
+	Log       *slog.Logger
 	// Clock nil means the wall clock.
 	Clock Clock
 	// BindWorkers is how many bind writes may be in flight at once, so
@@ -94,6 +97,9 @@ type bindJob struct {
 	pi    *PodInfo
 	node  string
 	state *CycleState
+	// clearNomination: the pod was nominated to another node; once it is
+	// bound its status.nominatedNodeName is cleared.
+	clearNomination bool
 }
 
 // New checks cfg and builds a scheduler; Run starts it.
@@ -116,8 +122,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = 100 * time.Millisecond
 	}
+	rep := newReporter(cfg.Backend, cfg.Clock.Now, cfg.Log)
 	if cfg.Pipeline == nil {
-		cfg.Pipeline = DefaultPipeline(NewDefaultBinder(cfg.Backend))
+		cfg.Pipeline = DefaultPipeline(NewDefaultBinder(cfg.Backend), NewAPIEvictor(cfg.Backend, rep, cfg.Clock.Now))
 	}
 	fw, err := NewFramework(cfg.Pipeline, cfg.PercentageOfNodesToScore, rand.IntN)
 	if err != nil {
@@ -128,14 +135,17 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg: cfg, log: cfg.Log, now: now, fw: fw,
 		cache:    NewCache(now, cfg.AssumeTTL),
 		queue:    NewQueue(now, eventInterests(cfg.Pipeline)),
-		reporter: newReporter(cfg.Backend, now, cfg.Log),
+		reporter: rep,
 		snap:     NewSnapshot(),
 		binds:    make(chan bindJob, cfg.BindWorkers),
 		synced:   make(chan struct{}),
 	}
-	s.pods = client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods"))
-	s.nodes = client.NewInformer[*api.Node](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "nodes"))
-	s.namespaces = client.NewInformer[*api.Namespace](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "namespaces"))
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
+	s.pods = client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{})
+	s.nodes = client.Shared[*api.Node](cfg.Informers, "", api.ListOptions{})
+	s.namespaces = client.Shared[*api.Namespace](cfg.Informers, "", api.ListOptions{})
 	s.pods.AddHandler(client.HandlerFuncs[*api.Pod]{AddFunc: s.onPodAdd, UpdateFunc: s.onPodUpdate, DeleteFunc: s.onPodDelete})
 	s.nodes.AddHandler(client.HandlerFuncs[*api.Node]{AddFunc: s.onNodeAdd, UpdateFunc: s.onNodeUpdate, DeleteFunc: s.onNodeDelete})
 	s.namespaces.AddHandler(client.HandlerFuncs[*api.Namespace]{
@@ -237,13 +247,10 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPod) {
 			s.queue.AddBackoff(qp)
 			return
 		}
-		// Preemption hooks in here: a PostFilter plugin may make room
-		// and nominate a node; the pod then waits for the victims to go.
-		if nominated, st := s.fw.PostFilter(ctx, state, pi, s.snap, fe.Diagnosis.Nodes); nominated != "" {
-			s.log.Info("room made for pod", "pod", pi.Key, "node", nominated)
-		} else if st != nil && st.Code == Error {
-			s.log.Error("post-filter", "pod", pi.Key, "plugin", st.Plugin, "err", st.Error())
-		}
+		// Preemption: a PostFilter plugin may make room and nominate a
+		// node; the pod then waits for the victims to go (nominate.go).
+		nominated, st := s.fw.PostFilter(ctx, state, pi, s.snap, fe.Diagnosis.Nodes)
+		s.afterPostFilter(pi, nominated, st)
 		s.unschedulable.Add(1)
 		msg := fe.Error()
 		s.log.Debug("pod unschedulable", "pod", pi.Key, "message", msg)
@@ -251,6 +258,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPod) {
 		s.reporter.report(pi.Pod, msg)
 		return
 	}
+	clearNomination := s.nominationToClear(pi, node)
 	assumed := *pi.Pod // shallow: only spec.nodeName differs
 	assumed.Spec.NodeName = node
 	assumedInfo := *pi
@@ -264,7 +272,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPod) {
 		return
 	}
 	select {
-	case s.binds <- bindJob{qp: qp, pi: pi, node: node, state: state}:
+	case s.binds <- bindJob{qp: qp, pi: pi, node: node, state: state, clearNomination: clearNomination}:
 	case <-ctx.Done():
 		s.cache.ForgetPod(pi.Key)
 	}
@@ -286,6 +294,9 @@ func (s *Scheduler) bindWorker(ctx context.Context) {
 			s.queue.Done(key)
 			s.reporter.forget(key)
 			s.bound.Add(1)
+			if job.clearNomination {
+				s.reporter.nominate(job.pi.Pod, "")
+			}
 			continue
 		}
 		s.fw.Unreserve(ctx, job.state, job.pi, job.node)
@@ -360,6 +371,7 @@ func (s *Scheduler) onPodAdd(p *api.Pod) {
 		}
 	case p.DeletionTimestamp == nil && !terminal(p) && s.responsible(p):
 		s.queue.Add(p)
+		s.trackNomination(nil, p)
 	}
 }
 
@@ -380,6 +392,7 @@ func (s *Scheduler) onPodUpdate(old, p *api.Pod) {
 		// Bound (by us, or by someone else): out of the queue, onto its node.
 		s.queue.Delete(key)
 		s.reporter.forget(key)
+		s.cache.Unnominate(key)
 		if !terminal(p) {
 			s.cache.AddPod(p)
 			s.queue.MoveAll(AssignedPodAdd)
@@ -387,8 +400,10 @@ func (s *Scheduler) onPodUpdate(old, p *api.Pod) {
 	case p.DeletionTimestamp != nil || terminal(p) || !s.responsible(p):
 		s.queue.Delete(key)
 		s.reporter.forget(key)
+		s.cache.Unnominate(key)
 	default:
 		s.queue.Add(p)
+		s.trackNomination(old, p)
 	}
 }
 
@@ -396,6 +411,7 @@ func (s *Scheduler) onPodDelete(p *api.Pod) {
 	key := podKey(p)
 	s.queue.Delete(key)
 	s.reporter.forget(key)
+	s.cache.Unnominate(key)
 	if assigned(p) || s.cache.IsAssumed(key) {
 		s.cache.RemovePod(key)
 		s.queue.MoveAll(AssignedPodDelete)

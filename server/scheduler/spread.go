@@ -131,6 +131,8 @@ type spreadState struct {
 	// minCount[i] is the smallest count among constraint i's domains (0
 	// when there are fewer domains than minDomains).
 	minCount []int64
+	// nodeAffinity decides which nodes' pods count (AddPod, RemovePod).
+	nodeAffinity requiredNodeAffinity
 }
 
 const spreadStateKey = "PodTopologySpread"
@@ -150,6 +152,7 @@ func (PodTopologySpread) PreFilter(_ context.Context, state *CycleState, pod *Po
 		st.counts[i] = map[string]int64{}
 	}
 	na := requiredNodeAffinityOf(pod.Pod)
+	st.nodeAffinity = na
 	eligible := func(ni *NodeInfo) bool { return na.matches(ni.Node) && hasAllKeys(ni.Node, cs) }
 	for _, ni := range snap.list {
 		if eligible(ni) {
@@ -163,18 +166,23 @@ func (PodTopologySpread) PreFilter(_ context.Context, state *CycleState, pod *Po
 			st.counts[i][ni.Node.Labels[cs[i].topologyKey]] += n
 		})
 	}
-	for i := range cs {
+	st.updateMin()
+	state.Write(spreadStateKey, st)
+	return nil
+}
+
+// updateMin recomputes minCount from counts.
+func (st *spreadState) updateMin() {
+	for i := range st.constraints {
 		lo := int64(math.MaxInt64)
 		for _, n := range st.counts[i] {
 			lo = min(lo, n)
 		}
-		if len(st.counts[i]) < cs[i].minDomains || lo == math.MaxInt64 {
+		if len(st.counts[i]) < st.constraints[i].minDomains || lo == math.MaxInt64 {
 			lo = 0
 		}
 		st.minCount[i] = lo
 	}
-	state.Write(spreadStateKey, st)
-	return nil
 }
 
 // Filter refuses a node lacking a constraint's key, or whose domain would

@@ -44,10 +44,94 @@ type history struct {
 	compacted int64 // every event after this revision is kept
 	notify    chan struct{}
 	closed    bool
+	// keyed holds the watchers that select one value of their resource's
+	// trigger field (a node's agent: pods with spec.nodeName=NODE). They
+	// are woken only by changes to that value, and read only those
+	// changes, instead of every watcher waking for every change: with a
+	// thousand nodes that is most of a busy server's watch cost.
+	keyed map[triggerKey]map[*trigger]struct{}
+}
+
+// triggerFields names, per resource, the field whose value keys watchers.
+var triggerFields = map[string]string{"pods": "spec.nodeName"}
+
+type triggerKey struct{ resource, value string }
+
+// trigger is one keyed watcher's queue: the revisions of the changes to
+// its key that it has not read yet, and a channel closed when one comes.
+type trigger struct {
+	key    triggerKey
+	revs   []int64
+	notify chan struct{}
 }
 
 func newHistory(size int, rev int64) *history {
-	return &history{ring: make([]event, size), compacted: rev, notify: make(chan struct{})}
+	return &history{ring: make([]event, size), compacted: rev, notify: make(chan struct{}), keyed: map[triggerKey]map[*trigger]struct{}{}}
+}
+
+// triggerValues are the trigger field's values before and after e: a
+// change that moves a pod between nodes concerns both.
+func (e event) triggerValues() (cur, prev string, hasCur, hasPrev bool) {
+	f, ok := triggerFields[e.resource]
+	if !ok {
+		return "", "", false, false
+	}
+	cur, hasCur = e.fields[f]
+	if e.prevFields != nil {
+		prev, hasPrev = e.prevFields[f]
+	}
+	return cur, prev, hasCur, hasPrev
+}
+
+// addTrigger registers a keyed watcher that has read everything up to
+// rev; the changes to its key after rev still in the ring are queued.
+func (h *history) addTrigger(key triggerKey, rev int64) *trigger {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := &trigger{key: key, notify: make(chan struct{})}
+	for i := max(int(rev-h.compacted), 0); i < h.n; i++ {
+		e := h.ring[(h.start+i)%len(h.ring)]
+		if e.resource != key.resource {
+			continue
+		}
+		if cur, prev, hc, hp := e.triggerValues(); (hc && cur == key.value) || (hp && prev == key.value) {
+			t.revs = append(t.revs, e.rev)
+		}
+	}
+	set := h.keyed[key]
+	if set == nil {
+		set = map[*trigger]struct{}{}
+		h.keyed[key] = set
+	}
+	set[t] = struct{}{}
+	return t
+}
+
+func (h *history) removeTrigger(t *trigger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if set := h.keyed[t.key]; set != nil {
+		delete(set, t)
+		if len(set) == 0 {
+			delete(h.keyed, t.key)
+		}
+	}
+}
+
+// touch queues rev for the keyed watchers of key and wakes them.
+func (h *history) touch(key triggerKey, rev int64, woken map[*trigger]bool) {
+	for t := range h.keyed[key] {
+		if n := len(t.revs); n > 0 && t.revs[n-1] == rev {
+			continue // both values of one change are this key
+		}
+		t.revs = append(t.revs, rev)
+		if extra := len(t.revs) - len(h.ring); extra > 1 {
+			// A watcher this far behind has lost changes; one of them
+			// is kept to say so when it reads on.
+			t.revs = append(t.revs[:0], t.revs[extra-1:]...)
+		}
+		woken[t] = true
+	}
 }
 
 // last is the revision of the newest event in the ring.
@@ -70,6 +154,22 @@ func (h *history) append(evs []event) {
 		h.ring[(h.start+h.n)%len(h.ring)] = e
 		h.n++
 	}
+	if len(h.keyed) > 0 {
+		woken := map[*trigger]bool{}
+		for _, e := range evs {
+			cur, prev, hc, hp := e.triggerValues()
+			if hc {
+				h.touch(triggerKey{e.resource, cur}, e.rev, woken)
+			}
+			if hp && (!hc || prev != cur) {
+				h.touch(triggerKey{e.resource, prev}, e.rev, woken)
+			}
+		}
+		for t := range woken {
+			close(t.notify)
+			t.notify = make(chan struct{})
+		}
+	}
 	close(h.notify)
 	h.notify = make(chan struct{})
 }
@@ -80,6 +180,11 @@ func (h *history) close() {
 	if !h.closed {
 		h.closed = true
 		close(h.notify)
+		for _, set := range h.keyed {
+			for t := range set {
+				close(t.notify)
+			}
+		}
 	}
 }
 
@@ -98,6 +203,33 @@ func (h *history) after(rev int64, buf []event, max int) ([]event, <-chan struct
 		buf = append(buf, h.ring[(h.start+i)%len(h.ring)])
 	}
 	return buf, h.notify, nil
+}
+
+// keyedAfter is after for a keyed watcher: up to max of the changes
+// queued for t, and the revision it has then read everything up to (the
+// newest revision when nothing more is queued). Its own changes, not
+// the ring's oldest revision, say whether it fell behind: a watcher of
+// an idle node reads nothing for hours and is still up to date.
+func (h *history) keyedAfter(t *trigger, rev int64, buf []event, max int) ([]event, int64, <-chan struct{}, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return buf, rev, nil, fmt.Errorf("store is closed: %w", errdefs.ErrUnavailable)
+	}
+	n := 0
+	for ; n < len(t.revs) && len(buf) < max; n++ {
+		r := t.revs[n]
+		if r <= h.compacted {
+			return buf, rev, nil, fmt.Errorf("revision %d is older than the kept history (from %d): %w", r, h.compacted, errdefs.ErrExpired)
+		}
+		buf = append(buf, h.ring[(h.start+int(r-h.compacted-1))%len(h.ring)])
+	}
+	t.revs = append(t.revs[:0], t.revs[n:]...)
+	upTo := h.compacted + int64(h.n)
+	if len(t.revs) > 0 {
+		upTo = buf[len(buf)-1].rev
+	}
+	return buf, upTo, t.notify, nil
 }
 
 // Watch streams the changes to resource after opts.Revision.
@@ -123,6 +255,11 @@ func (s *Bolt) Watch(ctx context.Context, resource string, opts WatchOptions) (a
 		ch:     make(chan api.WatchEvent, 64),
 		cancel: cancel,
 	}
+	if f, ok := triggerFields[k.Resource]; ok && opts.Fields != nil {
+		if v, ok := opts.Fields.RequiresExactMatch(f); ok {
+			w.trigger = s.hist.addTrigger(triggerKey{k.Resource, v}, from)
+		}
+	}
 	go w.run(ctx)
 	return w, nil
 }
@@ -134,6 +271,23 @@ type watcher struct {
 	cursor int64
 	ch     chan api.WatchEvent
 	cancel context.CancelFunc
+	// trigger, if not nil, is this keyed watcher's queue of changes.
+	trigger *trigger
+}
+
+// next returns the changes after the cursor that the watcher should
+// look at, the revision it has then seen everything up to, and a channel
+// closed when there may be more.
+func (w *watcher) next(buf []event) ([]event, int64, <-chan struct{}, error) {
+	if w.trigger != nil {
+		return w.hist.keyedAfter(w.trigger, w.cursor, buf, cap(buf))
+	}
+	evs, notify, err := w.hist.after(w.cursor, buf, cap(buf))
+	upTo := w.cursor
+	if len(evs) > 0 {
+		upTo = evs[len(evs)-1].rev
+	}
+	return evs, upTo, notify, err
 }
 
 func (w *watcher) ResultChan() <-chan api.WatchEvent { return w.ch }
@@ -142,16 +296,24 @@ func (w *watcher) Stop()                             { w.cancel() }
 func (w *watcher) run(ctx context.Context) {
 	defer close(w.ch)
 	defer w.cancel()
+	if w.trigger != nil {
+		defer w.hist.removeTrigger(w.trigger)
+	}
 	var bookmark <-chan time.Time
 	if w.opts.BookmarkInterval > 0 {
 		t := time.NewTicker(w.opts.BookmarkInterval)
 		defer t.Stop()
 		bookmark = t.C
 	}
-	buf := make([]event, 0, 256)
+	// A batch of 32 events (≈ 3 KB) lives on this goroutine's stack: a
+	// server holds one per watch (1,000 agents, 1,000 watches), and a
+	// bigger batch grows every stack past 32 KB for nothing — the loop
+	// takes the next batch at once.
+	buf := make([]event, 0, 32)
 	sent := false // since the last bookmark tick
+	tick := false // a bookmark is due once the watcher has caught up
 	for {
-		evs, notify, err := w.hist.after(w.cursor, buf[:0], cap(buf))
+		evs, upTo, notify, err := w.next(buf[:0])
 		if err != nil {
 			if !errdefs.IsUnavailable(err) {
 				w.send(ctx, api.WatchEvent{Type: api.Error, Err: err})
@@ -167,14 +329,11 @@ func (w *watcher) run(ctx context.Context) {
 				sent = true
 			}
 		}
+		w.cursor = max(w.cursor, upTo)
 		if len(evs) > 0 {
 			continue
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-notify:
-		case <-bookmark:
+		if tick {
 			if !sent {
 				b := w.kind.New()
 				api.SetTypeMeta(b)
@@ -183,7 +342,14 @@ func (w *watcher) run(ctx context.Context) {
 					return
 				}
 			}
-			sent = false
+			tick, sent = false, false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-notify:
+		case <-bookmark:
+			tick = true
 		}
 	}
 }

@@ -46,6 +46,9 @@ type Clock = wakeup.Clock
 // Config says where the cron jobs are and in which time zone.
 type Config struct {
 	Backend client.Backend
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
 	// Workers is how many cron jobs are synced at once (default 2).
 	Workers int
 	// Location is the zone of a schedule whose cron job names no
@@ -89,9 +92,6 @@ type Controller struct {
 	deleted   map[string]struct{}
 }
 
-// byOwner indexes jobs by their controlling owner's uid.
-const byOwner = "owner"
-
 // New builds a controller; Run starts it.
 func New(cfg Config) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
@@ -109,12 +109,15 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
 	c := &Controller{
 		cfg:      cfg,
 		log:      cfg.Log,
 		clock:    cfg.Clock,
-		cronjobs: client.NewInformer[*api.CronJob](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "cronjobs")),
-		jobs:     client.NewInformer[*api.Job](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "jobs")),
+		cronjobs: client.Shared[*api.CronJob](cfg.Informers, "", api.ListOptions{}),
+		jobs:     client.Shared[*api.Job](cfg.Informers, "", api.ListOptions{}),
 		queue:    client.NewQueue[string](nil),
 		vers:     versions.New(),
 		events:   record.New(cfg.Backend, "cronjob-controller", cfg.Clock.Now, cfg.Log),
@@ -122,9 +125,7 @@ func New(cfg Config) (*Controller, error) {
 		deleted:  map[string]struct{}{},
 	}
 	c.wake = wakeup.New(cfg.Clock, c.queue.Add)
-	if err := c.jobs.AddIndex(byOwner, owner.ControllerIndex[*api.Job]("CronJob")); err != nil {
-		return nil, err
-	}
+	c.jobs.AddIndex(owner.ByController, owner.ControllerIndex[*api.Job])
 	c.cronjobs.AddHandler(client.HandlerFuncs[*api.CronJob]{
 		AddFunc: func(cj *api.CronJob) { c.queue.Add(cronJobKey(cj)) },
 		UpdateFunc: func(old, cj *api.CronJob) {

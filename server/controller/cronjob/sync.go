@@ -48,7 +48,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	now := c.clock.Now()
 	var jobs []*api.Job
-	for _, j := range c.jobs.ByIndex(byOwner, cj.UID) {
+	for _, j := range c.jobs.ByIndex(owner.ByController, cj.UID) {
 		if j.Namespace == cj.Namespace && !c.isDeleted(j.UID) {
 			jobs = append(jobs, j)
 		}

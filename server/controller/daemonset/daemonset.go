@@ -44,6 +44,9 @@ import (
 // Config says where the daemon sets are and how hard to work on them.
 type Config struct {
 	Backend client.Backend
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
 	// Events records Events about daemon sets; nil means a coalescing
 	// recorder (server/controller/record) that Run runs.
 	Events Recorder
@@ -88,9 +91,6 @@ type Controller struct {
 	exp    *expectations.Expectations
 }
 
-// byOwner files pods under their controller's UID.
-const byOwner = "controller"
-
 // New builds a controller; Run starts it.
 func New(cfg Config) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
@@ -108,23 +108,22 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
 	c := &Controller{
 		cfg:   cfg,
 		log:   cfg.Log,
 		now:   cfg.Now,
-		dsets: client.NewInformer[*api.DaemonSet](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "daemonsets")),
-		pods:  client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
-		nodes: client.NewInformer[*api.Node](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "nodes")),
+		dsets: client.Shared[*api.DaemonSet](cfg.Informers, "", api.ListOptions{}),
+		pods:  client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
+		nodes: client.Shared[*api.Node](cfg.Informers, "", api.ListOptions{}),
 		queue: client.NewQueue[string](nil),
 		exp:   expectations.New(cfg.Now),
 	}
 	c.events = record.OrNew(cfg.Events, cfg.Backend, "daemonset-controller", cfg.Now, cfg.Log)
-	if err := c.pods.AddIndex(byOwner, owner.ControllerIndex[*api.Pod]("DaemonSet")); err != nil {
-		return nil, err
-	}
-	if err := c.pods.AddIndex(owner.ByOrphanNamespace, owner.OrphanIndex); err != nil {
-		return nil, err
-	}
+	c.pods.AddIndex(owner.ByController, owner.ControllerIndex[*api.Pod])
+	c.pods.AddIndex(owner.ByOrphanNamespace, owner.OrphanIndex)
 	c.dsets.AddHandler(client.HandlerFuncs[*api.DaemonSet]{
 		AddFunc:    func(ds *api.DaemonSet) { c.queue.Add(dsKey(ds)) },
 		UpdateFunc: func(_, ds *api.DaemonSet) { c.queue.Add(dsKey(ds)) },

@@ -28,7 +28,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.exp.Forget(key)
 		return nil
 	}
-	pods := owner.Controlled(c.pods, byOwner, ds.Namespace, ds.UID)
+	pods := owner.Controlled(c.pods, ds.Namespace, ds.UID)
 	adopted, adoptErr := c.adopt(ctx, ds)
 	pods = append(pods, adopted...)
 	hash := templateHash(ds)

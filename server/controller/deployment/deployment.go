@@ -44,6 +44,9 @@ import (
 // Config says where the deployments are and how hard to work on them.
 type Config struct {
 	Backend client.Backend
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
 	// Events records ScalingReplicaSet and failure Events; nil means a
 	// coalescing recorder (server/controller/record) that Run runs.
 	Events Recorder
@@ -87,10 +90,7 @@ type Controller struct {
 }
 
 // The informer indexes.
-const (
-	byNamespace = "namespace"  // namespace → objects in it
-	byOwner     = "controller" // controller UID → objects it controls
-)
+const ()
 
 // New builds a controller; Run starts it.
 func New(cfg Config) (*Controller, error) {
@@ -106,26 +106,23 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
 	c := &Controller{
 		cfg:    cfg,
 		log:    cfg.Log,
 		now:    cfg.Now,
 		events: record.OrNew(cfg.Events, cfg.Backend, "deployment-controller", cfg.Now, cfg.Log),
-		deps:   client.NewInformer[*api.Deployment](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "deployments")),
-		rsets:  client.NewInformer[*api.ReplicaSet](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "replicasets")),
-		pods:   client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
+		deps:   client.Shared[*api.Deployment](cfg.Informers, "", api.ListOptions{}),
+		rsets:  client.Shared[*api.ReplicaSet](cfg.Informers, "", api.ListOptions{}),
+		pods:   client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
 		queue:  client.NewQueue[string](nil),
 	}
-	ns := func(o api.Object) []string { return []string{o.GetObjectMeta().Namespace} }
-	errs := []error{
-		c.deps.AddIndex(byNamespace, func(d *api.Deployment) []string { return ns(d) }),
-		c.rsets.AddIndex(byNamespace, func(rs *api.ReplicaSet) []string { return ns(rs) }),
-		c.rsets.AddIndex(byOwner, owner.ControllerIndex[*api.ReplicaSet]("")),
-		c.pods.AddIndex(byOwner, owner.ControllerIndex[*api.Pod]("")),
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
+	c.deps.AddIndex(owner.ByNamespace, owner.NamespaceIndex[*api.Deployment])
+	c.rsets.AddIndex(owner.ByNamespace, owner.NamespaceIndex[*api.ReplicaSet])
+	c.rsets.AddIndex(owner.ByController, owner.ControllerIndex[*api.ReplicaSet])
+	c.pods.AddIndex(owner.ByController, owner.ControllerIndex[*api.Pod])
 	c.deps.AddHandler(client.HandlerFuncs[*api.Deployment]{
 		AddFunc:    func(d *api.Deployment) { c.queue.Add(key(d)) },
 		UpdateFunc: func(_, d *api.Deployment) { c.queue.Add(key(d)) },
@@ -192,7 +189,7 @@ func (c *Controller) replicaSetChanged(rs *api.ReplicaSet) {
 		}
 		return
 	}
-	for _, d := range c.deps.ByIndex(byNamespace, rs.Namespace) {
+	for _, d := range c.deps.ByIndex(owner.ByNamespace, rs.Namespace) {
 		sel, err := api.LabelSelectorAsSelector(d.Spec.Selector)
 		if err == nil && !sel.Empty() && sel.Matches(rs.Labels) {
 			c.queue.Add(key(d))

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
 )
 
 // rolloutRecreate takes one step of a Recreate rollout: scale every old
@@ -54,7 +55,7 @@ func (r *rollout) oldPodsRunning(newRS *api.ReplicaSet, old []*api.ReplicaSet) b
 		if newRS != nil && rs.UID == newRS.UID {
 			continue
 		}
-		for _, p := range r.c.pods.ByIndex(byOwner, rs.UID) {
+		for _, p := range r.c.pods.ByIndex(owner.ByController, rs.UID) {
 			if !isTerminal(p) {
 				return true
 			}

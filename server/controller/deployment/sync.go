@@ -84,7 +84,7 @@ func (r *rollout) claimReplicaSets(ctx context.Context, sel api.Selector) ([]*ap
 	var owned []*api.ReplicaSet
 	var errs []error
 	checked := false
-	for _, rs := range r.c.rsets.ByIndex(byNamespace, d.Namespace) {
+	for _, rs := range r.c.rsets.ByIndex(owner.ByNamespace, d.Namespace) {
 		ref := api.ControllerOf(&rs.ObjectMeta)
 		matches := sel.Matches(rs.Labels)
 		switch {

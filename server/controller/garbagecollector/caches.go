@@ -2,7 +2,6 @@ package garbagecollector
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
@@ -27,7 +26,7 @@ type cache interface {
 // Index names.
 const (
 	indexUID   = "uid"
-	indexOwner = "owner"
+	indexOwner = "owners" // every owner's UID, not only the controller's
 )
 
 // events tells the collector about changes in any kind.
@@ -43,11 +42,10 @@ type typedCache[T api.Object] struct {
 	inf *client.Informer[T]
 }
 
-func newTypedCache[T api.Object](k api.Kind, b client.Backend, h events, log *slog.Logger) cache {
-	inf := client.NewInformer[T](b, "", api.ListOptions{}, log.With("informer", k.Resource))
-	// Errors only when an index is added twice or after Run: neither here.
-	_ = inf.AddIndex(indexUID, func(o T) []string { return []string{o.GetObjectMeta().UID} })
-	_ = inf.AddIndex(indexOwner, func(o T) []string {
+func newTypedCache[T api.Object](k api.Kind, f *client.Informers, h events) cache {
+	inf := client.Shared[T](f, "", api.ListOptions{})
+	inf.AddIndex(indexUID, func(o T) []string { return []string{o.GetObjectMeta().UID} })
+	inf.AddIndex(indexOwner, func(o T) []string {
 		refs := o.GetObjectMeta().OwnerReferences
 		if len(refs) == 0 {
 			return nil
@@ -99,34 +97,36 @@ func objects[T api.Object](l []T) []api.Object {
 // them no owner references, and they are the kind written most, so
 // watching them would cost memory and CPU for nothing. (Namespace
 // deletion still deletes a namespace's Events, by listing.)
-func newKindCache(k api.Kind, b client.Backend, h events, log *slog.Logger) (cache, bool) {
+func newKindCache(k api.Kind, f *client.Informers, h events) (cache, bool) {
 	switch k.Kind {
 	case "Namespace":
-		return newTypedCache[*api.Namespace](k, b, h, log), true
+		return newTypedCache[*api.Namespace](k, f, h), true
 	case "Node":
-		return newTypedCache[*api.Node](k, b, h, log), true
+		return newTypedCache[*api.Node](k, f, h), true
 	case "Pod":
-		return newTypedCache[*api.Pod](k, b, h, log), true
+		return newTypedCache[*api.Pod](k, f, h), true
 	case "ConfigMap":
-		return newTypedCache[*api.ConfigMap](k, b, h, log), true
+		return newTypedCache[*api.ConfigMap](k, f, h), true
 	case "Secret":
-		return newTypedCache[*api.Secret](k, b, h, log), true
+		return newTypedCache[*api.Secret](k, f, h), true
 	case "Service":
-		return newTypedCache[*api.Service](k, b, h, log), true
+		return newTypedCache[*api.Service](k, f, h), true
 	case "Endpoints":
-		return newTypedCache[*api.Endpoints](k, b, h, log), true
+		return newTypedCache[*api.Endpoints](k, f, h), true
 	case "Deployment":
-		return newTypedCache[*api.Deployment](k, b, h, log), true
+		return newTypedCache[*api.Deployment](k, f, h), true
 	case "ReplicaSet":
-		return newTypedCache[*api.ReplicaSet](k, b, h, log), true
+		return newTypedCache[*api.ReplicaSet](k, f, h), true
 	case "DaemonSet":
-		return newTypedCache[*api.DaemonSet](k, b, h, log), true
+		return newTypedCache[*api.DaemonSet](k, f, h), true
 	case "StatefulSet":
-		return newTypedCache[*api.StatefulSet](k, b, h, log), true
+		return newTypedCache[*api.StatefulSet](k, f, h), true
 	case "Job":
-		return newTypedCache[*api.Job](k, b, h, log), true
+		return newTypedCache[*api.Job](k, f, h), true
 	case "CronJob":
-		return newTypedCache[*api.CronJob](k, b, h, log), true
+		return newTypedCache[*api.CronJob](k, f, h), true
+	case "PriorityClass":
+		return newTypedCache[*api.PriorityClass](k, f, h), true
 	}
 	return nil, false
 }

@@ -51,6 +51,9 @@ import (
 // Config says where the objects are.
 type Config struct {
 	Backend client.Backend
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
 	// Workers is how many objects are collected at once (default 4:
 	// the work is mostly waiting on the store, whose writes batch).
 	Workers int
@@ -118,9 +121,12 @@ func New(cfg Config) (*GC, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
 	gc := &GC{cfg: cfg, log: cfg.Log, caches: map[string]cache{}, queue: client.NewQueue[item](nil)}
 	for _, k := range api.Kinds() {
-		if c, ok := newKindCache(k, cfg.Backend, gc, cfg.Log); ok {
+		if c, ok := newKindCache(k, cfg.Informers, gc); ok {
 			gc.caches[k.Kind] = c
 			gc.order = append(gc.order, c)
 		}

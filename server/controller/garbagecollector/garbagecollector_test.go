@@ -165,7 +165,7 @@ func newJob(name string, owners ...api.OwnerReference) *api.Job {
 
 func TestEveryKindWatched(t *testing.T) {
 	for _, k := range api.Kinds() {
-		_, ok := newKindCache(k, &registry.Registry{}, nil, discard())
+		_, ok := newKindCache(k, client.NewInformers(&registry.Registry{}, nil), nil)
 		if want := k.Kind != "Event"; ok != want {
 			t.Errorf("kind %s: watched = %v, want %v (add it to newKindCache)", k.Kind, ok, want)
 		}

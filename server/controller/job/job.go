@@ -47,6 +47,9 @@ type Clock = wakeup.Clock
 // Config says where the jobs are and how hard to work on them.
 type Config struct {
 	Backend client.Backend
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
 	// Workers is how many jobs are synced at once (default 2).
 	Workers int
 	// BurstPods caps the pods one sync creates (default 500, as
@@ -83,12 +86,6 @@ type Controller struct {
 	events *record.Recorder
 }
 
-// The informer indices.
-const (
-	byNamespace = "namespace"
-	byOwner     = "owner" // the controlling owner's uid
-)
-
 // New builds a controller; Run starts it.
 func New(cfg Config) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
@@ -106,12 +103,15 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
 	c := &Controller{
 		cfg:    cfg,
 		log:    cfg.Log,
 		clock:  cfg.Clock,
-		jobs:   client.NewInformer[*api.Job](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "jobs")),
-		pods:   client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
+		jobs:   client.Shared[*api.Job](cfg.Informers, "", api.ListOptions{}),
+		pods:   client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
 		queue:  client.NewQueue[string](nil),
 		exp:    expectations.New(cfg.Clock.Now),
 		seen:   newFinishSeen(),
@@ -119,15 +119,9 @@ func New(cfg Config) (*Controller, error) {
 		events: record.New(cfg.Backend, "job-controller", cfg.Clock.Now, cfg.Log),
 	}
 	c.wake = wakeup.New(cfg.Clock, c.queue.Add)
-	if err := c.pods.AddIndex(byNamespace, func(p *api.Pod) []string { return []string{p.Namespace} }); err != nil {
-		return nil, err
-	}
-	if err := c.pods.AddIndex(byOwner, owner.ControllerIndex[*api.Pod]("")); err != nil { // any kind
-		return nil, err
-	}
-	if err := c.jobs.AddIndex(byNamespace, func(j *api.Job) []string { return []string{j.Namespace} }); err != nil {
-		return nil, err
-	}
+	c.pods.AddIndex(owner.ByNamespace, owner.NamespaceIndex[*api.Pod])
+	c.pods.AddIndex(owner.ByController, owner.ControllerIndex[*api.Pod])
+	c.jobs.AddIndex(owner.ByNamespace, owner.NamespaceIndex[*api.Job])
 	c.jobs.AddHandler(client.HandlerFuncs[*api.Job]{
 		AddFunc: func(j *api.Job) { c.queue.Add(jobKey(j)) },
 		UpdateFunc: func(old, j *api.Job) {
@@ -144,7 +138,7 @@ func New(cfg Config) (*Controller, error) {
 		},
 	})
 	pods := &podhandler.Handler[*api.Job]{
-		Kind: "Job", Owners: c.jobs, ByNamespace: byNamespace,
+		Kind: "Job", Owners: c.jobs, ByNamespace: owner.ByNamespace,
 		Selector: func(j *api.Job) *api.LabelSelector { return j.Spec.Selector },
 		Queue:    c.queue, Exp: c.exp,
 		// A job has no minReadySeconds; every update of an orphan looks

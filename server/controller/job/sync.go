@@ -343,7 +343,7 @@ func (c *Controller) deletePods(ctx context.Context, key string, j *api.Job, pod
 // match. A job whose selector was not generated (nil) only has the pods
 // that name it as controller.
 func (c *Controller) claimPods(ctx context.Context, j *api.Job) ([]*api.Pod, error) {
-	owned := owner.Controlled(c.pods, byOwner, j.Namespace, j.UID)
+	owned := owner.Controlled(c.pods, j.Namespace, j.UID)
 	if j.Spec.Selector == nil {
 		return owned, nil
 	}
@@ -360,7 +360,7 @@ func (c *Controller) claimPods(ctx context.Context, j *api.Job) ([]*api.Pod, err
 		}
 	}
 	if FinishedCondition(j) == nil {
-		for _, p := range c.pods.ByIndex(byNamespace, j.Namespace) {
+		for _, p := range c.pods.ByIndex(owner.ByNamespace, j.Namespace) {
 			if api.ControllerOf(&p.ObjectMeta) == nil && isActive(p) && sel.Matches(p.Labels) {
 				adopt = append(adopt, p)
 			}

@@ -19,6 +19,9 @@ import (
 // Config says which network to cut up.
 type Config struct {
 	Backend client.Backend
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
 	// ClusterCIDR is the pod network, e.g. 10.42.0.0/16.
 	ClusterCIDR string
 	// NodeMaskSize is the prefix length of each node's subnet (default 24).
@@ -69,8 +72,11 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	p, _ := netip.ParsePrefix(cfg.ClusterCIDR)
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
 	c := &Controller{cfg: cfg, cluster: p.Masked(), log: cfg.Log, queue: client.NewQueue[string](nil), assigned: map[string]netip.Prefix{}}
-	c.nodes = client.NewInformer[*api.Node](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "nodes"))
+	c.nodes = client.Shared[*api.Node](cfg.Informers, "", api.ListOptions{})
 	c.nodes.AddHandler(client.HandlerFuncs[*api.Node]{
 		AddFunc:    func(n *api.Node) { c.queue.Add(n.Name) },
 		UpdateFunc: func(_, n *api.Node) { c.queue.Add(n.Name) },

@@ -31,6 +31,11 @@ import (
 // The taint keys, as Kubernetes names them.
 const (
 	TaintUnreachable = "node.kubernetes.io/unreachable"
+	// TaintNotReady (NoSchedule) marks a node that renews its lease but
+	// reports itself not Ready (its container runtime is down, say): no
+	// new pods go there; its pods stay, as its agent still looks after
+	// them.
+	TaintNotReady = "node.kubernetes.io/not-ready"
 )
 
 // Defaults: small clusters want faster failover than Kubernetes' 40 s
@@ -43,7 +48,10 @@ const (
 // Config tunes the controller.
 type Config struct {
 	Backend client.Backend
-	Leases  *nodelease.Table
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
+	Leases    *nodelease.Table
 	// NotReadyAfter is how long a node may go without renewing its lease
 	// before it is NotReady and tainted (default 20 s).
 	NotReadyAfter time.Duration
@@ -107,12 +115,13 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{cfg: cfg, log: cfg.Log, marked: map[string]bool{}}
-	c.nodes = client.NewInformer[*api.Node](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "nodes"))
-	c.pods = client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods"))
-	if err := c.pods.AddIndex(indexNode, func(p *api.Pod) []string { return []string{p.Spec.NodeName} }); err != nil {
-		return nil, err
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
 	}
+	c := &Controller{cfg: cfg, log: cfg.Log, marked: map[string]bool{}}
+	c.nodes = client.Shared[*api.Node](cfg.Informers, "", api.ListOptions{})
+	c.pods = client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{})
+	c.pods.AddIndex(indexNode, func(p *api.Pod) []string { return []string{p.Spec.NodeName} })
 	// A deleted node's lease goes with it.
 	c.nodes.AddHandler(client.HandlerFuncs[*api.Node]{DeleteFunc: func(n *api.Node) { cfg.Leases.Forget(n.Name) }})
 	return c, nil
@@ -184,7 +193,7 @@ func (c *Controller) checkNode(ctx context.Context, n *api.Node, now time.Time) 
 		if tainted != nil {
 			return c.untaint(ctx, n)
 		}
-		return nil
+		return c.checkReady(ctx, n)
 	}
 	if tainted == nil {
 		if err := c.taint(ctx, n, now, silent); err != nil {
@@ -314,6 +323,45 @@ func (c *Controller) untaint(ctx context.Context, n *api.Node) error {
 		return fmt.Errorf("untaint node: %w", err)
 	}
 	c.log.Info("node reachable again", "node", n.Name)
+	return nil
+}
+
+// checkReady keeps the not-ready taint on a live node exactly while it
+// reports itself not Ready (Ready False).
+func (c *Controller) checkReady(ctx context.Context, n *api.Node) error {
+	// Only an explicit False: Unknown is what this controller writes for
+	// an unreachable node, which its agent turns back to True within a
+	// status period of coming back.
+	ready := true
+	for _, cd := range n.Status.Conditions {
+		if cd.Type == api.NodeReady {
+			ready = cd.Status != api.ConditionFalse
+		}
+	}
+	has := findTaint(n.Spec.Taints, TaintNotReady, api.TaintEffectNoSchedule) != nil
+	if ready != has {
+		return nil
+	}
+	nodes := client.For[*api.Node](c.cfg.Backend, "")
+	err := client.RetryOnConflict(ctx, func() error {
+		fresh, err := nodes.Get(ctx, n.Name)
+		if err != nil {
+			return err
+		}
+		kept := withoutTaint(fresh.Spec.Taints, TaintNotReady)
+		if !ready {
+			kept = append(kept, api.Taint{Key: TaintNotReady, Effect: api.TaintEffectNoSchedule})
+		} else if len(kept) == len(fresh.Spec.Taints) {
+			return nil
+		}
+		fresh.Spec.Taints = kept
+		_, err = nodes.Update(ctx, fresh)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("not-ready taint of node %s: %w", n.Name, err)
+	}
+	c.log.Info("node readiness changed", "node", n.Name, "ready", ready)
 	return nil
 }
 

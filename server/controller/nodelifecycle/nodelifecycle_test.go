@@ -145,6 +145,41 @@ func TestUnreachableNodeIsTaintedAndItsPodsEvicted(t *testing.T) {
 	c.Check(ctx)
 	waitNode(t, ctx, c, "a", func(n *api.Node) bool { return len(n.Spec.Taints) == 0 })
 
+	// b renews but says it is not Ready: no new pods go there (NoSchedule
+	// only: its agent still looks after its pods); Ready again, the
+	// taint goes.
+	setReady := func(status api.ConditionStatus) {
+		t.Helper()
+		err := client.RetryOnConflict(ctx, func() error {
+			b, err := nodes.Get(ctx, "b")
+			if err != nil {
+				return err
+			}
+			b.Status.Conditions[0].Status = status
+			_, err = nodes.UpdateStatus(ctx, b)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitNode(t, ctx, c, "b", func(n *api.Node) bool { return n.Status.Conditions[0].Status == status })
+	}
+	leases.Renew("b", "system:node:b", 20*time.Second) // silent since 20 s, it was tainted unreachable at 95 s
+	c.Check(ctx)
+	waitNode(t, ctx, c, "b", func(n *api.Node) bool { return len(n.Spec.Taints) == 0 })
+	setReady(api.ConditionFalse)
+	c.Check(ctx)
+	b := waitNode(t, ctx, c, "b", func(n *api.Node) bool { return len(n.Spec.Taints) > 0 })
+	if len(b.Spec.Taints) != 1 || findTaint(b.Spec.Taints, TaintNotReady, api.TaintEffectNoSchedule) == nil {
+		t.Errorf("b not Ready has taints %+v, want only %s:NoSchedule", b.Spec.Taints, TaintNotReady)
+	}
+	if p, err := pods.Get(ctx, "elsewhere"); err != nil || p.DeletionTimestamp != nil {
+		t.Errorf("a pod of a live node that is not Ready was evicted: %v", err)
+	}
+	setReady(api.ConditionTrue)
+	c.Check(ctx)
+	waitNode(t, ctx, c, "b", func(n *api.Node) bool { return len(n.Spec.Taints) == 0 })
+
 	// A deleted node's lease goes too.
 	if _, err := reg.Delete(ctx, "nodes", "", "b", api.DeleteOptions{}); err != nil {
 		t.Fatal(err)

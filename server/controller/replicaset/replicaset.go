@@ -21,6 +21,7 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/internal/expectations"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
 	"github.com/skiffhq/skiff/server/controller/internal/podhandler"
 	"github.com/skiffhq/skiff/server/controller/internal/worker"
 	"github.com/skiffhq/skiff/server/controller/record"
@@ -29,6 +30,9 @@ import (
 // Config says where the replica sets are and how hard to work on them.
 type Config struct {
 	Backend client.Backend
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
 	// Workers is how many replica sets are synced at once (default 2).
 	Workers int
 	// BurstReplicas caps the pods one sync creates or deletes (default
@@ -62,9 +66,6 @@ type Controller struct {
 	events *record.Recorder
 }
 
-// byNamespace files objects under their namespace.
-const byNamespace = "namespace"
-
 // New builds a controller; Run starts it.
 func New(cfg Config) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
@@ -82,23 +83,21 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
 	c := &Controller{
 		cfg:    cfg,
 		log:    cfg.Log,
 		now:    cfg.Now,
-		rsets:  client.NewInformer[*api.ReplicaSet](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "replicasets")),
-		pods:   client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
+		rsets:  client.Shared[*api.ReplicaSet](cfg.Informers, "", api.ListOptions{}),
+		pods:   client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
 		queue:  client.NewQueue[string](nil),
 		exp:    expectations.New(cfg.Now),
 		events: record.New(cfg.Backend, "replicaset-controller", cfg.Now, cfg.Log),
 	}
-	ns := func(o api.Object) []string { return []string{o.GetObjectMeta().Namespace} }
-	if err := c.rsets.AddIndex(byNamespace, func(rs *api.ReplicaSet) []string { return ns(rs) }); err != nil {
-		return nil, err
-	}
-	if err := c.pods.AddIndex(byNamespace, func(p *api.Pod) []string { return ns(p) }); err != nil {
-		return nil, err
-	}
+	c.rsets.AddIndex(owner.ByNamespace, owner.NamespaceIndex[*api.ReplicaSet])
+	c.pods.AddIndex(owner.ByNamespace, owner.NamespaceIndex[*api.Pod])
 	c.rsets.AddHandler(client.HandlerFuncs[*api.ReplicaSet]{
 		AddFunc:    func(rs *api.ReplicaSet) { c.queue.Add(rsKey(rs)) },
 		UpdateFunc: func(_, rs *api.ReplicaSet) { c.queue.Add(rsKey(rs)) },
@@ -109,7 +108,7 @@ func New(cfg Config) (*Controller, error) {
 		},
 	})
 	pods := &podhandler.Handler[*api.ReplicaSet]{
-		Kind: "ReplicaSet", Owners: c.rsets, ByNamespace: byNamespace,
+		Kind: "ReplicaSet", Owners: c.rsets, ByNamespace: owner.ByNamespace,
 		Selector:        func(rs *api.ReplicaSet) *api.LabelSelector { return rs.Spec.Selector },
 		Queue:           c.queue,
 		Exp:             c.exp,

@@ -68,7 +68,7 @@ func replicas(rs *api.ReplicaSet) int32 {
 // match. A replica set being deleted neither adopts nor releases.
 func (c *Controller) claimPods(ctx context.Context, rs *api.ReplicaSet, sel api.Selector) ([]*api.Pod, error) {
 	var owned, adopt, release []*api.Pod
-	for _, p := range c.pods.ByIndex(byNamespace, rs.Namespace) {
+	for _, p := range c.pods.ByIndex(owner.ByNamespace, rs.Namespace) {
 		if !isActive(p) {
 			continue
 		}

@@ -57,6 +57,9 @@ import (
 // Config says where the stateful sets are and how hard to work on them.
 type Config struct {
 	Backend client.Backend
+	// Informers is the shared informer set to read from (the server's);
+	// nil makes one of the controller's own over Backend.
+	Informers *client.Informers
 	// Events records Events about stateful sets; nil means a coalescing
 	// recorder (server/controller/record) that Run runs.
 	Events Recorder
@@ -98,9 +101,6 @@ type Controller struct {
 	templates *templates
 }
 
-// byOwner files pods under their controller's UID.
-const byOwner = "controller"
-
 // New builds a controller; Run starts it.
 func New(cfg Config) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
@@ -115,23 +115,22 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
 	c := &Controller{
 		cfg:       cfg,
 		log:       cfg.Log,
 		now:       cfg.Now,
-		sets:      client.NewInformer[*api.StatefulSet](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "statefulsets")),
-		pods:      client.NewInformer[*api.Pod](cfg.Backend, "", api.ListOptions{}, cfg.Log.With("informer", "pods")),
+		sets:      client.Shared[*api.StatefulSet](cfg.Informers, "", api.ListOptions{}),
+		pods:      client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
 		queue:     client.NewQueue[string](nil),
 		claims:    newClaimNodes(cfg.Backend, cfg.Log),
 		templates: newTemplates(),
 	}
 	c.events = record.OrNew(cfg.Events, cfg.Backend, "statefulset-controller", cfg.Now, cfg.Log)
-	if err := c.pods.AddIndex(byOwner, owner.ControllerIndex[*api.Pod]("StatefulSet")); err != nil {
-		return nil, err
-	}
-	if err := c.pods.AddIndex(owner.ByOrphanNamespace, owner.OrphanIndex); err != nil {
-		return nil, err
-	}
+	c.pods.AddIndex(owner.ByController, owner.ControllerIndex[*api.Pod])
+	c.pods.AddIndex(owner.ByOrphanNamespace, owner.OrphanIndex)
 	c.sets.AddHandler(client.HandlerFuncs[*api.StatefulSet]{
 		AddFunc:    func(s *api.StatefulSet) { c.queue.Add(setKey(s)) },
 		UpdateFunc: func(_, s *api.StatefulSet) { c.queue.Add(setKey(s)) },

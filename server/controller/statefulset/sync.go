@@ -29,7 +29,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if !ok {
 		return nil
 	}
-	pods := owner.Controlled(c.pods, byOwner, s.Namespace, s.UID)
+	pods := owner.Controlled(c.pods, s.Namespace, s.UID)
 	adopted, err := c.adopt(ctx, s)
 	pods = append(pods, adopted...)
 	errs := []error{err}

@@ -2,16 +2,36 @@ package owner
 
 import "github.com/skiffhq/skiff/server/api"
 
-// ControllerIndex returns an informer index function that files an
-// object under the UID of its controller, if that is of kind (of any
-// kind if kind is "").
-func ControllerIndex[T api.Object](kind string) func(T) []string {
-	return func(o T) []string {
-		if ref := api.ControllerOf(o.GetObjectMeta()); ref != nil && (kind == "" || ref.Kind == kind) {
-			return []string{ref.UID}
-		}
-		return nil
+// The index names the controllers share. The controllers read one shared
+// informer per kind (client.Informers), where an index name means one
+// function: a name used twice for different functions would give one of
+// its users the wrong answers. So every index a controller adds is one of
+// these, with the function beside it.
+const (
+	// ByController files an object under its controller's UID
+	// (ControllerIndex). UIDs are unique across kinds, so the owner's
+	// kind need not be part of the key.
+	ByController = "controller"
+	// ByNamespace files an object under its namespace (NamespaceIndex).
+	ByNamespace = "namespace"
+	// ByOrphanNamespace files a pod no controller owns under its
+	// namespace (OrphanIndex).
+	ByOrphanNamespace = "orphans"
+)
+
+// ControllerIndex files an object under the UID of its controller; add
+// it as ByController.
+func ControllerIndex[T api.Object](o T) []string {
+	if ref := api.ControllerOf(o.GetObjectMeta()); ref != nil {
+		return []string{ref.UID}
 	}
+	return nil
+}
+
+// NamespaceIndex files an object under its namespace; add it as
+// ByNamespace.
+func NamespaceIndex[T api.Object](o T) []string {
+	return []string{o.GetObjectMeta().Namespace}
 }
 
 // Indexer is what Controlled needs of a cache; *client.Informer[T] is
@@ -21,10 +41,10 @@ type Indexer[T api.Object] interface {
 }
 
 // Controlled returns the cached objects in namespace ns whose controller
-// has uid, from a cache with a ControllerIndex named index.
-func Controlled[T api.Object](cache Indexer[T], index, ns, uid string) []T {
+// has uid, from a cache with ControllerIndex as ByController.
+func Controlled[T api.Object](cache Indexer[T], ns, uid string) []T {
 	var out []T
-	for _, o := range cache.ByIndex(index, uid) {
+	for _, o := range cache.ByIndex(ByController, uid) {
 		if o.GetObjectMeta().Namespace == ns {
 			out = append(out, o)
 		}

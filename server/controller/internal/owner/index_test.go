@@ -21,18 +21,17 @@ func TestControllerIndex(t *testing.T) {
 		return &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p", OwnerReferences: []api.OwnerReference{ref}}}
 	}
 	tests := []struct {
-		kind string
 		pod  *api.Pod
 		want []string
 	}{
-		{"DaemonSet", pod("DaemonSet", true), []string{"u1"}},
-		{"DaemonSet", pod("ReplicaSet", true), nil},
-		{"", pod("ReplicaSet", true), []string{"u1"}},
-		{"", pod("ReplicaSet", false), nil},
+		{pod("DaemonSet", true), []string{"u1"}},
+		{pod("ReplicaSet", true), []string{"u1"}},
+		{pod("ReplicaSet", false), nil},
+		{&api.Pod{}, nil},
 	}
 	for _, tt := range tests {
-		if got := ControllerIndex[*api.Pod](tt.kind)(tt.pod); !slices.Equal(got, tt.want) {
-			t.Errorf("ControllerIndex(%q) of a pod of %s = %q, want %q", tt.kind, tt.pod.OwnerReferences[0].Kind, got, tt.want)
+		if got := ControllerIndex(tt.pod); !slices.Equal(got, tt.want) {
+			t.Errorf("ControllerIndex(%+v) = %q, want %q", tt.pod.OwnerReferences, got, tt.want)
 		}
 	}
 }
@@ -40,7 +39,7 @@ func TestControllerIndex(t *testing.T) {
 func TestControlled(t *testing.T) {
 	a := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "a", Namespace: "ns"}}
 	b := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "b", Namespace: "other"}}
-	got := Controlled[*api.Pod](fakeIndex{"u1": {a, b}}, "controller", "ns", "u1")
+	got := Controlled[*api.Pod](fakeIndex{"u1": {a, b}}, "ns", "u1")
 	if len(got) != 1 || got[0] != a {
 		t.Errorf("Controlled = %v, want only the pod in ns", got)
 	}

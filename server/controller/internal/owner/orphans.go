@@ -10,9 +10,6 @@ import (
 	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
 
-// ByOrphanNamespace is the name of the pod index OrphanIndex fills.
-const ByOrphanNamespace = "orphans"
-
 // OrphanIndex files a pod that no controller owns under its namespace:
 // the pods an owner may adopt. Add it to a pod informer as
 // ByOrphanNamespace.
