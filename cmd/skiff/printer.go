@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"sort"
@@ -92,6 +93,8 @@ func columns(kind string, wide bool) []string {
 		return []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}
 	case "PriorityClass":
 		return []string{"NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTION", "AGE"}
+	case "PersistentVolumeClaim":
+		return []string{"NAME", "STATUS", "NODE", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"}
 	}
 	return []string{"NAME", "AGE"}
 }
@@ -190,6 +193,21 @@ func cells(obj api.Object, wide bool, now time.Time) []string {
 		}
 		ref := strings.ToLower(o.InvolvedObject.Kind) + "/" + o.InvolvedObject.Name
 		return []string{humanAge(seen, now), o.Type, o.Reason, ref, o.Message}
+	case *api.PersistentVolumeClaim:
+		modes := map[api.PersistentVolumeAccessMode]string{api.ReadWriteOnce: "RWO", api.ReadWriteOncePod: "RWOP", api.ReadOnlyMany: "ROX", api.ReadWriteMany: "RWX"}
+		var ms []string
+		for _, m := range o.Spec.AccessModes {
+			ms = append(ms, cmp.Or(modes[m], string(m)))
+		}
+		size := ""
+		if q, ok := o.Spec.Resources.Requests[api.ResourceStorage]; ok {
+			size = q.String()
+		}
+		class := ""
+		if o.Spec.StorageClassName != nil {
+			class = *o.Spec.StorageClassName
+		}
+		return []string{m.Name, string(o.Status.Phase), orNone(m.Annotations[api.AnnotationSelectedNode]), orNone(size), strings.Join(ms, ","), orNone(class), age}
 	case *api.PriorityClass:
 		policy := string(api.PreemptLowerPriority)
 		if o.PreemptionPolicy != nil {

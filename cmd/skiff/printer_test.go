@@ -66,6 +66,18 @@ func TestPrintTables(t *testing.T) {
 		&api.PriorityClass{ObjectMeta: api.ObjectMeta{Name: "system-node-critical", CreationTimestamp: ago(20 * 24 * time.Hour)}, Value: 2000001000},
 		&api.PriorityClass{ObjectMeta: api.ObjectMeta{Name: "batch", CreationTimestamp: ago(2 * time.Hour)}, Value: -10, GlobalDefault: true, PreemptionPolicy: &never},
 	}
+	class := api.StorageClassLocal
+	claims := []api.Object{
+		&api.PersistentVolumeClaim{ObjectMeta: api.ObjectMeta{Name: "data-db-0", Namespace: "default", CreationTimestamp: ago(5 * 24 * time.Hour),
+			Annotations: map[string]string{api.AnnotationSelectedNode: "pi-1"}},
+			Spec: api.PersistentVolumeClaimSpec{AccessModes: []api.PersistentVolumeAccessMode{api.ReadWriteOnce}, StorageClassName: &class,
+				Resources: api.VolumeResourceRequirements{Requests: api.ResourceList{api.ResourceStorage: api.NewBinaryQuantity(10 << 30)}}},
+			Status: api.PersistentVolumeClaimStatus{Phase: api.ClaimBound}},
+		&api.PersistentVolumeClaim{ObjectMeta: api.ObjectMeta{Name: "scratch", Namespace: "default", CreationTimestamp: ago(time.Minute)},
+			Spec: api.PersistentVolumeClaimSpec{AccessModes: []api.PersistentVolumeAccessMode{api.ReadWriteOncePod}, StorageClassName: &class,
+				Resources: api.VolumeResourceRequirements{Requests: api.ResourceList{api.ResourceStorage: api.NewBinaryQuantity(512 << 20)}}},
+			Status: api.PersistentVolumeClaimStatus{Phase: api.ClaimPending}},
+	}
 	for _, tc := range []struct {
 		name string
 		kind string
@@ -79,6 +91,7 @@ func TestPrintTables(t *testing.T) {
 		{"services-wide", "services", []api.Object{svc}, true, false},
 		{"nodes", "nodes", []api.Object{node}, false, true},
 		{"priorityclasses", "priorityclasses", classes, false, true},
+		{"pvcs", "pvc", claims, false, false},
 	} {
 		k, _ := api.LookupResource(tc.kind)
 		var b bytes.Buffer

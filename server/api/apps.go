@@ -286,35 +286,3 @@ type StatefulSetCondition struct {
 	Message            string          `json:"message,omitempty"`
 }
 
-// PersistentVolumeClaim asks for storage. skiff has it only as a
-// StatefulSet's volume claim template: metadata and a minimal spec.
-type PersistentVolumeClaim struct {
-	TypeMeta   `json:",inline"`
-	ObjectMeta `json:"metadata"`
-	Spec       PersistentVolumeClaimSpec `json:"spec,omitzero"`
-}
-
-// PersistentVolumeAccessMode says how a volume may be mounted.
-type PersistentVolumeAccessMode string
-
-// The access modes.
-const (
-	ReadWriteOnce    PersistentVolumeAccessMode = "ReadWriteOnce"
-	ReadOnlyMany     PersistentVolumeAccessMode = "ReadOnlyMany"
-	ReadWriteMany    PersistentVolumeAccessMode = "ReadWriteMany"
-	ReadWriteOncePod PersistentVolumeAccessMode = "ReadWriteOncePod"
-)
-
-// PersistentVolumeClaimSpec is what a claim asks for.
-type PersistentVolumeClaimSpec struct {
-	AccessModes []PersistentVolumeAccessMode `json:"accessModes,omitempty"`
-	// Resources.Requests["storage"] is the size wanted.
-	Resources        VolumeResourceRequirements `json:"resources,omitzero"`
-	StorageClassName *string                    `json:"storageClassName,omitempty"`
-}
-
-// VolumeResourceRequirements is the size of a claim.
-type VolumeResourceRequirements struct {
-	Limits   ResourceList `json:"limits,omitempty"`
-	Requests ResourceList `json:"requests,omitempty"`
-}

@@ -46,6 +46,11 @@ func Default(obj Object) {
 		defaultJob(o)
 	case *CronJob:
 		defaultCronJobSpec(&o.Spec)
+	case *PersistentVolumeClaim:
+		defaultPVCSpec(&o.Spec)
+		if o.Status.Phase == "" {
+			o.Status.Phase = ClaimPending
+		}
 	case *PriorityClass:
 		if o.PreemptionPolicy == nil {
 			p := PreemptLowerPriority
@@ -256,8 +261,20 @@ func defaultDaemonSetSpec(s *DaemonSetSpec) {
 	defaultPodSpec(&s.Template.Spec, RestartPolicyAlways)
 }
 
-// defaultStatefulSetSpec defaults replicas, policies and limits.
+// defaultPVCSpec gives a claim the one storage class.
+func defaultPVCSpec(s *PersistentVolumeClaimSpec) {
+	if s.StorageClassName == nil || *s.StorageClassName == "" {
+		c := StorageClassLocal
+		s.StorageClassName = &c
+	}
+}
+
+// defaultStatefulSetSpec defaults replicas, policies, limits and the
+// claim templates' storage class.
 func defaultStatefulSetSpec(s *StatefulSetSpec) {
+	for i := range s.VolumeClaimTemplates {
+		defaultPVCSpec(&s.VolumeClaimTemplates[i].Spec)
+	}
 	setInt32(&s.Replicas, 1)
 	if s.PodManagementPolicy == "" {
 		s.PodManagementPolicy = OrderedReadyPodManagement

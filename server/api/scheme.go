@@ -38,6 +38,7 @@ var kinds = []Kind{
 	{Kind: "StatefulSet", APIVersion: "apps/v1", Resource: "statefulsets", ShortNames: []string{"sts"}, Namespaced: true, HasStatus: true, New: func() Object { return &StatefulSet{} }},
 	{Kind: "Job", APIVersion: "batch/v1", Resource: "jobs", Namespaced: true, HasStatus: true, New: func() Object { return &Job{} }},
 	{Kind: "CronJob", APIVersion: "batch/v1", Resource: "cronjobs", ShortNames: []string{"cj"}, Namespaced: true, HasStatus: true, New: func() Object { return &CronJob{} }},
+	{Kind: "PersistentVolumeClaim", APIVersion: "v1", Resource: "persistentvolumeclaims", ShortNames: []string{"pvc"}, Namespaced: true, HasStatus: true, New: func() Object { return &PersistentVolumeClaim{} }},
 	{Kind: "PriorityClass", APIVersion: "scheduling.k8s.io/v1", Resource: "priorityclasses", ShortNames: []string{"pc"}, New: func() Object { return &PriorityClass{} }},
 }
 

@@ -57,6 +57,12 @@ func Validate(obj Object) FieldErrors {
 		errs = append(errs, validateJobSpec(&o.Spec, "spec")...)
 	case *CronJob:
 		errs = append(errs, validateCronJob(o)...)
+	case *PersistentVolumeClaim:
+		errs = append(errs, validatePVCSpec(&o.Spec, "spec")...)
+		errs = oneOf(errs, "status.phase", o.Status.Phase, ClaimPending, ClaimBound)
+		if n, ok := o.Annotations[AnnotationSelectedNode]; ok {
+			errs = checkName(errs, pathKey("metadata.annotations", AnnotationSelectedNode), n, IsDNS1123Subdomain)
+		}
 	case *PriorityClass:
 		errs = append(errs, validatePriorityClass(o)...)
 	}

@@ -123,14 +123,22 @@ func validateStatefulSetSpec(s *StatefulSetSpec, p string) FieldErrors {
 	return errs
 }
 
-// validatePVCSpec checks a claim template's access modes and size.
+// validatePVCSpec checks a claim's (or claim template's) access modes,
+// size and class.
 func validatePVCSpec(s *PersistentVolumeClaimSpec, p string) FieldErrors {
 	var errs FieldErrors
 	if len(s.AccessModes) == 0 {
 		errs = append(errs, Required(p+".accessModes", "at least 1 access mode is required"))
 	}
 	for i, m := range s.AccessModes {
-		errs = oneOf(errs, pathIdx(p+".accessModes", i), m, ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod)
+		mp := pathIdx(p+".accessModes", i)
+		switch m {
+		case ReadWriteOnce, ReadWriteOncePod:
+		case ReadOnlyMany, ReadWriteMany:
+			errs = append(errs, Invalid(mp, string(m), "a "+StorageClassLocal+" volume lives on one node: use ReadWriteOnce or ReadWriteOncePod"))
+		default:
+			errs = append(errs, NotSupported(mp, string(m), string(ReadWriteOnce), string(ReadWriteOncePod)))
+		}
 	}
 	rp := p + ".resources.requests"
 	if q, ok := s.Resources.Requests[ResourceStorage]; !ok || q.Sign() <= 0 {
@@ -144,8 +152,8 @@ func validatePVCSpec(s *PersistentVolumeClaimSpec, p string) FieldErrors {
 			errs = oneOf(errs, pathKey(p+".resources."+l.name, name), name, ResourceStorage)
 		}
 	}
-	if s.StorageClassName != nil && *s.StorageClassName != "" {
-		errs = checkName(errs, p+".storageClassName", *s.StorageClassName, IsDNS1123Subdomain)
+	if c := s.StorageClassName; c != nil && *c != "" && *c != StorageClassLocal {
+		errs = append(errs, NotSupported(p+".storageClassName", *c, StorageClassLocal))
 	}
 	return errs
 }

@@ -129,7 +129,7 @@ func validObjects(t *testing.T) []Object {
 	return []Object{
 		testNamespace(), testNode(t), testPod(t), testConfigMap(), testSecret(), testEvent(),
 		testService(), testEndpoints(), testDeployment(t), testReplicaSet(t), testDaemonSet(t),
-		testStatefulSet(t), testJob(t), testCronJob(t), testPriorityClass(),
+		testStatefulSet(t), testJob(t), testCronJob(t), testPriorityClass(), testPVC(),
 	}
 }
 

@@ -56,6 +56,10 @@ func ValidateUpdate(old, new Object) FieldErrors {
 		errs = append(errs, validateStatefulSetUpdate(&old.(*StatefulSet).Spec, &n.Spec, "spec")...)
 	case *Job:
 		errs = append(errs, validateJobUpdate(&old.(*Job).Spec, &n.Spec, "spec")...)
+	case *PersistentVolumeClaim:
+		for _, path := range changedPaths("spec", &old.(*PersistentVolumeClaim).Spec, &n.Spec) {
+			errs = append(errs, Forbidden(path, "a claim's spec cannot change after creation; make a new claim"))
+		}
 	case *PriorityClass:
 		errs = append(errs, validatePriorityClassUpdate(old.(*PriorityClass), n)...)
 	}

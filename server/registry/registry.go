@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,6 +179,11 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 		if err := r.namespaceOpen(ctx, obj.GetObjectMeta().Namespace); err != nil {
 			return nil, err
 		}
+	}
+	if c, ok := obj.(*api.PersistentVolumeClaim); ok && !slices.Contains(c.Finalizers, api.FinalizerPVCProtection) {
+		// Held until no pod uses the claim (server/controller/volumes),
+		// so its data is not deleted under a running pod.
+		c.Finalizers = append(c.Finalizers, api.FinalizerPVCProtection)
 	}
 	if pc, ok := obj.(*api.PriorityClass); ok {
 		r.classes.Lock()

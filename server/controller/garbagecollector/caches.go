@@ -125,6 +125,8 @@ func newKindCache(k api.Kind, f *client.Informers, h events) (cache, bool) {
 		return newTypedCache[*api.Job](k, f, h), true
 	case "CronJob":
 		return newTypedCache[*api.CronJob](k, f, h), true
+	case "PersistentVolumeClaim":
+		return newTypedCache[*api.PersistentVolumeClaim](k, f, h), true
 	case "PriorityClass":
 		return newTypedCache[*api.PriorityClass](k, f, h), true
 	}
