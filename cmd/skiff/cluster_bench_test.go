@@ -47,6 +47,9 @@ type hollowClusterConfig struct {
 	// CronJobClock is the cron job controller's clock; nil is the wall
 	// clock.
 	CronJobClock cronjob.Clock
+	// ClaimGCPeriod is how often the agents delete deleted claims'
+	// volumes; zero is the agent's default (a minute).
+	ClaimGCPeriod time.Duration
 }
 
 // startHollowClusterWith starts the control plane and cfg.Nodes hollow
@@ -100,6 +103,8 @@ func startHollowClusterWith(b testing.TB, ctx context.Context, cfg hollowCluster
 		Taints:   cfg.Taints,
 		Capacity: func(int) api.ResourceList { return hollow.Resources(4000, 16<<30, 110) },
 		Lease:    localLease{leases},
+
+		ClaimGCPeriod: cfg.ClaimGCPeriod,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/deployment"
 	"github.com/skiffhq/skiff/server/controller/job/jobtest"
@@ -518,6 +521,101 @@ func TestHollowPreemptionEvictsLowestFirst(t *testing.T) {
 			t.Errorf("mid pod %s is being deleted", p.Name)
 		}
 	}
+}
+
+// TestHollowStatefulSetClaimsFollowReplicas: a StatefulSet's replicas
+// each get a claim (data-db-i) whose volume lives on the node the
+// replica first ran on; a replica deleted comes back on that node; the
+// claims outlive the set; a claim deleted once no pod uses it takes its
+// directory with it.
+func TestHollowStatefulSetClaimsFollowReplicas(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	hc := startHollowClusterWith(t, ctx, hollowClusterConfig{Nodes: 3, ClaimGCPeriod: 200 * time.Millisecond})
+	tmpl := hollowTemplate("db")
+	tmpl.Spec.Containers[0].VolumeMounts = []api.VolumeMount{{Name: "data", MountPath: "/var/lib/db"}}
+	replicas := int32(3)
+	hollowCreate(t, ctx, hc, &api.StatefulSet{
+		ObjectMeta: api.ObjectMeta{Name: "db", Namespace: "default"},
+		Spec: api.StatefulSetSpec{
+			Replicas: &replicas, Selector: &api.LabelSelector{MatchLabels: tmpl.Labels}, Template: tmpl,
+			VolumeClaimTemplates: []api.PersistentVolumeClaim{{ObjectMeta: api.ObjectMeta{Name: "data"},
+				Spec: api.PersistentVolumeClaimSpec{AccessModes: []api.PersistentVolumeAccessMode{api.ReadWriteOnce},
+					Resources: api.VolumeResourceRequirements{Requests: api.ResourceList{api.ResourceStorage: api.NewBinaryQuantity(1 << 30)}}}}},
+		},
+	})
+	pods := hc.waitPods(t, ctx, "app=db", "db-0..2 Ready", func(pods []*api.Pod) bool { return countReady(pods) == 3 })
+	claims := client.For[*api.PersistentVolumeClaim](hc.reg, "default")
+	nodeOf := map[string]string{}
+	for _, p := range pods {
+		c, err := claims.Get(ctx, "data-"+p.Name)
+		if err != nil {
+			t.Fatalf("claim of %s: %v", p.Name, err)
+		}
+		if c.Annotations[api.AnnotationSelectedNode] != p.Spec.NodeName || c.Status.Phase != api.ClaimBound {
+			t.Errorf("claim %s: node %q, phase %q; want %s (where %s runs), Bound", c.Name, c.Annotations[api.AnnotationSelectedNode], c.Status.Phase, p.Spec.NodeName, p.Name)
+		}
+		if len(c.OwnerReferences) != 0 {
+			t.Errorf("claim %s is owned (%v): claims outlive their set", c.Name, c.OwnerReferences)
+		}
+		nodeOf[p.Name] = p.Spec.NodeName
+	}
+
+	// db-1 is deleted: it comes back, on its claim's node.
+	zero := int64(0)
+	old := podNamed(pods, "db-1")
+	if _, err := client.For[*api.Pod](hc.reg, "default").Delete(ctx, "db-1", api.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	pods = hc.waitPods(t, ctx, "app=db", "db-1 back and Ready", func(pods []*api.Pod) bool {
+		p := podNamed(pods, "db-1")
+		return p != nil && p.UID != old.UID && podReady(p)
+	})
+	if got := podNamed(pods, "db-1").Spec.NodeName; got != nodeOf["db-1"] {
+		t.Errorf("db-1 came back on %s; its claim's volume is on %s", got, nodeOf["db-1"])
+	}
+
+	// The set goes, its pods with it; the claims stay.
+	if _, err := client.For[*api.StatefulSet](hc.reg, "default").Delete(ctx, "db", api.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hc.waitPods(t, ctx, "app=db", "no db pods", func(pods []*api.Pod) bool { return len(pods) == 0 })
+	list, _, _, err := claims.List(ctx, api.ListOptions{})
+	if err != nil || len(list) != 3 {
+		t.Fatalf("claims after the set was deleted: %d (%v), want all 3 kept", len(list), err)
+	}
+
+	// A claim deleted goes at once (no pod uses it), and its node
+	// deletes its directory.
+	c0, _ := claims.Get(ctx, "data-db-0")
+	var dir string
+	for _, n := range hc.nodes.Nodes {
+		if n.Name == nodeOf["db-0"] {
+			dir = filepath.Join(n.DataDir(), "volumes", "default", "data-db-0_"+c0.UID)
+		}
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("db-0's volume on %s: %v", nodeOf["db-0"], err)
+	}
+	if _, err := claims.Delete(ctx, "data-db-0", api.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, 30*time.Second, "claim data-db-0 gone and its directory deleted", func() (bool, string, error) {
+		_, err := claims.Get(ctx, "data-db-0")
+		_, serr := os.Stat(dir)
+		return errdefs.IsNotFound(err) && os.IsNotExist(serr), fmt.Sprintf("claim get: %v; dir: %v", err, serr), nil
+	})
+}
+
+// podNamed finds the pod called name.
+func podNamed(pods []*api.Pod, name string) *api.Pod {
+	for _, p := range pods {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 func hollowTemplate(app string, env ...api.EnvVar) api.PodTemplateSpec {

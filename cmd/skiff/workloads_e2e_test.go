@@ -14,7 +14,7 @@ import (
 // TestWorkloadsOnTwoNodes runs the control plane's scheduler and
 // controllers against real nodes: a server node and a joined agent node.
 // A 3-replica Deployment spread over both comes up Ready, rolls to a new
-// template, and when the agent is killed its pods are replaced on the
+// image, and when the agent is killed its pods are replaced on the
 // other node within the configured timeouts; when the agent returns, its
 // old pods are stopped, so no more than 3 replicas run.
 func TestWorkloadsOnTwoNodes(t *testing.T) {
@@ -95,19 +95,24 @@ func TestWorkloadsOnTwoNodes(t *testing.T) {
 	})
 	t.Logf("placed: %s", podsLine(pods))
 
-	// A new template rolls out.
+	// A new image rolls out: the busybox image running the same server
+	// (the test images share one root filesystem).
 	cur, err := deps.Get(ctx, "web")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur.Spec.Template.Spec.Containers[0].Env = []api.EnvVar{{Name: "VERSION", Value: "2"}}
+	v2 := container("web", "busybox", "httpd", "-f", "-v", "-p", "8080", "-h", "/www")
+	cur.Spec.Template.Spec.Containers[0].Image, cur.Spec.Template.Spec.Containers[0].Command = v2.Image, v2.Command
 	if _, err := deps.Update(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
-	available(3, "rolled to the new template", func(ps []*api.Pod) (bool, string) {
+	available(3, "rolled to the new image", func(ps []*api.Pod) (bool, string) {
 		for _, p := range ps {
-			if len(p.Spec.Containers[0].Env) == 0 {
-				return false, p.Name + " is of the old template"
+			if p.Spec.Containers[0].Image != v2.Image {
+				return false, p.Name + " runs " + p.Spec.Containers[0].Image
+			}
+			if len(p.Status.ContainerStatuses) == 0 || !strings.Contains(p.Status.ContainerStatuses[0].Image, "busybox") {
+				return false, p.Name + " does not report the new image yet"
 			}
 		}
 		return len(ps) == 3, fmt.Sprintf("%d running", len(ps))

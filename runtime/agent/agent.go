@@ -113,6 +113,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { a.work(ctx); return nil })
 	}
 	g.Go(func() error { return a.relistLoop(ctx) })
+	g.Go(func() error { a.claimGCLoop(ctx); return nil })
 	g.Go(func() error { return a.eventLoop(ctx) })
 	g.Go(func() error { return a.probeLoop(ctx) })
 	g.Go(func() error { return a.nodeStatusLoop(ctx) })

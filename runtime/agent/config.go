@@ -70,6 +70,9 @@ type Config struct {
 	// RelistPeriod is how often actual state is re-read in full, in case
 	// an event was missed (default 10s).
 	RelistPeriod time.Duration
+	// ClaimGCPeriod is how often the volumes of deleted claims are looked
+	// for and deleted (default a minute).
+	ClaimGCPeriod time.Duration
 	// Workers is how many pods are synced at once (default 4).
 	Workers int
 	// Version is the agent's version, shown in the node's info.
@@ -101,6 +104,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPods == 0 {
 		c.MaxPods = 110
+	}
+	if c.ClaimGCPeriod == 0 {
+		c.ClaimGCPeriod = time.Minute
 	}
 	if c.RelistPeriod == 0 {
 		c.RelistPeriod = 10 * time.Second

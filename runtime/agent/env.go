@@ -22,18 +22,20 @@ func configErrorf(format string, args ...any) error {
 	return &configError{msg: fmt.Sprintf(format, args...)}
 }
 
-// sources fetches the ConfigMaps and Secrets a pod refers to, once each
-// per sync.
+// sources fetches the ConfigMaps, Secrets and claims a pod refers to,
+// once each per sync.
 type sources struct {
 	ctx        context.Context
 	backend    client.Backend
 	namespace  string
 	configMaps map[string]*api.ConfigMap
 	secrets    map[string]*api.Secret
+	claims     map[string]*api.PersistentVolumeClaim
 }
 
 func newSources(ctx context.Context, b client.Backend, namespace string) *sources {
-	return &sources{ctx: ctx, backend: b, namespace: namespace, configMaps: map[string]*api.ConfigMap{}, secrets: map[string]*api.Secret{}}
+	return &sources{ctx: ctx, backend: b, namespace: namespace, configMaps: map[string]*api.ConfigMap{},
+		secrets: map[string]*api.Secret{}, claims: map[string]*api.PersistentVolumeClaim{}}
 }
 
 // configMap returns the named ConfigMap, nil if it does not exist.

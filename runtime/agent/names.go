@@ -52,12 +52,6 @@ func (p paths) log(container string, attempt int) string {
 	return filepath.Join(p.data, "logs", container, fmt.Sprintf("%d.log", attempt))
 }
 
-// localVolume is the directory behind a persistentVolumeClaim: a
-// local-path volume that outlives its pods.
-func (a *Agent) localVolume(namespace, claim string) string {
-	return filepath.Join(a.cfg.DataDir, "volumes", namespace, claim)
-}
-
 // podCgroup is the cgroup parent of a pod's containers.
 func (a *Agent) podCgroup(uid string) string {
 	return a.cfg.CgroupRoot + "/pod" + uid

@@ -50,6 +50,9 @@ type Config struct {
 	// RelistPeriod is each agent's relist period (default the agent's,
 	// 10 s).
 	RelistPeriod time.Duration
+	// ClaimGCPeriod is each agent's period for deleting the volumes of
+	// deleted claims (default the agent's, a minute).
+	ClaimGCPeriod time.Duration
 	// Starting is how many nodes register at once (default 200: the
 	// agent polls for its subnet every 200 ms, so fewer wait idle, and
 	// all 1,000 at once crowd the store).
@@ -146,6 +149,9 @@ func (n *Node) Agent() *agent.Agent {
 	defer n.mu.Unlock()
 	return n.agent
 }
+
+// DataDir is the node's data directory (its agent's --data-dir).
+func (n *Node) DataDir() string { return n.cfg.DataDir }
 
 // Start starts the node's agent (again): it registers, waits for its pod
 // subnet and syncs its pods until Stop or until the context given to
@@ -416,6 +422,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 				CgroupRoot:     cgroupRoot + "/" + name,
 				MaxPods:        maxPods,
 				RelistPeriod:   cfg.RelistPeriod,
+				ClaimGCPeriod:  cfg.ClaimGCPeriod,
 				Workers:        cfg.Workers,
 				Version:        "hollow",
 				Lease:          cfg.Lease,

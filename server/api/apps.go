@@ -285,4 +285,3 @@ type StatefulSetCondition struct {
 	Reason             string          `json:"reason,omitempty"`
 	Message            string          `json:"message,omitempty"`
 }
-

@@ -91,10 +91,15 @@ func (r *Registry) admitPod(ctx context.Context, p *api.Pod) error {
 	return nil
 }
 
-// keepPodPriority carries a pod's priority and preemption policy over an
-// update that leaves them out (the pod's writer may not know admission
-// set them); a change to them is refused by ValidateUpdate.
+// keepPodPriority carries a pod's priority class, priority and
+// preemption policy over an update that leaves them out (the pod's
+// writer may not know admission set them — a manifest applied again
+// names no class when the global default gave it one); a change to them
+// is refused by ValidateUpdate.
 func keepPodPriority(old, p *api.Pod) {
+	if p.Spec.PriorityClassName == "" {
+		p.Spec.PriorityClassName = old.Spec.PriorityClassName
+	}
 	if p.Spec.Priority == nil {
 		p.Spec.Priority = old.Spec.Priority
 	}

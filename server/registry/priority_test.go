@@ -212,3 +212,23 @@ func TestPriorityClassRules(t *testing.T) {
 		t.Errorf("delete a user class: %v", err)
 	}
 }
+
+// Admission filled priorityClassName from the global default; an update
+// that leaves the admission-set fields out (a manifest applied again)
+// keeps all three, and is not refused.
+func TestUpdateKeepsAdmittedPriorityFields(t *testing.T) {
+	r, _ := newRegistry(t)
+	if _, err := r.Create(ctx, "priorityclasses", "", priorityClass("standard", 100, globalDefault)); err != nil {
+		t.Fatal(err)
+	}
+	created, err := r.Create(ctx, "pods", "default", podSpec(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := api.Clone(created.(*api.Pod))
+	p.Spec.Priority, p.Spec.PreemptionPolicy, p.Spec.PriorityClassName = nil, nil, ""
+	p.Labels = map[string]string{"a": "b"}
+	if _, err := r.Update(ctx, "pods", "default", p, ""); err != nil {
+		t.Errorf("update leaving out what admission set: %v", err)
+	}
+}

@@ -189,6 +189,15 @@ type ReservePlugin interface {
 	Unreserve(ctx context.Context, state *CycleState, pod *PodInfo, node string)
 }
 
+// PreBindPlugin prepares what the pod needs on its node before it is
+// bound (a volume's node written on its claim). It runs on a bind
+// worker; a failure goes the way of a failed bind: Unreserve, the
+// assumed pod forgotten, back-off.
+type PreBindPlugin interface {
+	Plugin
+	PreBind(ctx context.Context, state *CycleState, pod *PodInfo, node string) *Status
+}
+
 // BindPlugin writes the decision. The first that does not Skip binds.
 type BindPlugin interface {
 	Plugin
@@ -222,6 +231,7 @@ type Framework struct {
 	preScore   []PreScorePlugin
 	score      []scorer
 	reserve    []ReservePlugin
+	preBind    []PreBindPlugin
 	bind       []BindPlugin
 	// percentage of nodes to look at before settling; 0 is adaptive.
 	percentage int
@@ -263,6 +273,9 @@ func NewFramework(stages []Stage, percentageOfNodes int, tieBreak func(n int) in
 		}
 		if x, ok := p.(ReservePlugin); ok {
 			f.reserve, used = append(f.reserve, x), true
+		}
+		if x, ok := p.(PreBindPlugin); ok {
+			f.preBind, used = append(f.preBind, x), true
 		}
 		if x, ok := p.(BindPlugin); ok {
 			f.bind, used = append(f.bind, x), true
@@ -602,6 +615,18 @@ func (f *Framework) PostFilter(ctx context.Context, state *CycleState, pod *PodI
 		return "", last
 	}
 	return "", NewStatus(Unschedulable)
+}
+
+// PreBind runs the pre-bind plugins in order and returns the first
+// failure (Skip is none); the bind plugins must not run after one.
+func (f *Framework) PreBind(ctx context.Context, state *CycleState, pod *PodInfo, node string) *Status {
+	for _, p := range f.preBind {
+		if st := p.PreBind(ctx, state, pod, node); !st.IsSuccess() && !st.IsSkip() {
+			st.Plugin = p.Name()
+			return st
+		}
+	}
+	return nil
 }
 
 // Bind runs the bind plugins until one binds.

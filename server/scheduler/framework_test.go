@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/skiffhq/skiff/server/api"
@@ -18,7 +19,7 @@ func (nopBinder) Bind(context.Context, *CycleState, *PodInfo, string) *Status {
 
 func testFramework(t *testing.T) *Framework {
 	t.Helper()
-	f, err := NewFramework(DefaultPipeline(nopBinder{}, &fakeEvictor{}), 0, nil)
+	f, err := NewFramework(DefaultPipeline(nopBinder{}, &fakeEvictor{}, NewVolumeBinding(claimMap{}, nil)), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +125,44 @@ func (p orderPlugin) Reserve(_ context.Context, _ *CycleState, _ *PodInfo, _ str
 }
 func (p orderPlugin) Unreserve(_ context.Context, _ *CycleState, _ *PodInfo, _ string) {
 	*p.log = append(*p.log, "unreserve "+p.name)
+}
+
+func (p orderPlugin) PreBind(_ context.Context, _ *CycleState, _ *PodInfo, _ string) *Status {
+	*p.log = append(*p.log, "prebind "+p.name)
+	if p.fail {
+		return NewStatus(Error, "no")
+	}
+	return nil
+}
+
+// TestPreBindFailure: the first failing pre-bind ends the pre-binds and
+// names itself; the scheduler then unreserves (TestPreBindFailureBacksOff).
+func TestPreBindFailure(t *testing.T) {
+	var log []string
+	f, err := NewFramework([]Stage{
+		{Plugin: orderPlugin{name: "a", log: &log}},
+		{Plugin: orderPlugin{name: "b", log: &log, fail: true}},
+		{Plugin: orderPlugin{name: "c", log: &log}},
+		{Plugin: nopBinder{}},
+	}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.PreBind(context.Background(), NewCycleState(), NewPodInfo(pod("p")), "n")
+	if st.IsSuccess() || st.Plugin != "b" || st.Error() != "no" {
+		t.Fatalf("status %+v, want b's failure", st)
+	}
+	if want := []string{"prebind a", "prebind b"}; !slices.Equal(log, want) {
+		t.Fatalf("calls %v, want %v", log, want)
+	}
+	// Skip is no failure.
+	f, err = NewFramework([]Stage{{Plugin: NewVolumeBinding(claimMap{}, nil)}, {Plugin: nopBinder{}}}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := f.PreBind(context.Background(), NewCycleState(), NewPodInfo(pod("p")), "n"); !st.IsSuccess() {
+		t.Errorf("a pod without claims: %v", st)
+	}
 }
 
 func TestReserveUnwinds(t *testing.T) {

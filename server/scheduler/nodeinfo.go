@@ -40,6 +40,9 @@ type NodeInfo struct {
 	prefTerms map[string]map[string]int64
 	// podsScanPreferred have a preferred term prefTerms cannot index.
 	podsScanPreferred []*PodInfo
+	// claimCounts counts the pods using each claim (PodInfo.Claims), for
+	// ReadWriteOncePod; nil while no pod on the node uses one.
+	claimCounts map[string]int32
 }
 
 // labelKey is the key of labelCounts and prefTerms: a namespace and one
@@ -111,11 +114,12 @@ func (ni *NodeInfo) clone() *NodeInfo {
 	c.labelCounts = maps.Clone(ni.labelCounts)
 	c.prefTerms = maps.Clone(ni.prefTerms)
 	c.podsScanPreferred = append([]*PodInfo(nil), ni.podsScanPreferred...)
+	c.claimCounts = maps.Clone(ni.claimCounts)
 	return &c
 }
 
-// indexPod adds (sign +1) or takes away (-1) pi's labels and preferred
-// terms to the node's indexes.
+// indexPod adds (sign +1) or takes away (-1) pi's labels, preferred
+// terms and claims to the node's indexes.
 func (ni *NodeInfo) indexPod(pi *PodInfo, sign int) {
 	p := pi.Pod
 	if len(p.Labels) > 0 && ni.labelCounts == nil {
@@ -131,6 +135,16 @@ func (ni *NodeInfo) indexPod(pi *PodInfo, sign int) {
 	}
 	if p.DeletionTimestamp != nil {
 		ni.terminating += sign
+	}
+	if len(pi.Claims) > 0 && ni.claimCounts == nil {
+		ni.claimCounts = map[string]int32{}
+	}
+	for _, key := range pi.Claims {
+		if n := ni.claimCounts[key] + int32(sign); n > 0 {
+			ni.claimCounts[key] = n
+		} else {
+			delete(ni.claimCounts, key)
+		}
 	}
 	if len(pi.PreferredAffinity)+len(pi.PreferredAntiAffinity) == 0 {
 		return

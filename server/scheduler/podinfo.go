@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -220,6 +221,9 @@ type PodInfo struct {
 	// scoring defaults for unset CPU and memory.
 	Request, NonZero Resource
 	Ports            []hostPort
+	// Claims are the keys (namespace/name) of the PersistentVolumeClaims
+	// the pod's volumes name; nil when there are none.
+	Claims []string
 
 	RequiredAffinity, RequiredAntiAffinity   []affinityTerm
 	PreferredAffinity, PreferredAntiAffinity []affinityTerm
@@ -233,6 +237,7 @@ func NewPodInfo(p *api.Pod) *PodInfo {
 	pi := &PodInfo{Pod: p, Key: p.Namespace + "/" + p.Name}
 	pi.Request, pi.NonZero = podRequests(&p.Spec)
 	pi.Ports = podHostPorts(&p.Spec)
+	pi.Claims = podClaims(p)
 	a := p.Spec.Affinity
 	if a == nil {
 		return pi
@@ -268,6 +273,22 @@ func NewPodInfo(p *api.Pod) *PodInfo {
 		pi.ParseErr = fmt.Errorf("pod %s: %s", pi.Key, strings.Join(errs, "; "))
 	}
 	return pi
+}
+
+// podClaims lists the keys of the claims a pod's volumes name, once each.
+func podClaims(p *api.Pod) []string {
+	var out []string
+	for i := range p.Spec.Volumes {
+		c := p.Spec.Volumes[i].PersistentVolumeClaim
+		if c == nil {
+			continue
+		}
+		key := p.Namespace + "/" + c.ClaimName
+		if !slices.Contains(out, key) {
+			out = append(out, key)
+		}
+	}
+	return out
 }
 
 // preferredIndexable reports whether every preferred term is exact.

@@ -91,7 +91,11 @@ func (p *DefaultPreemption) PostFilter(ctx context.Context, state *CycleState, p
 	if api.PreemptionPolicyOf(&pod.Pod.Spec) == api.PreemptNever {
 		return "", NewStatus(Unschedulable, reasonPreemptNever)
 	}
-	if nn := nominatedNodeOf(pod, snap); nn != "" && victimsTerminating(pod, snap, nn) {
+	// A pod whose victims are still going waits for its nominated node —
+	// unless that node now refuses it for good (cordoned, tainted
+	// unreachable, gone), when it may preempt elsewhere, as in
+	// Kubernetes' PodEligibleToPreemptOthers.
+	if nn := nominatedNodeOf(pod, snap); nn != "" && !unresolvable(failed[nn]) && victimsTerminating(pod, snap, nn) {
 		return nn, nil
 	}
 	cands, resolvable := p.findCandidates(ctx, state, pod, snap, failed, h)
@@ -120,6 +124,8 @@ func nominatedNodeOf(pod *PodInfo, snap *Snapshot) string {
 	}
 	return pod.Pod.Status.NominatedNodeName
 }
+
+func unresolvable(st *Status) bool { return st != nil && st.Code == UnschedulableAndUnresolvable }
 
 // victimsTerminating reports whether pods of lower priority than pod are
 // being deleted on node: the room preemption made is still coming.

@@ -58,7 +58,7 @@ func low(name string, prio int32, cpu string, opts ...podOpt) *api.Pod {
 // preempt schedules p on snap (it must not fit) and runs the post-filter.
 func preempt(t *testing.T, ev Evictor, p *api.Pod, snap *Snapshot) (string, *Status) {
 	t.Helper()
-	f, err := NewFramework(DefaultPipeline(nopBinder{}, ev), 0, nil)
+	f, err := NewFramework(DefaultPipeline(nopBinder{}, ev, NewVolumeBinding(claimMap{}, nil)), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

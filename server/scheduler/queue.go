@@ -28,11 +28,14 @@ const (
 	AssignedPodDelete
 	// NamespaceChange: a namespace's labels changed.
 	NamespaceChange
+	// ClaimChange: a PersistentVolumeClaim was created or deleted, or
+	// its selected node or deletion changed.
+	ClaimChange
 	numClusterEvents
 )
 
 func (e ClusterEvent) String() string {
-	return [...]string{"NodeAdd", "NodeUpdate", "AssignedPodAdd", "AssignedPodUpdate", "AssignedPodDelete", "NamespaceChange"}[e]
+	return [...]string{"NodeAdd", "NodeUpdate", "AssignedPodAdd", "AssignedPodUpdate", "AssignedPodDelete", "NamespaceChange", "ClaimChange"}[e]
 }
 
 // Back-off and timeout of the scheduling queue.

@@ -6,7 +6,7 @@ import (
 )
 
 func newTestQueue(c *fakeClock) *Queue {
-	return NewQueue(c.Now, eventInterests(DefaultPipeline(NewDefaultBinder(nil), nil)))
+	return NewQueue(c.Now, eventInterests(DefaultPipeline(NewDefaultBinder(nil), nil, NewVolumeBinding(claimMap{}, nil))))
 }
 
 // popNow pops without blocking; it fails the test if nothing is active.

@@ -84,6 +84,10 @@ type Scheduler struct {
 	pods       *client.Informer[*api.Pod]
 	nodes      *client.Informer[*api.Node]
 	namespaces *client.Informer[*api.Namespace]
+	claims     *client.Informer[*api.PersistentVolumeClaim]
+	// volumes is told of claims as the informer shows them (its
+	// assumptions end there); it is in the default pipeline.
+	volumes *VolumeBinding
 
 	binds chan bindJob
 	// synced is closed when the informers have loaded and scheduling starts.
@@ -123,8 +127,13 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.FlushInterval = 100 * time.Millisecond
 	}
 	rep := newReporter(cfg.Backend, cfg.Clock.Now, cfg.Log)
+	if cfg.Informers == nil {
+		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+	}
+	claims := client.Shared[*api.PersistentVolumeClaim](cfg.Informers, "", api.ListOptions{})
+	volumes := NewVolumeBinding(claims, cfg.Backend)
 	if cfg.Pipeline == nil {
-		cfg.Pipeline = DefaultPipeline(NewDefaultBinder(cfg.Backend), NewAPIEvictor(cfg.Backend, rep, cfg.Clock.Now))
+		cfg.Pipeline = DefaultPipeline(NewDefaultBinder(cfg.Backend), NewAPIEvictor(cfg.Backend, rep, cfg.Clock.Now), volumes)
 	}
 	fw, err := NewFramework(cfg.Pipeline, cfg.PercentageOfNodesToScore, rand.IntN)
 	if err != nil {
@@ -139,9 +148,8 @@ func New(cfg Config) (*Scheduler, error) {
 		snap:     NewSnapshot(),
 		binds:    make(chan bindJob, cfg.BindWorkers),
 		synced:   make(chan struct{}),
-	}
-	if cfg.Informers == nil {
-		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
+		claims:   claims,
+		volumes:  volumes,
 	}
 	s.pods = client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{})
 	s.nodes = client.Shared[*api.Node](cfg.Informers, "", api.ListOptions{})
@@ -161,6 +169,7 @@ func New(cfg Config) (*Scheduler, error) {
 		},
 		DeleteFunc: func(n *api.Namespace) { s.cache.SetNamespace(n.Name, nil, true) },
 	})
+	s.claims.AddHandler(client.HandlerFuncs[*api.PersistentVolumeClaim]{AddFunc: s.onClaimAdd, UpdateFunc: s.onClaimUpdate, DeleteFunc: s.onClaimDelete})
 	return s, nil
 }
 
@@ -170,8 +179,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	g.Go(func() error { return s.pods.Run(ctx) })
 	g.Go(func() error { return s.nodes.Run(ctx) })
 	g.Go(func() error { return s.namespaces.Run(ctx) })
+	g.Go(func() error { return s.claims.Run(ctx) })
 	g.Go(func() error { <-ctx.Done(); s.queue.Close(); return nil })
-	if !s.pods.WaitForSync(ctx) || !s.nodes.WaitForSync(ctx) || !s.namespaces.WaitForSync(ctx) {
+	if !s.pods.WaitForSync(ctx) || !s.nodes.WaitForSync(ctx) || !s.namespaces.WaitForSync(ctx) || !s.claims.WaitForSync(ctx) {
 		return g.Wait()
 	}
 	close(s.synced)
@@ -278,7 +288,8 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPod) {
 	}
 }
 
-// bindWorker writes bindings until ctx ends.
+// bindWorker runs the pre-bind plugins and writes bindings until ctx
+// ends.
 func (s *Scheduler) bindWorker(ctx context.Context) {
 	for {
 		var job bindJob
@@ -288,7 +299,11 @@ func (s *Scheduler) bindWorker(ctx context.Context) {
 		case job = <-s.binds:
 		}
 		key := job.pi.Key
-		st := s.fw.Bind(ctx, job.state, job.pi, job.node)
+		st := s.fw.PreBind(ctx, job.state, job.pi, job.node)
+		preBound := st.IsSuccess()
+		if preBound {
+			st = s.fw.Bind(ctx, job.state, job.pi, job.node)
+		}
 		if st.IsSuccess() {
 			s.cache.FinishBinding(key)
 			s.queue.Done(key)
@@ -302,7 +317,9 @@ func (s *Scheduler) bindWorker(ctx context.Context) {
 		s.fw.Unreserve(ctx, job.state, job.pi, job.node)
 		s.cache.ForgetPod(key)
 		s.queue.MoveAll(AssignedPodDelete) // what it held is free again
-		if errors.Is(st.Err, ErrAlreadyBound) || errdefs.IsNotFound(st.Err) {
+		// A binder's "already bound" or "not found" is about the pod: it
+		// is someone else's now. A pre-bind failure never drops it.
+		if preBound && (errors.Is(st.Err, ErrAlreadyBound) || errdefs.IsNotFound(st.Err)) {
 			s.queue.Delete(key)
 			continue
 		}
@@ -310,7 +327,7 @@ func (s *Scheduler) bindWorker(ctx context.Context) {
 			return
 		}
 		s.failed.Add(1)
-		s.log.Warn("bind pod", "pod", key, "node", job.node, "err", st.Error())
+		s.log.Warn("bind pod", "pod", key, "node", job.node, "plugin", st.Plugin, "err", st.Error())
 		s.queue.AddBackoff(job.qp)
 	}
 }
@@ -416,6 +433,33 @@ func (s *Scheduler) onPodDelete(p *api.Pod) {
 		s.cache.RemovePod(key)
 		s.queue.MoveAll(AssignedPodDelete)
 	}
+}
+
+func claimKey(c *api.PersistentVolumeClaim) string { return c.Namespace + "/" + c.Name }
+
+func (s *Scheduler) onClaimAdd(c *api.PersistentVolumeClaim) {
+	s.volumes.ClaimObserved(claimKey(c), c)
+	s.queue.MoveAll(ClaimChange)
+}
+
+func (s *Scheduler) onClaimUpdate(old, c *api.PersistentVolumeClaim) {
+	s.volumes.ClaimObserved(claimKey(c), c)
+	if claimSchedulingChanged(old, c) {
+		s.queue.MoveAll(ClaimChange)
+	}
+}
+
+func (s *Scheduler) onClaimDelete(c *api.PersistentVolumeClaim) {
+	s.volumes.ClaimObserved(claimKey(c), nil)
+	s.queue.MoveAll(ClaimChange)
+}
+
+// claimSchedulingChanged reports whether a claim changed in a way that
+// can make a pod fit: its node or its deletion, not its status.
+func claimSchedulingChanged(a, b *api.PersistentVolumeClaim) bool {
+	return a.UID != b.UID ||
+		a.Annotations[api.AnnotationSelectedNode] != b.Annotations[api.AnnotationSelectedNode] ||
+		(a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil)
 }
 
 func (s *Scheduler) onNodeAdd(n *api.Node) {

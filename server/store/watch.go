@@ -60,7 +60,11 @@ type triggerKey struct{ resource, value string }
 // trigger is one keyed watcher's queue: the revisions of the changes to
 // its key that it has not read yet, and a channel closed when one comes.
 type trigger struct {
-	key    triggerKey
+	key triggerKey
+	// from is the revision the watch started after: a change at or
+	// before it is not the watcher's even when it is appended later (a
+	// list may show a revision whose batch is not in the ring yet).
+	from   int64
 	revs   []int64
 	notify chan struct{}
 }
@@ -84,12 +88,16 @@ func (e event) triggerValues() (cur, prev string, hasCur, hasPrev bool) {
 }
 
 // addTrigger registers a keyed watcher that has read everything up to
-// rev; the changes to its key after rev still in the ring are queued.
-func (h *history) addTrigger(key triggerKey, rev int64) *trigger {
+// rev; the changes to its key after rev still in the ring are queued. A
+// rev older than the ring is expired, as for any watch.
+func (h *history) addTrigger(key triggerKey, rev int64) (*trigger, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	t := &trigger{key: key, notify: make(chan struct{})}
-	for i := max(int(rev-h.compacted), 0); i < h.n; i++ {
+	if rev < h.compacted {
+		return nil, fmt.Errorf("revision %d is older than the kept history (from %d): %w", rev, h.compacted, errdefs.ErrExpired)
+	}
+	t := &trigger{key: key, from: rev, notify: make(chan struct{})}
+	for i := int(rev - h.compacted); i < h.n; i++ {
 		e := h.ring[(h.start+i)%len(h.ring)]
 		if e.resource != key.resource {
 			continue
@@ -104,7 +112,7 @@ func (h *history) addTrigger(key triggerKey, rev int64) *trigger {
 		h.keyed[key] = set
 	}
 	set[t] = struct{}{}
-	return t
+	return t, nil
 }
 
 func (h *history) removeTrigger(t *trigger) {
@@ -121,6 +129,9 @@ func (h *history) removeTrigger(t *trigger) {
 // touch queues rev for the keyed watchers of key and wakes them.
 func (h *history) touch(key triggerKey, rev int64, woken map[*trigger]bool) {
 	for t := range h.keyed[key] {
+		if rev <= t.from {
+			continue // before the watch began
+		}
 		if n := len(t.revs); n > 0 && t.revs[n-1] == rev {
 			continue // both values of one change are this key
 		}
@@ -243,8 +254,20 @@ func (s *Bolt) Watch(ctx context.Context, resource string, opts WatchOptions) (a
 		from = s.hist.last()
 	}
 	// Fail at once, before streaming, when the revision is gone.
-	if _, _, err := s.hist.after(from, nil, 0); err != nil {
-		return nil, err
+	var trig *trigger
+	if f, ok := triggerFields[k.Resource]; ok && opts.Fields != nil {
+		if v, ok := opts.Fields.RequiresExactMatch(f); ok {
+			t, err := s.hist.addTrigger(triggerKey{k.Resource, v}, from)
+			if err != nil {
+				return nil, err
+			}
+			trig = t
+		}
+	}
+	if trig == nil {
+		if _, _, err := s.hist.after(from, nil, 0); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	w := &watcher{
@@ -255,11 +278,7 @@ func (s *Bolt) Watch(ctx context.Context, resource string, opts WatchOptions) (a
 		ch:     make(chan api.WatchEvent, 64),
 		cancel: cancel,
 	}
-	if f, ok := triggerFields[k.Resource]; ok && opts.Fields != nil {
-		if v, ok := opts.Fields.RequiresExactMatch(f); ok {
-			w.trigger = s.hist.addTrigger(triggerKey{k.Resource, v}, from)
-		}
-	}
+	w.trigger = trig
 	go w.run(ctx)
 	return w, nil
 }

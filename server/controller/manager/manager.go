@@ -24,6 +24,7 @@ import (
 	"github.com/skiffhq/skiff/server/controller/podgc"
 	"github.com/skiffhq/skiff/server/controller/replicaset"
 	"github.com/skiffhq/skiff/server/controller/statefulset"
+	"github.com/skiffhq/skiff/server/controller/volumes"
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/scheduler"
 )
@@ -94,6 +95,8 @@ func New(cfg Config) (*Manager, error) {
 	add(runOf(ds, err))
 	ss, err := statefulset.New(statefulset.Config{Backend: b, Informers: inf, Log: log("statefulset")})
 	add(runOf(ss, err))
+	pvc, err := volumes.New(volumes.Config{Backend: b, Informers: inf, Log: log("pvc-protection")})
+	add(runOf(pvc, err))
 	pgc, err := podgc.New(podgc.Config{Backend: b, Informers: inf, Log: log("podgc")})
 	add(runOf(pgc, err))
 	gc, err := garbagecollector.New(garbagecollector.Config{Backend: b, Informers: inf, Log: log("garbagecollector")})

@@ -2,132 +2,151 @@ package statefulset
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
+	"maps"
+	"strings"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/namespaces"
+	"github.com/skiffhq/skiff/server/controller/internal/owner"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
-// ClaimOfLabel marks a claim record (a ConfigMap standing in for the
-// PersistentVolumeClaim kind skiff does not have yet) with the set whose
-// replica uses the claim.
-const ClaimOfLabel = "skiff.dev/claim-of"
-
-// claimNodes knows which node holds each claim's local volume. It learns
-// from bound pods (at once, in memory, from the informer's events) and
-// keeps what it learns in claim records, so that a restarted controller
-// still pins a replica whose pod is gone. Reads go to memory first, then
-// to the record.
-type claimNodes struct {
-	backend client.Backend
-	log     *slog.Logger
-
-	mu    sync.Mutex
-	nodes map[string]string // ns/claim → node
-	saved map[string]string // ns/claim → node written in the record
-}
-
-func newClaimNodes(b client.Backend, log *slog.Logger) *claimNodes {
-	return &claimNodes{backend: b, log: log, nodes: map[string]string{}, saved: map[string]string{}}
-}
-
-// seen notes that claim's volume is on node.
-func (c *claimNodes) seen(ns, claim, node string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.nodes[ns+"/"+claim] = node
-}
-
-// nodeFor returns the node that holds any of claims, "" if none has one.
-func (c *claimNodes) nodeFor(ctx context.Context, ns string, claims []string) (string, error) {
-	c.mu.Lock()
-	for _, cl := range claims {
-		if n := c.nodes[ns+"/"+cl]; n != "" {
-			c.mu.Unlock()
-			return n, nil
-		}
+// claimNames are the claims of replica ordinal: <template>-<set>-<i>.
+func claimNames(s *api.StatefulSet, ordinal int) []string {
+	out := make([]string, len(s.Spec.VolumeClaimTemplates))
+	for i, t := range s.Spec.VolumeClaimTemplates {
+		out[i] = claimName(s, &t, ordinal)
 	}
-	c.mu.Unlock()
-	cms := client.For[*api.ConfigMap](c.backend, ns)
-	for _, cl := range claims {
-		cm, err := cms.Get(ctx, cl)
-		if errdefs.IsNotFound(err) {
+	return out
+}
+
+func claimName(s *api.StatefulSet, t *api.PersistentVolumeClaim, ordinal int) string {
+	return t.Name + "-" + podName(s, ordinal)
+}
+
+// newClaim is the claim template t makes for replica ordinal of s, as
+// Kubernetes makes it: a copy of the template named <template>-<set>-<i>
+// in the set's namespace, labelled with the template's labels and the
+// set's selector matchLabels (these win). It has no owner reference: a
+// claim outlives its set and its pod (Kubernetes' default, Retain), so
+// that a replica created again finds its data.
+func newClaim(s *api.StatefulSet, t *api.PersistentVolumeClaim, ordinal int) *api.PersistentVolumeClaim {
+	c := api.Clone(t)
+	c.TypeMeta = api.TypeMeta{}
+	c.Name = claimName(s, t, ordinal)
+	c.Namespace = s.Namespace
+	c.Status = api.PersistentVolumeClaimStatus{}
+	labels := maps.Clone(t.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	if s.Spec.Selector != nil {
+		maps.Copy(labels, s.Spec.Selector.MatchLabels)
+	}
+	if len(labels) == 0 {
+		labels = nil
+	}
+	c.Labels = labels
+	return c
+}
+
+// claimWait says why a replica's pod cannot be created yet: a claim of
+// its is being deleted. Once the claim is gone (claimGone queues the set)
+// the claim is made afresh and the pod follows.
+type claimWait struct{ claim string }
+
+func (w *claimWait) Error() string {
+	return fmt.Sprintf("claim %s is being deleted; the pod waits until it is gone and the claim is made afresh", w.claim)
+}
+
+// errNamespaceClosing: the namespace is being deleted, so nothing new may
+// be made in it; not a failure.
+var errNamespaceClosing = errors.New("namespace is being deleted")
+
+// ensureClaims creates the claims of replica ordinal that the cache does
+// not hold. It returns a *claimWait if a claim is being deleted (the pod
+// must not be created on it: its data is going), errNamespaceClosing, or
+// the errors of the creates that failed, each recorded as an Event.
+func (c *Controller) ensureClaims(ctx context.Context, s *api.StatefulSet, ordinal int) error {
+	var wait *claimWait
+	var errs []error
+	for i := range s.Spec.VolumeClaimTemplates {
+		t := &s.Spec.VolumeClaimTemplates[i]
+		name := claimName(s, t, ordinal)
+		if cur, ok := c.claims.Get(s.Namespace, name); ok {
+			if cur.DeletionTimestamp != nil && wait == nil {
+				wait = &claimWait{claim: name}
+			}
 			continue
 		}
-		if err != nil {
-			return "", fmt.Errorf("read claim record %s/%s: %w", ns, cl, err)
-		}
-		if cm.Labels[ClaimOfLabel] == "" {
-			continue // someone else's config map of that name
-		}
-		if n := cm.Annotations[SelectedNodeAnnotation]; n != "" {
-			c.mu.Lock()
-			c.nodes[ns+"/"+cl] = n
-			c.saved[ns+"/"+cl] = n
-			c.mu.Unlock()
-			return n, nil
+		deleting, err := c.createClaim(ctx, s, newClaim(s, t, ordinal), podName(s, ordinal))
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case deleting && wait == nil:
+			wait = &claimWait{claim: name}
 		}
 	}
-	return "", nil
-}
-
-// save writes the records of s's claims whose node is known and not yet
-// written.
-func (c *claimNodes) save(ctx context.Context, s *api.StatefulSet, claims []string) error {
-	for _, cl := range claims {
-		k := s.Namespace + "/" + cl
-		c.mu.Lock()
-		node, saved := c.nodes[k], c.saved[k]
-		c.mu.Unlock()
-		if node == "" || node == saved {
-			continue
-		}
-		if err := c.write(ctx, s, cl, node); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		c.saved[k] = node
-		c.mu.Unlock()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if wait != nil {
+		return wait
 	}
 	return nil
 }
 
-// write creates or updates the record of claim to say node.
-func (c *claimNodes) write(ctx context.Context, s *api.StatefulSet, claim, node string) error {
-	cms := client.For[*api.ConfigMap](c.backend, s.Namespace)
-	return client.RetryOnConflict(ctx, func() error {
-		cm, err := cms.Get(ctx, claim)
-		if errdefs.IsNotFound(err) {
-			_, err = cms.Create(ctx, &api.ConfigMap{ObjectMeta: api.ObjectMeta{
-				Name: claim, Namespace: s.Namespace,
-				Labels:      map[string]string{ClaimOfLabel: s.Name},
-				Annotations: map[string]string{SelectedNodeAnnotation: node},
-			}})
-			if errdefs.IsAlreadyExists(err) {
-				return fmt.Errorf("claim record %s/%s: %w", s.Namespace, claim, errdefs.ErrConflict) // retry as an update
+// createClaim creates claim for pod. A claim of that name that exists
+// already (the cache is behind) is the replica's, as in Kubernetes; it
+// reports whether that claim is being deleted.
+func (c *Controller) createClaim(ctx context.Context, s *api.StatefulSet, claim *api.PersistentVolumeClaim, pod string) (deleting bool, err error) {
+	claims := client.For[*api.PersistentVolumeClaim](c.cfg.Backend, s.Namespace)
+	_, err = claims.Create(ctx, claim)
+	if errdefs.IsAlreadyExists(err) {
+		cur, gerr := claims.Get(ctx, claim.Name)
+		if gerr == nil {
+			return cur.DeletionTimestamp != nil, nil
+		}
+		if !errdefs.IsNotFound(gerr) {
+			err = gerr
+		} // else gone again since: retry
+	}
+	if err != nil {
+		if errdefs.IsForbidden(err) && namespaces.Closing(ctx, c.cfg.Backend, s.Namespace) {
+			return false, errNamespaceClosing
+		}
+		c.events.Eventf(objectRef(s), api.EventTypeWarning, record.ReasonFailedCreate,
+			"create Claim %s for Pod %s in StatefulSet %s failed error: %v", claim.Name, pod, s.Name, err)
+		return false, fmt.Errorf("create claim %s for pod %s of stateful set %s/%s: %w", claim.Name, pod, s.Namespace, s.Name, err)
+	}
+	c.events.Eventf(objectRef(s), api.EventTypeNormal, record.ReasonSuccessfulCreate,
+		"create Claim %s Pod %s in StatefulSet %s success", claim.Name, pod, s.Name)
+	return false, nil
+}
+
+// claimGone queues the sets a deleted claim belongs to, by its name: a
+// replica may be waiting for it to go.
+func (c *Controller) claimGone(cl *api.PersistentVolumeClaim) {
+	for _, s := range c.sets.ByIndex(owner.ByNamespace, cl.Namespace) {
+		if claimOrdinal(s, cl.Name) >= 0 {
+			c.queue.Add(setKey(s))
+		}
+	}
+}
+
+// claimOrdinal is the ordinal of the replica whose claim is named name,
+// -1 if name is not <template>-<set>-<i> for one of s's templates.
+func claimOrdinal(s *api.StatefulSet, name string) int {
+	for _, t := range s.Spec.VolumeClaimTemplates {
+		if rest, ok := strings.CutPrefix(name, t.Name+"-"); ok {
+			if ord := parseOrdinal(rest, s.Name); ord >= 0 {
+				return ord
 			}
-			return err
 		}
-		if err != nil {
-			return err
-		}
-		if cm.Labels[ClaimOfLabel] == "" {
-			// A config map of the claim's name that is not a record: leave
-			// it; the node is kept in memory only.
-			c.log.Warn("config map has the name of a claim; its node is not recorded", "configmap", s.Namespace+"/"+claim)
-			return nil
-		}
-		if cm.Annotations[SelectedNodeAnnotation] == node {
-			return nil
-		}
-		if cm.Annotations == nil {
-			cm.Annotations = map[string]string{}
-		}
-		cm.Annotations[SelectedNodeAnnotation] = node
-		_, err = cms.Update(ctx, cm)
-		return err
-	})
+	}
+	return -1
 }

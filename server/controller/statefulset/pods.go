@@ -19,9 +19,6 @@ const (
 	PodNameLabel = "statefulset.kubernetes.io/pod-name"
 	// PodIndexLabel is the pod's ordinal.
 	PodIndexLabel = "apps.kubernetes.io/pod-index"
-	// SelectedNodeAnnotation, on a claim record (and on a pod pinned by
-	// one), names the node that holds the claim's local volume.
-	SelectedNodeAnnotation = "volume.kubernetes.io/selected-node"
 )
 
 // revision is the name of the set's template revision: <set>-<hash>.
@@ -43,7 +40,13 @@ func podName(s *api.StatefulSet, ordinal int) string {
 // ordinalOf is the ordinal in pod's name, or -1 if it is not
 // <set>-<ordinal>.
 func ordinalOf(s *api.StatefulSet, p *api.Pod) int {
-	rest, ok := strings.CutPrefix(p.Name, s.Name+"-")
+	return parseOrdinal(p.Name, s.Name)
+}
+
+// parseOrdinal is the ordinal in name, or -1 if it is not
+// <set>-<ordinal>.
+func parseOrdinal(name, set string) int {
+	rest, ok := strings.CutPrefix(name, set+"-")
 	if !ok || rest == "" || (len(rest) > 1 && rest[0] == '0') {
 		return -1
 	}
@@ -54,25 +57,17 @@ func ordinalOf(s *api.StatefulSet, p *api.Pod) int {
 	return n
 }
 
-// claimNames are the claims of replica ordinal: <template>-<set>-<i>.
-func claimNames(s *api.StatefulSet, ordinal int) []string {
-	out := make([]string, len(s.Spec.VolumeClaimTemplates))
-	for i, t := range s.Spec.VolumeClaimTemplates {
-		out[i] = t.Name + "-" + podName(s, ordinal)
-	}
-	return out
-}
-
 // newPod is replica ordinal of s at revision rev: the template, the
-// identity labels, hostname and subdomain, one persistentVolumeClaim
-// volume per claim template (replacing a template volume of that name),
-// and, if node is set, a required node affinity to it.
-func newPod(s *api.StatefulSet, ordinal int, rev, node string) *api.Pod {
-	return newPodFrom(s, &s.Spec.Template, ordinal, rev, node)
+// identity labels, hostname and subdomain, and one persistentVolumeClaim
+// volume per claim template (replacing a template volume of that name).
+// Where it runs follows from its claims: the scheduler sends a pod to
+// the node that holds its claims' volumes.
+func newPod(s *api.StatefulSet, ordinal int, rev string) *api.Pod {
+	return newPodFrom(s, &s.Spec.Template, ordinal, rev)
 }
 
 // newPodFrom is newPod from template t, of revision rev.
-func newPodFrom(s *api.StatefulSet, t *api.PodTemplateSpec, ordinal int, rev, node string) *api.Pod {
+func newPodFrom(s *api.StatefulSet, t *api.PodTemplateSpec, ordinal int, rev string) *api.Pod {
 	name := podName(s, ordinal)
 	labels := make(map[string]string, len(t.Labels)+3)
 	for k, v := range t.Labels {
@@ -115,43 +110,7 @@ func newPodFrom(s *api.StatefulSet, t *api.PodTemplateSpec, ordinal int, rev, no
 		}
 		pod.Spec.Volumes = vols
 	}
-	if node != "" {
-		pod.Spec.Affinity = pinTo(t.Spec.Affinity, node)
-		if pod.Annotations == nil {
-			pod.Annotations = map[string]string{}
-		}
-		pod.Annotations[SelectedNodeAnnotation] = node
-	}
 	return pod
-}
-
-// pinTo returns a copy of a whose required node affinity also demands
-// node by name: the requirement is added to every term (a term's
-// requirements all hold), or is the one term if there were none.
-func pinTo(a *api.Affinity, node string) *api.Affinity {
-	req := api.NodeSelectorRequirement{Key: "metadata.name", Operator: api.NodeSelectorOpIn, Values: []string{node}}
-	out := &api.Affinity{}
-	if a != nil {
-		*out = *a
-	}
-	na := &api.NodeAffinity{}
-	if out.NodeAffinity != nil {
-		*na = *out.NodeAffinity
-	}
-	var terms []api.NodeSelectorTerm
-	if r := na.RequiredDuringSchedulingIgnoredDuringExecution; r != nil {
-		for _, t := range r.NodeSelectorTerms {
-			t.MatchExpressions = append([]api.NodeSelectorRequirement(nil), t.MatchExpressions...)
-			t.MatchFields = append(append([]api.NodeSelectorRequirement(nil), t.MatchFields...), req)
-			terms = append(terms, t)
-		}
-	}
-	if len(terms) == 0 {
-		terms = []api.NodeSelectorTerm{{MatchFields: []api.NodeSelectorRequirement{req}}}
-	}
-	na.RequiredDuringSchedulingIgnoredDuringExecution = &api.NodeSelector{NodeSelectorTerms: terms}
-	out.NodeAffinity = na
-	return out
 }
 
 func ownerRef(s *api.StatefulSet) api.OwnerReference {

@@ -3,16 +3,18 @@ package statefulset
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/skiffhq/skiff/server/api"
-	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/scheduler"
 )
 
-// TestReplicaRescheduledToItsNode runs the real scheduler: a replica
-// recreated after deletion is bound to the node that holds its volume,
-// with the template's own node affinity still honoured.
+// TestReplicaRescheduledToItsNode runs the real scheduler: it places a
+// replica on a node the template's affinity allows and writes that node
+// on the replica's claim; a replica recreated after deletion is bound to
+// that node again, because its claim says so (the controller names no
+// node).
 func TestReplicaRescheduledToItsNode(t *testing.T) {
 	e := newEnv(t)
 	q := func(s string) api.Quantity {
@@ -66,11 +68,14 @@ func TestReplicaRescheduledToItsNode(t *testing.T) {
 	if old.Spec.NodeName == "n3" {
 		t.Fatalf("db-1 on n3, which the template's affinity excludes")
 	}
-	e.eventually("claim record", func() (bool, string) {
-		cm, err := client.For[*api.ConfigMap](e.reg, "default").Get(e.ctx, "data-db-1")
-		return err == nil && cm.Annotations[SelectedNodeAnnotation] == old.Spec.NodeName, fmt.Sprint(err)
+	e.eventually("claim's node", func() (bool, string) {
+		c, err := e.claims.Get(e.ctx, "data-db-1")
+		if err != nil {
+			return false, err.Error()
+		}
+		return c.Annotations[api.AnnotationSelectedNode] == old.Spec.NodeName, fmt.Sprintf("claim on %q, pod on %q", c.Annotations[api.AnnotationSelectedNode], old.Spec.NodeName)
 	})
-	for range 3 { // the scheduler would spread a free pod; a pinned one stays
+	for range 3 { // the scheduler would spread a free pod; one with a claim stays
 		if _, err := e.pods.Delete(e.ctx, "db-1", api.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -82,5 +87,8 @@ func TestReplicaRescheduledToItsNode(t *testing.T) {
 			return p.UID != old.UID && p.Spec.NodeName == old.Spec.NodeName && runningAndReady(p), fmt.Sprintf("node %q", p.Spec.NodeName)
 		})
 		old, _ = e.pods.Get(e.ctx, "db-1")
+		if !reflect.DeepEqual(old.Spec.Affinity, s.Spec.Template.Spec.Affinity) {
+			t.Fatalf("db-1's affinity %+v, want the template's %+v", old.Spec.Affinity, s.Spec.Template.Spec.Affinity)
+		}
 	}
 }

@@ -10,19 +10,23 @@
 // set's status when it changes.
 //
 // Volumes. Each volumeClaimTemplate t gives pod <set>-i a
-// persistentVolumeClaim volume named t with claim <t>-<set>-i; the agent
-// keeps that claim's data in <data-dir>/volumes/<ns>/<claim> on the
-// node (runtime/agent/volumes.go). The data is local, so the replica
-// must come back to the same node: once a replica has been bound to a
-// node, the controller records the node for each of its claims and
-// recreates the replica with a required node affinity (matchFields
-// metadata.name) to it. skiff has no PersistentVolumeClaim kind yet, so
-// the record is a ConfigMap named as the claim, labelled
-// skiff.dev/claim-of=<set> and annotated
-// volume.kubernetes.io/selected-node=<node> (the annotation Kubernetes
-// puts on a claim of a local volume). Like a claim, it outlives the set
-// (Kubernetes' default retain policy); delete it to let the replica
-// start afresh elsewhere.
+// persistentVolumeClaim volume named t with claim <t>-<set>-i, and the
+// controller makes that PersistentVolumeClaim before the pod, as
+// Kubernetes does: a copy of the template in the set's namespace,
+// labelled with the template's labels and the set's selector
+// matchLabels (claims.go). A claim has no owner reference: it outlives
+// the pod and the set (Kubernetes' default retain policy), and a replica
+// created again uses it again. Its data is local (the agent keeps it in
+// <data-dir>/volumes/<ns>/<claim> on a node, runtime/agent/volumes.go),
+// and the scheduler sends every pod using a claim to the node it wrote
+// on the claim (api.AnnotationSelectedNode), so a replica comes back to
+// its data without the controller naming a node. Delete a claim (and
+// its pod) to let the replica start afresh elsewhere: while the claim is
+// being deleted (server/controller/volumes removes its pvc-protection
+// finalizer once no pod uses it) the replica's pod is not created, and
+// an Event says why; once the claim is gone it is made anew, then the
+// pod. A replica's pod still Pending whose claim is missing gets the
+// claim made again too, as in Kubernetes.
 //
 // A replica never runs twice: <set>-i is created only when no pod of
 // that name exists, not even one still terminating, and the controller
@@ -34,10 +38,13 @@
 // in memory (revisions.go) for want of a ControllerRevision kind.
 //
 // It adopts orphan pods named <set>-<i> that its selector matches. It
-// does not bind pods (the scheduler does) or delete the pods of a
-// deleted set (the garbage collector does). It is
-// level-triggered: informers on StatefulSets and Pods feed a work queue
-// of set keys; each sync is a pure plan (plan.go), then the writes.
+// does not bind pods (the scheduler does), delete the pods of a deleted
+// set (the garbage collector does) or delete claims (nothing does; a
+// person may). It is level-triggered: informers on StatefulSets, Pods
+// and PersistentVolumeClaims feed a work queue of set keys (a claim only
+// when it is gone: a replica may wait for it); each sync is a pure plan
+// (plan.go), then the writes. Whether a claim exists is read from the
+// claim cache, not asked of the store on each sync.
 package statefulset
 
 import (
@@ -96,8 +103,8 @@ type Controller struct {
 	events    *record.Given // Config.Events, or a recorder of its own
 	sets      *client.Informer[*api.StatefulSet]
 	pods      *client.Informer[*api.Pod]
+	claims    *client.Informer[*api.PersistentVolumeClaim]
 	queue     *client.Queue[string]
-	claims    *claimNodes
 	templates *templates
 }
 
@@ -124,13 +131,14 @@ func New(cfg Config) (*Controller, error) {
 		now:       cfg.Now,
 		sets:      client.Shared[*api.StatefulSet](cfg.Informers, "", api.ListOptions{}),
 		pods:      client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
+		claims:    client.Shared[*api.PersistentVolumeClaim](cfg.Informers, "", api.ListOptions{}),
 		queue:     client.NewQueue[string](nil),
-		claims:    newClaimNodes(cfg.Backend, cfg.Log),
 		templates: newTemplates(),
 	}
 	c.events = record.OrNew(cfg.Events, cfg.Backend, "statefulset-controller", cfg.Now, cfg.Log)
 	c.pods.AddIndex(owner.ByController, owner.ControllerIndex[*api.Pod])
 	c.pods.AddIndex(owner.ByOrphanNamespace, owner.OrphanIndex)
+	c.sets.AddIndex(owner.ByNamespace, owner.NamespaceIndex[*api.StatefulSet])
 	c.sets.AddHandler(client.HandlerFuncs[*api.StatefulSet]{
 		AddFunc:    func(s *api.StatefulSet) { c.queue.Add(setKey(s)) },
 		UpdateFunc: func(_, s *api.StatefulSet) { c.queue.Add(setKey(s)) },
@@ -145,6 +153,7 @@ func New(cfg Config) (*Controller, error) {
 		UpdateFunc: func(_, p *api.Pod) { c.podChanged(p) },
 		DeleteFunc: c.podChanged,
 	})
+	c.claims.AddHandler(client.HandlerFuncs[*api.PersistentVolumeClaim]{DeleteFunc: c.claimGone})
 	return c, nil
 }
 
@@ -155,26 +164,17 @@ func (c *Controller) Run(ctx context.Context) error {
 		Failed: func(key string, err error) {
 			c.log.Warn("sync stateful set", "statefulset", key, "err", err)
 		},
-		Informers: []worker.Informer{c.sets, c.pods},
+		Informers: []worker.Informer{c.sets, c.pods, c.claims},
 		Also:      []func(context.Context) error{c.events.Run},
 	}.Run(ctx)
 }
 
-// podChanged queues the pod's set and, if the pod is bound, remembers
-// the node of its claims at once: the pod may be gone before the next
-// sync, and its replica must come back there.
+// podChanged queues the pod's set, or the sets that may adopt it.
 func (c *Controller) podChanged(pod *api.Pod) {
 	set := c.owner(pod)
 	if set == nil {
 		c.enqueueMatching(pod)
 		return
-	}
-	if pod.Spec.NodeName != "" {
-		if ord := ordinalOf(set, pod); ord >= 0 {
-			for _, cl := range claimNames(set, ord) {
-				c.claims.seen(set.Namespace, cl, pod.Spec.NodeName)
-			}
-		}
 	}
 	c.queue.Add(setKey(set))
 }

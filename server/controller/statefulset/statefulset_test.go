@@ -69,17 +69,7 @@ func TestOrderedReady(t *testing.T) {
 	f.hold("web-2", false)
 	e.wantPods("web-0")
 	e.eventually("events", func() (bool, string) {
-		evs, _, _, err := client.For[*api.Event](e.reg, "default").List(e.ctx, api.ListOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		var msgs []string
-		for _, ev := range evs {
-			if ev.InvolvedObject.Kind == "StatefulSet" && ev.Source.Component == "statefulset-controller" {
-				msgs = append(msgs, ev.Reason+": "+ev.Message)
-			}
-		}
-		got := strings.Join(msgs, "; ")
+		got := e.events()
 		return strings.Contains(got, "SuccessfulCreate: create Pod web-2 in StatefulSet web successful") &&
 			strings.Contains(got, "SuccessfulDelete: delete Pod web-1 in StatefulSet web successful"), got
 	})
@@ -99,23 +89,15 @@ func TestParallel(t *testing.T) {
 	e.wantPods("")
 }
 
-// TestReplicaKeepsItsNodeAndName: a deleted replica comes back under its
-// name, with its claim, on the node that holds the claim's volume — and
-// not before the old pod is gone. A restarted controller (no memory)
-// still knows the node from the claim record.
-func TestReplicaKeepsItsNodeAndName(t *testing.T) {
+// TestReplicaKeepsItsClaimAndNode: each replica gets its claim, made
+// before the pod; a deleted replica comes back under its name, with the
+// same claim, on the node that holds the claim's volume — and not
+// before the old pod is gone. A restarted controller (no memory) reuses
+// the claim too.
+func TestReplicaKeepsItsClaimAndNode(t *testing.T) {
 	e := newEnv(t, "n1", "n2", "n3")
 	f := e.startNodes(true, "n1", "n2", "n3")
-	s := newSet("web", 3)
-	size, err := api.ParseQuantity("1Gi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Spec.VolumeClaimTemplates = []api.PersistentVolumeClaim{{ObjectMeta: api.ObjectMeta{Name: "data"}, Spec: api.PersistentVolumeClaimSpec{
-		AccessModes: []api.PersistentVolumeAccessMode{api.ReadWriteOnce},
-		Resources:   api.VolumeResourceRequirements{Requests: api.ResourceList{api.ResourceStorage: size}},
-	}}}
-	s.Spec.Template.Spec.Containers[0].VolumeMounts = []api.VolumeMount{{Name: "data", MountPath: "/data"}}
+	s := claimSet(t, "web", 3)
 	if _, err := e.sets.Create(e.ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -123,27 +105,28 @@ func TestReplicaKeepsItsNodeAndName(t *testing.T) {
 		s, _ := e.sets.Get(e.ctx, "web")
 		return s.Status.ReadyReplicas == 3, fmt.Sprintf("%+v", s.Status)
 	})
+	set, err := e.sets.Get(e.ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		e.checkClaim(set, fmt.Sprintf("data-web-%d", i))
+	}
 	old, err := e.pods.Get(e.ctx, "web-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var claim string
-	for _, v := range old.Spec.Volumes {
-		if v.Name == "data" && v.PersistentVolumeClaim != nil {
-			claim = v.PersistentVolumeClaim.ClaimName
-		}
+	if got := podClaims(old); fmt.Sprint(got) != "[data-web-1]" {
+		t.Fatalf("web-1's claims = %v, want [data-web-1]", got)
 	}
-	if claim != "data-web-1" {
-		t.Fatalf("web-1's data volume claim = %q, want data-web-1", claim)
+	claim, err := e.claims.Get(e.ctx, "data-web-1")
+	if err != nil {
+		t.Fatal(err)
 	}
 	node := old.Spec.NodeName
-	e.eventually("claim record", func() (bool, string) {
-		cm, err := client.For[*api.ConfigMap](e.reg, "default").Get(e.ctx, "data-web-1")
-		if err != nil {
-			return false, err.Error()
-		}
-		return cm.Annotations[SelectedNodeAnnotation] == node && cm.Labels[ClaimOfLabel] == "web", fmt.Sprint(cm.ObjectMeta)
-	})
+	if got := claim.Annotations[api.AnnotationSelectedNode]; got != node {
+		t.Fatalf("claim data-web-1 on node %q, web-1 on %q", got, node)
+	}
 
 	f.hold("web-1", true)
 	if _, err := e.pods.Delete(e.ctx, "web-1", api.DeleteOptions{}); err != nil {
@@ -156,7 +139,6 @@ func TestReplicaKeepsItsNodeAndName(t *testing.T) {
 		}
 		return p.UID != old.UID, "new uid " + p.UID
 	})
-	// Restart the controller: it must learn the node from the record.
 	e.stop()
 	e.startController()
 	f.hold("web-1", false)
@@ -165,8 +147,22 @@ func TestReplicaKeepsItsNodeAndName(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return p.UID != old.UID && p.Spec.NodeName == node && pinnedNode(p) == node && runningAndReady(p),
-			fmt.Sprintf("uid %s node %q pinned %q", p.UID, p.Spec.NodeName, pinnedNode(p))
+		return p.UID != old.UID && p.Spec.NodeName == node && runningAndReady(p) && fmt.Sprint(podClaims(p)) == "[data-web-1]",
+			fmt.Sprintf("uid %s node %q claims %v", p.UID, p.Spec.NodeName, podClaims(p))
+	})
+	again, err := e.claims.Get(e.ctx, "data-web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.UID != claim.UID {
+		t.Errorf("claim data-web-1 made again (uid %s, was %s); want it reused", again.UID, claim.UID)
+	}
+	if got := e.claimNames(); got != "data-web-0 data-web-1 data-web-2" {
+		t.Errorf("claims %s, want one per replica", got)
+	}
+	e.eventually("events", func() (bool, string) {
+		got := e.events()
+		return strings.Contains(got, "SuccessfulCreate: create Claim data-web-1 Pod web-1 in StatefulSet web success"), got
 	})
 }
 
@@ -295,7 +291,7 @@ func TestAdoptsOrphans(t *testing.T) {
 	e := newEnv(t, "n1")
 	e.startNodes(true, "n1")
 	s := newSet("web", 2)
-	orphan := newPod(s, 0, "web-x", "")
+	orphan := newPod(s, 0, "web-x")
 	orphan.OwnerReferences = nil
 	if _, err := e.pods.Create(e.ctx, orphan); err != nil {
 		t.Fatal(err)

@@ -21,8 +21,9 @@ import (
 // once.
 const parallelWrites = 16
 
-// sync brings one set to its spec: record the nodes of its claims, plan
-// over the cache, create and delete, write the status.
+// sync brings one set to its spec: make the missing claims of its
+// pending pods, plan over the cache, create and delete, write the
+// status.
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ns, name := owner.SplitKey(key)
 	s, ok := c.sets.Get(ns, name)
@@ -33,22 +34,8 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	adopted, err := c.adopt(ctx, s)
 	pods = append(pods, adopted...)
 	errs := []error{err}
-	if len(s.Spec.VolumeClaimTemplates) > 0 {
-		// Before anything else: a replica about to be recreated must
-		// find its node recorded.
-		for _, p := range pods {
-			ord := ordinalOf(s, p)
-			if ord < 0 || p.Spec.NodeName == "" {
-				continue
-			}
-			claims := claimNames(s, ord)
-			for _, cl := range claims {
-				c.claims.seen(s.Namespace, cl, p.Spec.NodeName)
-			}
-			if err := c.claims.save(ctx, s, claims); err != nil {
-				errs = append(errs, fmt.Errorf("record the node of pod %s's claims: %w", p.Name, err))
-			}
-		}
+	if s.DeletionTimestamp == nil {
+		errs = append(errs, c.claimsOfPending(ctx, s, pods))
 	}
 	current := c.templates.observe(s)
 	d := plan(s, pods, c.now())
@@ -91,17 +78,44 @@ func (c *Controller) apply(ctx context.Context, s *api.StatefulSet, d decision, 
 	return errors.Join(errc...)
 }
 
-// createPod creates replica ordinal from template t of revision rev,
-// pinned to the node that holds its claims' volumes if they have one.
-func (c *Controller) createPod(ctx context.Context, s *api.StatefulSet, t *api.PodTemplateSpec, ordinal int, rev string) error {
-	node := ""
-	if len(s.Spec.VolumeClaimTemplates) > 0 {
-		var err error
-		if node, err = c.claims.nodeFor(ctx, s.Namespace, claimNames(s, ordinal)); err != nil {
-			return err // never start a replica away from its data
+// claimsOfPending makes the missing claims of s's pods that are still
+// Pending, as Kubernetes does: a claim deleted after its pod was created
+// (or while the cache was behind) would leave the pod unschedulable for
+// good. A claim being deleted is waited for (claimGone queues the set).
+func (c *Controller) claimsOfPending(ctx context.Context, s *api.StatefulSet, pods []*api.Pod) error {
+	if len(s.Spec.VolumeClaimTemplates) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, p := range pods {
+		ord := ordinalOf(s, p)
+		if ord < 0 || ord >= replicas(s) || p.DeletionTimestamp != nil || (p.Status.Phase != "" && p.Status.Phase != api.PodPending) {
+			continue
+		}
+		var wait *claimWait
+		if err := c.ensureClaims(ctx, s, ord); err != nil && !errors.As(err, &wait) && !errors.Is(err, errNamespaceClosing) {
+			errs = append(errs, err)
 		}
 	}
-	pod := newPodFrom(s, t, ordinal, rev, node)
+	return errors.Join(errs...)
+}
+
+// createPod creates replica ordinal from template t of revision rev,
+// after its claims: a pod is not created while a claim of its is being
+// deleted, for the data it would find is going.
+func (c *Controller) createPod(ctx context.Context, s *api.StatefulSet, t *api.PodTemplateSpec, ordinal int, rev string) error {
+	pod := newPodFrom(s, t, ordinal, rev)
+	if err := c.ensureClaims(ctx, s, ordinal); err != nil {
+		var wait *claimWait
+		switch {
+		case errors.As(err, &wait):
+			c.events.Eventf(objectRef(s), api.EventTypeWarning, record.ReasonFailedCreate, "create Pod %s in StatefulSet %s failed error: %v", pod.Name, s.Name, err)
+			return nil // claimGone queues the set again
+		case errors.Is(err, errNamespaceClosing):
+			return nil
+		}
+		return err // each failed claim is an Event already
+	}
 	pods := client.For[*api.Pod](c.cfg.Backend, s.Namespace)
 	_, err := pods.Create(ctx, pod)
 	if errdefs.IsAlreadyExists(err) {
@@ -122,11 +136,7 @@ func (c *Controller) createPod(ctx context.Context, s *api.StatefulSet, t *api.P
 		c.events.Eventf(objectRef(s), api.EventTypeWarning, record.ReasonFailedCreate, "create Pod %s in StatefulSet %s failed error: %v", pod.Name, s.Name, err)
 		return fmt.Errorf("create pod %s of stateful set %s/%s: %w", pod.Name, s.Namespace, s.Name, err)
 	}
-	where := ""
-	if node != "" {
-		where = " on node " + node + " (its volumes' node)"
-	}
-	c.events.Eventf(objectRef(s), api.EventTypeNormal, record.ReasonSuccessfulCreate, "create Pod %s in StatefulSet %s successful%s", pod.Name, s.Name, where)
+	c.events.Eventf(objectRef(s), api.EventTypeNormal, record.ReasonSuccessfulCreate, "create Pod %s in StatefulSet %s successful", pod.Name, s.Name)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package statefulset
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func pods(s *api.StatefulSet, rev string, states string) []*api.Pod {
 		if st == '-' {
 			continue
 		}
-		p := newPod(s, i, rev, "")
+		p := newPod(s, i, rev)
 		p.UID = fmt.Sprintf("uid-%d", i)
 		p.Spec.NodeName = "n1"
 		switch st {
@@ -197,16 +198,20 @@ func TestOrdinalOf(t *testing.T) {
 	}
 }
 
-func TestNewPodVolumesAndPin(t *testing.T) {
+// TestNewPodVolumes: one claim volume per template, replacing a
+// template volume of its name; the template's affinity as it is (the
+// node follows from the claims, through the scheduler).
+func TestNewPodVolumes(t *testing.T) {
 	s := unitSet(3, "")
 	s.Spec.VolumeClaimTemplates = []api.PersistentVolumeClaim{{ObjectMeta: api.ObjectMeta{Name: "data"}}, {ObjectMeta: api.ObjectMeta{Name: "logs"}}}
 	s.Spec.Template.Spec.Volumes = []api.Volume{
 		{Name: "data", VolumeSource: api.VolumeSource{EmptyDir: &api.EmptyDirVolumeSource{}}}, // replaced
 		{Name: "cfg", VolumeSource: api.VolumeSource{EmptyDir: &api.EmptyDirVolumeSource{}}},
 	}
-	s.Spec.Template.Spec.Affinity = &api.Affinity{NodeAffinity: &api.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &api.NodeSelector{
+	aff := &api.Affinity{NodeAffinity: &api.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &api.NodeSelector{
 		NodeSelectorTerms: []api.NodeSelectorTerm{{MatchExpressions: []api.NodeSelectorRequirement{{Key: "disk", Operator: api.NodeSelectorOpExists}}}}}}}
-	p := newPod(s, 2, "web-r", "n2")
+	s.Spec.Template.Spec.Affinity = aff
+	p := newPod(s, 2, "web-r")
 	if p.Name != "web-2" || p.Spec.Hostname != "web-2" || p.Spec.Subdomain != "web" || p.Labels[PodNameLabel] != "web-2" || p.Labels[PodIndexLabel] != "2" {
 		t.Errorf("identity: name %s hostname %s subdomain %s labels %v", p.Name, p.Spec.Hostname, p.Spec.Subdomain, p.Labels)
 	}
@@ -222,15 +227,59 @@ func TestNewPodVolumesAndPin(t *testing.T) {
 	if fmt.Sprint(got) != "map[cfg:other data:data-web-2 logs:logs-web-2]" {
 		t.Errorf("volumes = %v", got)
 	}
-	terms := p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-	if len(terms) != 1 || len(terms[0].MatchExpressions) != 1 || pinnedNode(p) != "n2" || p.Annotations[SelectedNodeAnnotation] != "n2" {
-		t.Errorf("pinned affinity = %+v", terms)
+	if p.Spec.Affinity != aff || p.Spec.NodeName != "" || p.Annotations[api.AnnotationSelectedNode] != "" {
+		t.Errorf("affinity %+v node %q annotations %v; want the template's, unbound, unannotated", p.Spec.Affinity, p.Spec.NodeName, p.Annotations)
 	}
-	if s.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchFields != nil {
+	if len(s.Spec.Template.Spec.Volumes) != 2 || s.Spec.Template.Spec.Volumes[0].EmptyDir == nil {
 		t.Error("the template was changed")
 	}
-	if p := newPod(s, 0, "web-r", ""); p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchFields != nil {
-		t.Error("an unpinned pod got a node")
+}
+
+func TestNewClaim(t *testing.T) {
+	s := unitSet(3, "")
+	size, err := api.ParseQuantity("2Gi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	class := api.StorageClassLocal
+	tmpl := api.PersistentVolumeClaim{
+		ObjectMeta: api.ObjectMeta{Name: "data", Labels: map[string]string{"app": "mine", "tier": "db"}, Annotations: map[string]string{"note": "x"}},
+		Spec: api.PersistentVolumeClaimSpec{
+			AccessModes:      []api.PersistentVolumeAccessMode{api.ReadWriteOncePod},
+			Resources:        api.VolumeResourceRequirements{Requests: api.ResourceList{api.ResourceStorage: size}},
+			StorageClassName: &class,
+		},
+		Status: api.PersistentVolumeClaimStatus{Phase: api.ClaimBound},
+	}
+	s.Spec.VolumeClaimTemplates = []api.PersistentVolumeClaim{tmpl}
+	c := newClaim(s, &s.Spec.VolumeClaimTemplates[0], 1)
+	if c.Name != "data-web-1" || c.Namespace != "default" || len(c.OwnerReferences) != 0 {
+		t.Errorf("claim %s/%s owners %v; want default/data-web-1, no owner", c.Namespace, c.Name, c.OwnerReferences)
+	}
+	if got := fmt.Sprint(c.Labels); got != "map[app:web tier:db]" {
+		t.Errorf("labels = %s, want the selector's app over the template's", got)
+	}
+	if c.Annotations["note"] != "x" || !reflect.DeepEqual(c.Spec, tmpl.Spec) || c.Status.Phase != "" {
+		t.Errorf("annotations %v spec %+v status %+v; want the template's metadata and spec, no status", c.Annotations, c.Spec, c.Status)
+	}
+	c.Labels["x"] = "y"
+	c.Spec.AccessModes[0] = api.ReadWriteOnce
+	if len(s.Spec.VolumeClaimTemplates[0].Labels) != 2 || s.Spec.VolumeClaimTemplates[0].Spec.AccessModes[0] != api.ReadWriteOncePod {
+		t.Error("the template was changed through the claim")
+	}
+	s.Spec.VolumeClaimTemplates[0].Labels = nil
+	if got := fmt.Sprint(newClaim(s, &s.Spec.VolumeClaimTemplates[0], 0).Labels); got != "map[app:web]" {
+		t.Errorf("no template labels: labels = %s, want the selector's", got)
+	}
+}
+
+func TestClaimOrdinal(t *testing.T) {
+	s := unitSet(1, "")
+	s.Spec.VolumeClaimTemplates = []api.PersistentVolumeClaim{{ObjectMeta: api.ObjectMeta{Name: "data"}}, {ObjectMeta: api.ObjectMeta{Name: "data-web"}}}
+	for name, want := range map[string]int{"data-web-0": 0, "data-web-12": 12, "data-web-web-3": 3, "data-web-01": -1, "data-webby-1": -1, "logs-web-1": -1, "data-web-": -1, "web-1": -1} {
+		if got := claimOrdinal(s, name); got != want {
+			t.Errorf("claimOrdinal(%s) = %d, want %d", name, got, want)
+		}
 	}
 }
 

@@ -17,7 +17,23 @@ const (
 	// ByOrphanNamespace files a pod no controller owns under its
 	// namespace (OrphanIndex).
 	ByOrphanNamespace = "orphans"
+	// ByClaim files a pod under "namespace/claim" for each
+	// persistentVolumeClaim volume it has (ClaimIndex); the name is
+	// Kubernetes' for the same index.
+	ByClaim = "pod-pvc-index"
 )
+
+// ClaimIndex files a pod under the keys of the claims it names; add it
+// as ByClaim.
+func ClaimIndex(p *api.Pod) []string {
+	var out []string
+	for _, v := range p.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			out = append(out, p.Namespace+"/"+v.PersistentVolumeClaim.ClaimName)
+		}
+	}
+	return out
+}
 
 // ControllerIndex files an object under the UID of its controller; add
 // it as ByController.

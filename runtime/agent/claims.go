@@ -1,0 +1,175 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/client"
+)
+
+// A persistentVolumeClaim volume is a local-path volume: a directory on
+// the node that holds the claim, <data-dir>/volumes/<ns>/<claim>_<uid>.
+// The UID is part of the name so that a claim deleted and made again
+// under the same name starts empty, as a new claim should. The scheduler
+// sends every pod of a claim to the claim's node; the agent checks it
+// once more (a pod may name its node itself) and deletes the directory
+// once the claim is gone.
+
+// claimDir is the directory of claim c.
+func (a *Agent) claimDir(c *api.PersistentVolumeClaim) string {
+	return filepath.Join(a.cfg.DataDir, "volumes", c.Namespace, c.Name+"_"+c.UID)
+}
+
+// claimVolume makes ready the directory behind the pod's claim name.
+func (a *Agent) claimVolume(name string, src *sources) (string, error) {
+	c, err := src.claim(name)
+	if err != nil {
+		return "", err
+	}
+	if c == nil {
+		return "", configErrorf("persistentvolumeclaim %q not found", name)
+	}
+	if node := c.Annotations[api.AnnotationSelectedNode]; node == "" {
+		// Nothing chose a node (the pod named its node itself): this
+		// node takes the claim, unless another took it meanwhile.
+		if c, err = a.takeClaim(src.ctx, c); err != nil {
+			return "", err
+		}
+	} else if node != a.cfg.NodeName {
+		return "", configErrorf("persistentvolumeclaim %q keeps its data on node %s, not on this node (%s)", name, node, a.cfg.NodeName)
+	}
+	dir := a.claimDir(c)
+	if c.DeletionTimestamp != nil {
+		// A claim being deleted serves the pods already using it, and no
+		// new one.
+		if _, err := os.Stat(dir); err != nil {
+			return "", configErrorf("persistentvolumeclaim %q is being deleted", name)
+		}
+		return dir, nil
+	}
+	return dir, os.MkdirAll(dir, 0o777)
+}
+
+// takeClaim writes this node on a claim that names none.
+func (a *Agent) takeClaim(ctx context.Context, c *api.PersistentVolumeClaim) (*api.PersistentVolumeClaim, error) {
+	claims := client.For[*api.PersistentVolumeClaim](a.cfg.Client, c.Namespace)
+	var out *api.PersistentVolumeClaim
+	err := client.RetryOnConflict(ctx, func() error {
+		fresh, err := claims.Get(ctx, c.Name)
+		if err != nil {
+			return err
+		}
+		switch node := fresh.Annotations[api.AnnotationSelectedNode]; node {
+		case a.cfg.NodeName:
+			out = fresh
+			return nil
+		case "":
+		default:
+			return configErrorf("persistentvolumeclaim %q keeps its data on node %s, not on this node (%s)", c.Name, node, a.cfg.NodeName)
+		}
+		if fresh.Annotations == nil {
+			fresh.Annotations = map[string]string{}
+		}
+		fresh.Annotations[api.AnnotationSelectedNode] = a.cfg.NodeName
+		if fresh, err = claims.Update(ctx, fresh); err != nil {
+			return err
+		}
+		fresh.Status.Phase = api.ClaimBound
+		fresh.Status.AccessModes = fresh.Spec.AccessModes
+		fresh.Status.Capacity = fresh.Spec.Resources.Requests
+		out, err = claims.UpdateStatus(ctx, fresh)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("take persistentvolumeclaim %s/%s for this node: %w", c.Namespace, c.Name, err)
+	}
+	return out, nil
+}
+
+// claim returns the named claim of the sources' namespace, nil if it does
+// not exist.
+func (s *sources) claim(name string) (*api.PersistentVolumeClaim, error) {
+	if c, ok := s.claims[name]; ok {
+		return c, nil
+	}
+	c, err := client.For[*api.PersistentVolumeClaim](s.backend, s.namespace).Get(s.ctx, name)
+	if errdefs.IsNotFound(err) {
+		c, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get persistentvolumeclaim %s/%s: %w", s.namespace, name, err)
+	}
+	s.claims[name] = c
+	return c, nil
+}
+
+// claimGCLoop collects the volumes of deleted claims every ClaimGCPeriod.
+func (a *Agent) claimGCLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.ClaimGCPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.collectClaimVolumes(ctx)
+	}
+}
+
+// collectClaimVolumes deletes the directories of claims that no longer
+// exist (deleted, or deleted and made again: another UID). A claim is
+// only deleted once no pod uses it (the pvc-protection finalizer), and a
+// directory is kept while a pod of this node still names its claim or
+// the claim cannot be read.
+func (a *Agent) collectClaimVolumes(ctx context.Context) {
+	root := filepath.Join(a.cfg.DataDir, "volumes")
+	namespaces, err := os.ReadDir(root)
+	if err != nil {
+		return // none yet
+	}
+	used := map[string]bool{}
+	for _, p := range a.pods.List() {
+		if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				used[p.Namespace+"/"+v.PersistentVolumeClaim.ClaimName] = true
+			}
+		}
+	}
+	for _, ns := range namespaces {
+		dirs, err := os.ReadDir(filepath.Join(root, ns.Name()))
+		if err != nil {
+			continue
+		}
+		for _, d := range dirs {
+			name, uid, ok := strings.Cut(d.Name(), "_")
+			if !ok || !d.IsDir() {
+				continue // not a claim's volume
+			}
+			c, err := client.For[*api.PersistentVolumeClaim](a.cfg.Client, ns.Name()).Get(ctx, name)
+			switch {
+			case err == nil && c.UID == uid:
+				continue
+			case err != nil && !errdefs.IsNotFound(err):
+				continue // cannot tell: keep it
+			case err != nil && used[ns.Name()+"/"+name]:
+				continue // a pod here still names it: look again later
+			}
+			dir := filepath.Join(root, ns.Name(), d.Name())
+			if err := os.RemoveAll(dir); err != nil {
+				a.log.Warn("delete the volume of a deleted claim", "dir", dir, "err", err)
+				continue
+			}
+			a.log.Info("deleted the volume of a deleted claim", "claim", ns.Name()+"/"+name, "uid", uid)
+		}
+	}
+}
