@@ -60,7 +60,11 @@ type PodSpec struct {
 	// NodeSelector must match a node's labels for the pod to go there.
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 	// NodeName is the node the pod is bound to. The scheduler sets it once.
-	NodeName        string              `json:"nodeName,omitempty"`
+	NodeName string `json:"nodeName,omitempty"`
+	// SchedulerName names the scheduler that binds the pod: "" (or
+	// "default-scheduler", or "skiff") is skiff's own; a pod naming
+	// another stays Pending until that scheduler binds it.
+	SchedulerName   string              `json:"schedulerName,omitempty"`
 	HostNetwork     bool                `json:"hostNetwork,omitempty"`
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
 	// ImagePullSecrets name Secrets of type kubernetes.io/dockerconfigjson

@@ -49,6 +49,9 @@ func validatePodSpec(s *PodSpec, p string, claims ...string) FieldErrors {
 	errs = nonNegativePtr(errs, p+".terminationGracePeriodSeconds", s.TerminationGracePeriodSeconds)
 	errs = positivePtr(errs, p+".activeDeadlineSeconds", s.ActiveDeadlineSeconds)
 	errs = append(errs, ValidateLabels(s.NodeSelector, p+".nodeSelector")...)
+	if s.SchedulerName != "" {
+		errs = checkName(errs, p+".schedulerName", s.SchedulerName, IsDNS1123Subdomain)
+	}
 	if s.NodeName != "" {
 		errs = checkName(errs, p+".nodeName", s.NodeName, IsDNS1123Subdomain)
 	}

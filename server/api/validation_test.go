@@ -129,7 +129,7 @@ func validObjects(t *testing.T) []Object {
 	return []Object{
 		testNamespace(), testNode(t), testPod(t), testConfigMap(), testSecret(), testEvent(),
 		testService(), testEndpoints(), testDeployment(t), testReplicaSet(t), testDaemonSet(t),
-		testStatefulSet(t), testJob(t), testCronJob(t), testPriorityClass(), testPVC(),
+		testStatefulSet(t), testJob(t), testCronJob(t), testPriorityClass(), testPVC(), testControllerRevision(t),
 	}
 }
 
@@ -262,6 +262,8 @@ func TestValidatePod(t *testing.T) {
 		{"bad preemption policy", podWith(t, func(p *Pod) { p.Spec.PreemptionPolicy = refOf(PreemptionPolicy("Sometimes")) }), []string{"spec.preemptionPolicy"}},
 		{"preemption policy Never", podWith(t, func(p *Pod) { p.Spec.PreemptionPolicy = refOf(PreemptNever) }), nil},
 		{"bad priority class name", podWith(t, func(p *Pod) { p.Spec.PriorityClassName = "High_Priority" }), []string{"spec.priorityClassName"}},
+		{"bad scheduler name", podWith(t, func(p *Pod) { p.Spec.SchedulerName = "My Scheduler" }), []string{"spec.schedulerName"}},
+		{"another scheduler", podWith(t, func(p *Pod) { p.Spec.SchedulerName = "gpu-scheduler" }), nil},
 		{"bad node name", podWith(t, func(p *Pod) { p.Spec.NodeName = "Node_1" }), []string{"spec.nodeName"}},
 		{"bad hostname and subdomain", podWith(t, func(p *Pod) { p.Spec.Hostname, p.Spec.Subdomain = "a.b", "c_d" }), []string{"spec.hostname", "spec.subdomain"}},
 		{"image pull secret without name", podWith(t, func(p *Pod) { p.Spec.ImagePullSecrets[0].Name = "" }), []string{"spec.imagePullSecrets[0].name"}},

@@ -355,7 +355,7 @@ func (s *Scheduler) Stats() Stats {
 // spec.schedulerName is "", "default-scheduler" or "skiff". Pods naming
 // another scheduler are left alone.
 func (s *Scheduler) responsible(p *api.Pod) bool {
-	return servesSchedulerName(schedulerNameOf(p))
+	return servesSchedulerName(p.Spec.SchedulerName)
 }
 
 func servesSchedulerName(name string) bool {
@@ -365,11 +365,6 @@ func servesSchedulerName(name string) bool {
 	}
 	return false
 }
-
-// schedulerNameOf returns the pod's spec.schedulerName. The API has no
-// such field yet, so every pod is the default scheduler's; when the field
-// is added, return p.Spec.SchedulerName here.
-func schedulerNameOf(*api.Pod) string { return "" }
 
 func assigned(p *api.Pod) bool { return p.Spec.NodeName != "" }
 

@@ -97,6 +97,27 @@ func TestScheduleOnRegistry(t *testing.T) {
 		}
 	})
 
+	t.Run("another scheduler's pod is left alone", func(t *testing.T) {
+		theirs := pod("theirs", requests("100m", "100Mi"))
+		theirs.Spec.SchedulerName = "gpu-scheduler"
+		ours := pod("ours", requests("100m", "100Mi"))
+		ours.Spec.SchedulerName = "default-scheduler"
+		for _, p := range []*api.Pod{theirs, ours} {
+			if _, err := pods.Create(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		boundNode(t, pods, "ours")
+		time.Sleep(200 * time.Millisecond) // ours was bound after theirs was seen
+		if got, _ := pods.Get(ctx, "theirs"); got.Spec.NodeName != "" || len(got.Status.Conditions) != 0 {
+			t.Errorf("a pod of schedulerName gpu-scheduler was touched: node %q, conditions %+v", got.Spec.NodeName, got.Status.Conditions)
+		}
+		zero := int64(0)
+		for _, name := range []string{"theirs", "ours"} {
+			pods.Delete(ctx, name, api.DeleteOptions{GracePeriodSeconds: &zero})
+		}
+	})
+
 	t.Run("toleration", func(t *testing.T) {
 		p := pod("trainer", requests("4", "8Gi"), tolerate(api.Toleration{Key: "key", Value: "value", Effect: api.TaintEffectNoSchedule}))
 		if _, err := pods.Create(ctx, p); err != nil {
