@@ -23,6 +23,9 @@ type Agent struct {
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
+	// claimsGone holds the claim directories the last claim collection
+	// found without a claim; only its goroutine touches it.
+	claimsGone map[string]bool
 
 	pods    *client.Informer[*api.Pod]
 	queue   *client.Queue[string] // pod UIDs

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skiffhq/skiff/runtime/container"
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
@@ -27,7 +28,7 @@ func (a *Agent) claimDir(c *api.PersistentVolumeClaim) string {
 }
 
 // claimVolume makes ready the directory behind the pod's claim name.
-func (a *Agent) claimVolume(name string, src *sources) (string, error) {
+func (a *Agent) claimVolume(pod *api.Pod, name string, src *sources) (string, error) {
 	c, err := src.claim(name)
 	if err != nil {
 		return "", err
@@ -45,15 +46,34 @@ func (a *Agent) claimVolume(name string, src *sources) (string, error) {
 		return "", configErrorf("persistentvolumeclaim %q keeps its data on node %s, not on this node (%s)", name, node, a.cfg.NodeName)
 	}
 	dir := a.claimDir(c)
-	if c.DeletionTimestamp != nil {
-		// A claim being deleted serves the pods already using it, and no
-		// new one.
-		if _, err := os.Stat(dir); err != nil {
-			return "", configErrorf("persistentvolumeclaim %q is being deleted", name)
-		}
-		return dir, nil
+	if c.DeletionTimestamp != nil && len(a.cache.runs(pod.UID)) == 0 {
+		// A claim being deleted serves the pods already using it (that
+		// have containers here), and no new one.
+		return "", configErrorf("persistentvolumeclaim %q is being deleted", name)
+	}
+	if err := a.adoptLegacyVolume(c, dir); err != nil {
+		return "", err
 	}
 	return dir, os.MkdirAll(dir, 0o777)
+}
+
+// adoptLegacyVolume moves the directory an older skiff kept for the
+// claim's name (<data-dir>/volumes/<ns>/<claim>, before claims were
+// objects with UIDs) to the claim's directory, so an upgrade keeps the
+// data.
+func (a *Agent) adoptLegacyVolume(c *api.PersistentVolumeClaim, dir string) error {
+	legacy := filepath.Join(a.cfg.DataDir, "volumes", c.Namespace, c.Name)
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if fi, err := os.Stat(legacy); err != nil || !fi.IsDir() {
+		return nil
+	}
+	if err := os.Rename(legacy, dir); err != nil {
+		return fmt.Errorf("move the volume of claim %s/%s from %s: %w", c.Namespace, c.Name, legacy, err)
+	}
+	a.log.Info("kept the data of a claim made before claims had UIDs", "claim", c.Namespace+"/"+c.Name, "from", legacy, "to", dir)
+	return nil
 }
 
 // takeClaim writes this node on a claim that names none.
@@ -124,15 +144,32 @@ func (a *Agent) claimGCLoop(ctx context.Context) {
 }
 
 // collectClaimVolumes deletes the directories of claims that no longer
-// exist (deleted, or deleted and made again: another UID). A claim is
-// only deleted once no pod uses it (the pvc-protection finalizer), and a
-// directory is kept while a pod of this node still names its claim or
-// the claim cannot be read.
+// exist (deleted, or deleted and made again: another UID). It deletes
+// user data, so it acts only on firm answers:
+//   - a successful list of the namespace's claims that lacks the UID (a
+//     404 on one claim may be a server without the kind, or a proxy);
+//   - seen so in two passes in a row, a period apart;
+//   - while no pod of this node that has not finished names the claim,
+//     and no container of a pod the agent no longer knows still runs
+//     (a force-deleted pod being stopped).
+//
+// A claim is only deleted once no pod uses it (the pvc-protection
+// finalizer), so this is the last step of its life, not a guess.
 func (a *Agent) collectClaimVolumes(ctx context.Context) {
 	root := filepath.Join(a.cfg.DataDir, "volumes")
 	namespaces, err := os.ReadDir(root)
 	if err != nil {
 		return // none yet
+	}
+	for _, uid := range a.cache.podUIDs() {
+		if len(a.pods.ByIndex(indexUID, uid)) > 0 {
+			continue
+		}
+		for _, r := range a.cache.runs(uid) {
+			if r.State == container.StateRunning {
+				return // a pod being stopped may still use a volume
+			}
+		}
 	}
 	used := map[string]bool{}
 	for _, p := range a.pods.List() {
@@ -145,31 +182,46 @@ func (a *Agent) collectClaimVolumes(ctx context.Context) {
 			}
 		}
 	}
+	gone := map[string]bool{}
 	for _, ns := range namespaces {
 		dirs, err := os.ReadDir(filepath.Join(root, ns.Name()))
 		if err != nil {
 			continue
 		}
+		var live map[string]bool // claim UIDs of the namespace, listed once
 		for _, d := range dirs {
 			name, uid, ok := strings.Cut(d.Name(), "_")
 			if !ok || !d.IsDir() {
 				continue // not a claim's volume
 			}
-			c, err := client.For[*api.PersistentVolumeClaim](a.cfg.Client, ns.Name()).Get(ctx, name)
-			switch {
-			case err == nil && c.UID == uid:
+			if used[ns.Name()+"/"+name] {
 				continue
-			case err != nil && !errdefs.IsNotFound(err):
-				continue // cannot tell: keep it
-			case err != nil && used[ns.Name()+"/"+name]:
-				continue // a pod here still names it: look again later
+			}
+			if live == nil {
+				claims, _, _, err := client.For[*api.PersistentVolumeClaim](a.cfg.Client, ns.Name()).List(ctx, api.ListOptions{})
+				if err != nil {
+					break // cannot tell: keep them all
+				}
+				live = make(map[string]bool, len(claims))
+				for _, c := range claims {
+					live[c.UID] = true
+				}
+			}
+			if live[uid] {
+				continue
 			}
 			dir := filepath.Join(root, ns.Name(), d.Name())
+			gone[dir] = true
+			if !a.claimsGone[dir] {
+				continue // the first sighting: once more next pass
+			}
 			if err := os.RemoveAll(dir); err != nil {
 				a.log.Warn("delete the volume of a deleted claim", "dir", dir, "err", err)
 				continue
 			}
+			delete(gone, dir)
 			a.log.Info("deleted the volume of a deleted claim", "claim", ns.Name()+"/"+name, "uid", uid)
 		}
 	}
+	a.claimsGone = gone
 }

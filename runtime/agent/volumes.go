@@ -35,7 +35,7 @@ func (a *Agent) volumes(pod *api.Pod, src *sources) (map[string]string, error) {
 		case v.HostPath != nil:
 			dir, err = hostPath(v.HostPath)
 		case v.PersistentVolumeClaim != nil:
-			dir, err = a.claimVolume(v.PersistentVolumeClaim.ClaimName, src)
+			dir, err = a.claimVolume(pod, v.PersistentVolumeClaim.ClaimName, src)
 		case v.ConfigMap != nil:
 			dir = p.projected(v.Name)
 			err = a.configMapVolume(dir, v, src)

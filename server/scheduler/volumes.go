@@ -127,6 +127,15 @@ func (v *VolumeBinding) PreFilter(_ context.Context, state *CycleState, pod *Pod
 			pc.node = v.assumedNodeOf(key, c.UID)
 			pc.assumed = pc.node != ""
 		}
+		if pc.node == "" {
+			// No node written or assumed, yet pods may run on it (the
+			// annotation was removed by hand while they run): the
+			// volume is where they are, not anywhere.
+			var multi bool
+			if pc.node, multi = nodeUsing(key, snap); multi {
+				vs.conflict = true
+			}
+		}
 		switch {
 		case pc.node == "":
 		case vs.node == "":
@@ -144,6 +153,22 @@ func (v *VolumeBinding) PreFilter(_ context.Context, state *CycleState, pod *Pod
 	}
 	state.Write(v.Name(), vs)
 	return nil
+}
+
+// nodeUsing is the node of the bound or assumed pods that use claim key
+// ("" if none does), and whether they are on more than one node.
+func nodeUsing(key string, snap *Snapshot) (string, bool) {
+	node := ""
+	for name, ni := range snap.nodes {
+		if ni.claimCounts[key] == 0 {
+			continue
+		}
+		if node != "" && node != name {
+			return node, true
+		}
+		node = name
+	}
+	return node, false
 }
 
 func hasAccessMode(c *api.PersistentVolumeClaim, m api.PersistentVolumeAccessMode) bool {
@@ -208,6 +233,15 @@ func (v *VolumeBinding) Reserve(_ context.Context, state *CycleState, pod *PodIn
 		}
 		a := v.assumed[pc.key]
 		if a == nil || a.uid != pc.claim.UID {
+			if pc.assumed {
+				// The assumption this pod followed is gone: the informer
+				// showed the annotation meanwhile, which holds the claim.
+				continue
+			}
+			if cur, ok := v.claims.Get(pod.Pod.Namespace, pc.claim.Name); ok && cur.UID == pc.claim.UID &&
+				cur.Annotations[api.AnnotationSelectedNode] != "" {
+				continue // written since PreFilter read it
+			}
 			a = &assumedClaim{uid: pc.claim.UID, node: node, pods: map[string]bool{}}
 			v.assumed[pc.key] = a
 		}

@@ -4,9 +4,11 @@
 // when it is created, so deleting a claim only marks it (Terminating);
 // this controller removes the finalizer, and with it the claim, once no
 // pod uses the claim. A pod uses a claim when it is in the claim's
-// namespace, names the claim in a persistentVolumeClaim volume, and has
-// not finished (phase Succeeded or Failed): a running pod's data is not
-// deleted under it, and a finished pod holds nothing.
+// namespace, names the claim in a persistentVolumeClaim volume, is bound
+// to a node, and has not finished (phase Succeeded or Failed): a running
+// pod's data is not deleted under it, and a finished or never scheduled
+// pod holds nothing (the scheduler and the agent refuse a claim being
+// deleted to new pods).
 //
 // It is level-triggered: shared informers of claims and pods, the pods
 // indexed by the claims they name (owner.ByClaim), feed a work queue of claim
@@ -145,10 +147,13 @@ func deletionCandidate(cl *api.PersistentVolumeClaim) bool {
 }
 
 // uses reports whether pod uses claim ns/name: it is in the claim's
-// namespace, names the claim in a persistentVolumeClaim volume, and has
-// not finished.
+// namespace, names the claim in a persistentVolumeClaim volume, is bound
+// to a node and has not finished. A pod not yet scheduled does not hold
+// the claim, as in Kubernetes: the scheduler and the agent refuse a claim
+// being deleted to new pods, so such a pod would otherwise hold it for
+// ever (and wait for ever itself).
 func uses(p *api.Pod, ns, name string) bool {
-	if p.Namespace != ns || podstate.Finished(p) {
+	if p.Namespace != ns || p.Spec.NodeName == "" || podstate.Finished(p) {
 		return false
 	}
 	return slices.ContainsFunc(p.Spec.Volumes, func(v api.Volume) bool {

@@ -58,9 +58,16 @@ func (e *env) claim(name string) *api.PersistentVolumeClaim {
 }
 
 // pod creates a pod in ns that uses claim.
+// pod makes a pod bound to node n1 that uses claim.
 func (e *env) pod(ns, name, claim string) *api.Pod {
 	e.t.Helper()
-	p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: name, Namespace: ns}, Spec: api.PodSpec{
+	return e.podOn("n1", ns, name, claim)
+}
+
+// podOn makes a pod on node ("" = not scheduled) that uses claim.
+func (e *env) podOn(node, ns, name, claim string) *api.Pod {
+	e.t.Helper()
+	p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: name, Namespace: ns}, Spec: api.PodSpec{NodeName: node,
 		Containers: []api.Container{{Name: "c", Image: "busybox", VolumeMounts: []api.VolumeMount{{Name: "data", MountPath: "/data"}}}},
 		Volumes: []api.Volume{{Name: "data", VolumeSource: api.VolumeSource{
 			PersistentVolumeClaim: &api.PersistentVolumeClaimVolumeSource{ClaimName: claim}}}},
@@ -237,7 +244,7 @@ func TestLiveCheck(t *testing.T) {
 
 func TestUses(t *testing.T) {
 	pod := func(ns string, phase api.PodPhase, claims ...string) *api.Pod {
-		p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p", Namespace: ns}}
+		p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p", Namespace: ns}, Spec: api.PodSpec{NodeName: "n1"}}
 		p.Status.Phase = phase
 		for _, c := range claims {
 			p.Spec.Volumes = append(p.Spec.Volumes, api.Volume{Name: c, VolumeSource: api.VolumeSource{
@@ -258,6 +265,7 @@ func TestUses(t *testing.T) {
 		{"failed", pod("default", api.PodFailed, "data"), false},
 		{"other namespace", pod("other", api.PodRunning, "data"), false},
 		{"other claim", pod("default", api.PodRunning, "logs"), false},
+		{"not scheduled", func() *api.Pod { p := pod("default", api.PodPending, "data"); p.Spec.NodeName = ""; return p }(), false},
 	}
 	for _, tt := range tests {
 		if got := uses(tt.pod, "default", "data"); got != tt.want {
@@ -267,4 +275,15 @@ func TestUses(t *testing.T) {
 	if got := fmt.Sprint(owner.ClaimIndex(pod("ns", api.PodRunning, "a", "b"))); got != "[ns/a ns/b]" {
 		t.Errorf("ClaimIndex = %s, want [ns/a ns/b]", got)
 	}
+}
+
+// A pod that was never scheduled does not hold its claim: the scheduler
+// will not place it while the claim is being deleted, so the two would
+// wait on each other for ever. (Found in review.)
+func TestUnscheduledPodDoesNotHoldClaim(t *testing.T) {
+	e := newEnv(t)
+	e.claim("data")
+	e.podOn("", "default", "web-0", "data") // never scheduled
+	e.deleteClaim("data")
+	e.want("data", "gone")
 }
