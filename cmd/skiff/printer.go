@@ -70,6 +70,8 @@ func columns(kind string, wide bool) []string {
 		return []string{"NAME", "DESIRED", "CURRENT", "READY", "AGE"}
 	case "StatefulSet":
 		return []string{"NAME", "READY", "AGE"}
+	case "ControllerRevision":
+		return []string{"NAME", "CONTROLLER", "REVISION", "AGE"}
 	case "Job":
 		return []string{"NAME", "COMPLETIONS", "AGE"}
 	case "CronJob":
@@ -125,6 +127,8 @@ func cells(obj api.Object, wide bool, now time.Time) []string {
 		return []string{m.Name, fmt.Sprint(o.Status.DesiredNumberScheduled), fmt.Sprint(o.Status.CurrentNumberScheduled), fmt.Sprint(o.Status.NumberReady), age}
 	case *api.StatefulSet:
 		return []string{m.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, deref(o.Spec.Replicas)), age}
+	case *api.ControllerRevision:
+		return []string{m.Name, controllerName(m), fmt.Sprint(o.Revision), age}
 	case *api.Job:
 		return []string{m.Name, fmt.Sprintf("%d/%d", o.Status.Succeeded, deref(o.Spec.Completions)), age}
 	case *api.CronJob:
@@ -216,6 +220,20 @@ func cells(obj api.Object, wide bool, now time.Time) []string {
 		return []string{m.Name, fmt.Sprint(o.Value), fmt.Sprint(o.GlobalDefault), policy, age}
 	}
 	return []string{m.Name, age}
+}
+
+// controllerName is how kubectl names an object's controller:
+// "statefulset.apps/web", or <none>.
+func controllerName(m *api.ObjectMeta) string {
+	ref := api.ControllerOf(m)
+	if ref == nil {
+		return "<none>"
+	}
+	kind := strings.ToLower(ref.Kind)
+	if group, _, ok := strings.Cut(ref.APIVersion, "/"); ok {
+		kind += "." + group
+	}
+	return kind + "/" + ref.Name
 }
 
 // podStatus is what kubectl shows in STATUS: a waiting or terminated

@@ -78,6 +78,14 @@ func TestPrintTables(t *testing.T) {
 				Resources: api.VolumeResourceRequirements{Requests: api.ResourceList{api.ResourceStorage: api.NewBinaryQuantity(512 << 20)}}},
 			Status: api.PersistentVolumeClaimStatus{Phase: api.ClaimPending}},
 	}
+	yes := true
+	revisions := []api.Object{
+		&api.ControllerRevision{ObjectMeta: api.ObjectMeta{Name: "db-7b9d5c", Namespace: "default", CreationTimestamp: ago(26 * time.Hour),
+			OwnerReferences: []api.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "u1", Controller: &yes}}}, Revision: 1},
+		&api.ControllerRevision{ObjectMeta: api.ObjectMeta{Name: "agent-5f8c", Namespace: "kube-system", CreationTimestamp: ago(3 * time.Minute),
+			OwnerReferences: []api.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", UID: "u2", Controller: &yes}}}, Revision: 12},
+		&api.ControllerRevision{ObjectMeta: api.ObjectMeta{Name: "orphan", Namespace: "default", CreationTimestamp: ago(time.Hour)}, Revision: 3},
+	}
 	for _, tc := range []struct {
 		name string
 		kind string
@@ -92,6 +100,7 @@ func TestPrintTables(t *testing.T) {
 		{"nodes", "nodes", []api.Object{node}, false, true},
 		{"priorityclasses", "priorityclasses", classes, false, true},
 		{"pvcs", "pvc", claims, false, false},
+		{"controllerrevisions", "controllerrevisions", revisions, false, true},
 	} {
 		k, _ := api.LookupResource(tc.kind)
 		var b bytes.Buffer

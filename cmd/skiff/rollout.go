@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,20 +17,23 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/deployment"
 )
 
-// `skiff rollout` works on deployments as kubectl's does: status watches
-// the status the deployment controller writes; history reads the
-// replica sets' revision annotations; undo copies an old replica set's
-// template into the deployment; pause, resume and restart patch the
-// deployment.
+// `skiff rollout` works as kubectl's does. On deployments: status
+// watches the status the deployment controller writes; history reads
+// the replica sets' revision annotations; undo copies an old replica
+// set's template into the deployment; pause, resume and restart patch
+// the deployment. On stateful sets and daemon sets: status watches their
+// status; history reads the ControllerRevisions their controllers keep;
+// undo copies an old revision's template into the set.
 
 func newRolloutCommand(io streams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "rollout SUBCOMMAND deployment/NAME",
-		Short: "Watch, pause, resume, restart or undo the rollout of a deployment",
+		Use:   "rollout SUBCOMMAND KIND/NAME",
+		Short: "Watch, pause, resume, restart or undo the rollout of a deployment, stateful set or daemon set",
 	}
 	cmd.AddCommand(
 		newRolloutStatusCommand(io),
@@ -40,35 +46,61 @@ func newRolloutCommand(io streams) *cobra.Command {
 	return cmd
 }
 
-// deploymentArg reads "deployment/NAME", "deploy/NAME" or "deployment NAME".
-func deploymentArg(args []string) (string, error) {
+// The kinds the rollout verbs work on, as kubectl's: status, history
+// and undo take any workload with a rollout history; pause, resume and
+// restart only deployments.
+var (
+	historyKinds    = []string{"Deployment", "StatefulSet", "DaemonSet"}
+	deploymentKinds = []string{"Deployment"}
+)
+
+// workload is what a rollout verb works on: a kind of the table
+// (api.Kind.Kind) and a name.
+type workload struct{ kind, name string }
+
+// String is "deployment/web", as the verbs print it.
+func (w workload) String() string { return strings.ToLower(w.kind) + "/" + w.name }
+
+// noun is how messages name the kind: "deployment", "statefulset".
+func (w workload) noun() string { return strings.ToLower(w.kind) }
+
+// workloadArg reads "KIND/NAME" or "KIND NAME" ("deploy/web",
+// "statefulset db") for a verb that works on kinds.
+func workloadArg(verb string, args []string, kinds []string) (workload, error) {
 	var kind, name string
 	switch {
 	case len(args) == 1 && strings.Contains(args[0], "/"):
 		kind, name, _ = strings.Cut(args[0], "/")
 	case len(args) == 2:
 		kind, name = args[0], args[1]
-	default:
-		return "", fmt.Errorf("name a deployment: deployment/NAME")
+	}
+	if kind == "" || name == "" {
+		return workload{}, fmt.Errorf("name a %s: %s/NAME", kindNouns(kinds, " or "), strings.ToLower(kinds[0]))
 	}
 	k, err := lookupKind(kind)
 	if err != nil {
-		return "", err
+		return workload{}, err
 	}
-	if k.Kind != "Deployment" {
-		return "", fmt.Errorf("rollout works on deployments, not %s", k.Resource)
+	if !slices.Contains(kinds, k.Kind) {
+		return workload{}, fmt.Errorf("rollout %s works on %ss, not %s", verb, kindNouns(kinds, "s, "), k.Resource)
 	}
-	if name == "" {
-		return "", fmt.Errorf("name a deployment: deployment/NAME")
-	}
-	return name, nil
+	return workload{kind: k.Kind, name: name}, nil
 }
 
-// onDeployment is the RunE of a rollout verb: it reads the deployment's
-// name from the arguments, connects, and runs run.
-func onDeployment(f *clientFlags, run func(ctx context.Context, b client.Backend, name string) error) func(*cobra.Command, []string) error {
+// kindNouns lists kinds in lower case, joined by sep.
+func kindNouns(kinds []string, sep string) string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = strings.ToLower(k)
+	}
+	return strings.Join(out, sep)
+}
+
+// onWorkload is the RunE of a rollout verb: it reads the workload from
+// the arguments, connects, and runs run.
+func onWorkload(f *clientFlags, verb string, kinds []string, run func(ctx context.Context, b client.Backend, w workload) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		name, err := deploymentArg(args)
+		w, err := workloadArg(verb, args, kinds)
 		if err != nil {
 			return err
 		}
@@ -76,11 +108,9 @@ func onDeployment(f *clientFlags, run func(ctx context.Context, b client.Backend
 		if err != nil {
 			return err
 		}
-		return run(cmd.Context(), b, name)
+		return run(cmd.Context(), b, w)
 	}
 }
-
-func deploymentRef(name string) string { return "deployment/" + name }
 
 type rolloutStatusOptions struct {
 	timeout time.Duration
@@ -91,14 +121,15 @@ func newRolloutStatusCommand(io streams) *cobra.Command {
 	var f clientFlags
 	var o rolloutStatusOptions
 	cmd := &cobra.Command{
-		Use:   "status deployment/NAME",
+		Use:   "status KIND/NAME",
 		Short: "Wait for a rollout to finish, printing its progress",
-		Long: `Wait until the deployment's rollout is complete, printing a line whenever its
-progress changes. Exits non-zero if the rollout exceeds its progress deadline
-or --timeout passes first.`,
+		Long: `Wait until the rollout of a deployment, stateful set or daemon set is complete,
+printing a line whenever its progress changes. Exits non-zero if a deployment's
+rollout exceeds its progress deadline or --timeout passes first. Stateful sets
+and daemon sets must use the RollingUpdate strategy.`,
 		Args: cobra.RangeArgs(1, 2),
-		RunE: onDeployment(&f, func(ctx context.Context, b client.Backend, name string) error {
-			return rolloutStatus(ctx, io.out, b, f.namespace, name, o)
+		RunE: onWorkload(&f, "status", historyKinds, func(ctx context.Context, b client.Backend, w workload) error {
+			return rolloutStatus(ctx, io.out, b, f.namespace, w, o)
 		}),
 	}
 	f.add(cmd)
@@ -134,17 +165,75 @@ func rolloutMessage(d *api.Deployment) (string, bool, error) {
 	return fmt.Sprintf("deployment %q successfully rolled out", d.Name), true, nil
 }
 
-// rolloutStatus prints the rollout's progress until it is done.
-func rolloutStatus(ctx context.Context, out io.Writer, b client.Backend, ns, name string, o rolloutStatusOptions) error {
+// statefulSetRolloutMessage says how far a stateful set's rollout is,
+// as kubectl words it.
+func statefulSetRolloutMessage(s *api.StatefulSet) (string, bool, error) {
+	if s.Spec.UpdateStrategy.Type != api.RollingUpdateStatefulSetStrategyType {
+		return "", false, fmt.Errorf("rollout status is only available for %s strategy type", api.RollingUpdateStatefulSetStrategyType)
+	}
+	if s.Status.ObservedGeneration == 0 || s.Generation > s.Status.ObservedGeneration {
+		return "Waiting for statefulset spec update to be observed...", false, nil
+	}
+	want := int32(1)
+	if s.Spec.Replicas != nil {
+		want = *s.Spec.Replicas
+	}
+	if s.Status.ReadyReplicas < want {
+		return fmt.Sprintf("Waiting for %d pods to be ready...", want-s.Status.ReadyReplicas), false, nil
+	}
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil {
+		if ru.Partition != nil && s.Status.UpdatedReplicas < want-*ru.Partition {
+			return fmt.Sprintf("Waiting for partitioned roll out to finish: %d out of %d new pods have been updated...", s.Status.UpdatedReplicas, want-*ru.Partition), false, nil
+		}
+		return fmt.Sprintf("partitioned roll out complete: %d new pods have been updated...", s.Status.UpdatedReplicas), true, nil
+	}
+	if s.Status.UpdateRevision != s.Status.CurrentRevision {
+		return fmt.Sprintf("waiting for statefulset rolling update to complete %d pods at revision %s...", s.Status.UpdatedReplicas, s.Status.UpdateRevision), false, nil
+	}
+	return fmt.Sprintf("statefulset rolling update complete %d pods at revision %s...", s.Status.CurrentReplicas, s.Status.CurrentRevision), true, nil
+}
+
+// daemonSetRolloutMessage says how far a daemon set's rollout is, as
+// kubectl words it.
+func daemonSetRolloutMessage(ds *api.DaemonSet) (string, bool, error) {
+	if ds.Spec.UpdateStrategy.Type != api.RollingUpdateDaemonSetStrategyType {
+		return "", false, fmt.Errorf("rollout status is only available for %s strategy type", api.RollingUpdateDaemonSetStrategyType)
+	}
+	s := ds.Status
+	switch {
+	case ds.Generation > s.ObservedGeneration:
+		return "Waiting for daemon set spec update to be observed...", false, nil
+	case s.UpdatedNumberScheduled < s.DesiredNumberScheduled:
+		return fmt.Sprintf("Waiting for daemon set %q rollout to finish: %d out of %d new pods have been updated...", ds.Name, s.UpdatedNumberScheduled, s.DesiredNumberScheduled), false, nil
+	case s.NumberAvailable < s.DesiredNumberScheduled:
+		return fmt.Sprintf("Waiting for daemon set %q rollout to finish: %d of %d updated pods are available...", ds.Name, s.NumberAvailable, s.DesiredNumberScheduled), false, nil
+	}
+	return fmt.Sprintf("daemon set %q successfully rolled out", ds.Name), true, nil
+}
+
+// rolloutStatus prints w's rollout progress until it is done.
+func rolloutStatus(ctx context.Context, out io.Writer, b client.Backend, ns string, w workload, o rolloutStatusOptions) error {
+	switch w.kind {
+	case "StatefulSet":
+		return watchRollout(ctx, out, b, ns, w, o, statefulSetRolloutMessage)
+	case "DaemonSet":
+		return watchRollout(ctx, out, b, ns, w, o, daemonSetRolloutMessage)
+	}
+	return watchRollout(ctx, out, b, ns, w, o, rolloutMessage)
+}
+
+// watchRollout prints message(obj) whenever it changes, watching w,
+// until message says done or fails.
+func watchRollout[T api.Object](ctx context.Context, out io.Writer, b client.Backend, ns string, w workload, o rolloutStatusOptions, message func(T) (string, bool, error)) error {
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	deps := client.For[*api.Deployment](b, ns)
+	objs := client.For[T](b, ns)
 	last := ""
-	show := func(d *api.Deployment) (bool, error) {
-		msg, done, err := rolloutMessage(d)
+	show := func(obj T) (bool, error) {
+		msg, done, err := message(obj)
 		if err != nil {
 			return false, err
 		}
@@ -155,33 +244,33 @@ func rolloutStatus(ctx context.Context, out io.Writer, b client.Backend, ns, nam
 		return done, nil
 	}
 	for {
-		d, err := deps.Get(ctx, name)
+		obj, err := objs.Get(ctx, w.name)
 		if err != nil {
 			return timeoutError(ctx, o.timeout, err)
 		}
-		if done, err := show(d); err != nil || done || !o.watch {
+		if done, err := show(obj); err != nil || done || !o.watch {
 			return err
 		}
-		w, err := deps.Watch(ctx, api.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: d.ResourceVersion})
+		wt, err := objs.Watch(ctx, api.ListOptions{FieldSelector: "metadata.name=" + w.name, ResourceVersion: obj.GetObjectMeta().ResourceVersion})
 		if err != nil {
 			return timeoutError(ctx, o.timeout, err)
 		}
-		for e := range w.ResultChan() {
+		for e := range wt.ResultChan() {
 			switch e.Type {
 			case api.Deleted:
-				w.Stop()
-				return fmt.Errorf("deployment %q was deleted", name)
+				wt.Stop()
+				return fmt.Errorf("%s %q was deleted", w.noun(), w.name)
 			case api.Added, api.Modified:
-				if d, ok := e.Object.(*api.Deployment); ok {
-					if done, err := show(d); err != nil || done {
-						w.Stop()
+				if obj, ok := e.Object.(T); ok {
+					if done, err := show(obj); err != nil || done {
+						wt.Stop()
 						return err
 					}
 				}
 			}
 			// An Error event ends the channel; the loop reads again.
 		}
-		w.Stop()
+		wt.Stop()
 		if ctx.Err() != nil {
 			return timeoutError(ctx, o.timeout, ctx.Err())
 		}
@@ -197,18 +286,27 @@ func timeoutError(ctx context.Context, timeout time.Duration, err error) error {
 
 func newRolloutHistoryCommand(io streams) *cobra.Command {
 	var f clientFlags
-	var revision int64
+	var number int64
 	cmd := &cobra.Command{
-		Use:   "history deployment/NAME",
-		Short: "List a deployment's revisions, or show one's pod template",
+		Use:   "history KIND/NAME",
+		Short: "List the revisions of a deployment, stateful set or daemon set, or show one's pod template",
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: onDeployment(&f, func(ctx context.Context, b client.Backend, name string) error {
-			return rolloutHistory(ctx, io.out, b, f.namespace, name, revision)
+		RunE: onWorkload(&f, "history", historyKinds, func(ctx context.Context, b client.Backend, w workload) error {
+			return rolloutHistory(ctx, io.out, b, f.namespace, w, number)
 		}),
 	}
 	f.add(cmd)
-	cmd.Flags().Int64Var(&revision, "revision", 0, "show the pod template of this revision")
+	cmd.Flags().Int64Var(&number, "revision", 0, "show the pod template of this revision")
 	return cmd
+}
+
+// A revision is one entry of a workload's rollout history.
+type revision struct {
+	number int64
+	cause  string // the kubernetes.io/change-cause annotation
+	// template is the revision's pod template, without the labels the
+	// controller adds to tell revisions apart.
+	template *api.PodTemplateSpec
 }
 
 // deploymentHistory reads a deployment and its replica sets, oldest revision first.
@@ -230,66 +328,122 @@ func deploymentHistory(ctx context.Context, b client.Backend, ns, name string) (
 	return d, deployment.Owned(d, rss), nil
 }
 
-func rolloutHistory(ctx context.Context, out io.Writer, b client.Backend, ns, name string, revision int64) error {
-	d, owned, err := deploymentHistory(ctx, b, ns, name)
+// controllerRevisions reads obj's ControllerRevisions, oldest first.
+func controllerRevisions(ctx context.Context, b client.Backend, obj api.Object) ([]*api.ControllerRevision, error) {
+	m := obj.GetObjectMeta()
+	list, err := client.ListAll(ctx, b, "controllerrevisions", m.Namespace, api.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []*api.ControllerRevision
+	for _, o := range list.Items {
+		if r, ok := o.(*api.ControllerRevision); ok {
+			if ref := api.ControllerOf(&r.ObjectMeta); ref != nil && ref.UID == m.UID {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *api.ControllerRevision) int { return cmp.Compare(a.Revision, b.Revision) })
+	return out, nil
+}
+
+// historyOf reads w's revisions, oldest first, one per number.
+func historyOf(ctx context.Context, b client.Backend, ns string, w workload) ([]revision, error) {
+	var out []revision
+	add := func(r revision) {
+		if r.number > 0 && (len(out) == 0 || out[len(out)-1].number != r.number) {
+			out = append(out, r)
+		}
+	}
+	if w.kind == "Deployment" {
+		_, owned, err := deploymentHistory(ctx, b, ns, w.name)
+		if err != nil {
+			return nil, err
+		}
+		for _, rs := range owned {
+			t := rs.Spec.Template // rs was read for this command alone
+			delete(t.Labels, deployment.PodTemplateHashLabel)
+			add(revision{number: deployment.Revision(rs), cause: rs.Annotations[deployment.ChangeCauseAnnotation], template: &t})
+		}
+		return out, nil
+	}
+	obj, err := getWorkload(ctx, b, ns, w)
+	if err != nil {
+		return nil, err
+	}
+	revs, err := controllerRevisions(ctx, b, obj)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range revs {
+		t, err := r.Template()
+		if err != nil {
+			return nil, err
+		}
+		add(revision{number: r.Revision, cause: r.Annotations[deployment.ChangeCauseAnnotation], template: t})
+	}
+	return out, nil
+}
+
+// getWorkload reads a stateful set or daemon set.
+func getWorkload(ctx context.Context, b client.Backend, ns string, w workload) (api.Object, error) {
+	if w.kind == "StatefulSet" {
+		return client.For[*api.StatefulSet](b, ns).Get(ctx, w.name)
+	}
+	return client.For[*api.DaemonSet](b, ns).Get(ctx, w.name)
+}
+
+func rolloutHistory(ctx context.Context, out io.Writer, b client.Backend, ns string, w workload, number int64) error {
+	revs, err := historyOf(ctx, b, ns, w)
 	if err != nil {
 		return err
 	}
-	if revision > 0 {
-		for _, rs := range owned {
-			if deployment.Revision(rs) != revision {
+	if number > 0 {
+		for _, r := range revs {
+			if r.number != number {
 				continue
 			}
-			t := rs.Spec.Template
-			delete(t.Labels, deployment.PodTemplateHashLabel) // rs was read for this command alone
-			y, err := yaml.Marshal(t)
+			y, err := yaml.Marshal(r.template)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%s with revision #%d\nPod Template:\n", deploymentRef(d.Name), revision)
+			fmt.Fprintf(out, "%s with revision #%d\nPod Template:\n", w, number)
 			for _, line := range strings.Split(strings.TrimRight(string(y), "\n"), "\n") {
 				fmt.Fprintln(out, "  "+line)
 			}
 			return nil
 		}
-		return fmt.Errorf("unable to find revision %d of deployment %q", revision, name)
+		return fmt.Errorf("unable to find revision %d of %s %q", number, w.noun(), w.name)
 	}
-	fmt.Fprintln(out, deploymentRef(d.Name))
+	fmt.Fprintln(out, w)
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "REVISION\tCHANGE-CAUSE")
-	seen := map[int64]bool{}
-	for _, rs := range owned {
-		rev := deployment.Revision(rs)
-		if rev == 0 || seen[rev] {
-			continue
-		}
-		seen[rev] = true
-		cause := rs.Annotations[deployment.ChangeCauseAnnotation]
+	for _, r := range revs {
+		cause := r.cause
 		if cause == "" {
 			cause = "<none>"
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", strconv.FormatInt(rev, 10), cause)
+		fmt.Fprintf(tw, "%s\t%s\n", strconv.FormatInt(r.number, 10), cause)
 	}
-	if len(seen) == 0 {
-		tw.Flush()
-		fmt.Fprintln(out, "No rollout history found.")
-		return nil
+	if err := tw.Flush(); err != nil || len(revs) > 0 {
+		return err
 	}
-	return tw.Flush()
+	fmt.Fprintln(out, "No rollout history found.")
+	return nil
 }
 
 func newRolloutUndoCommand(io streams) *cobra.Command {
 	var f clientFlags
 	var to int64
 	cmd := &cobra.Command{
-		Use:   "undo deployment/NAME",
+		Use:   "undo KIND/NAME",
 		Short: "Roll back to the previous revision, or to --to-revision",
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: onDeployment(&f, func(ctx context.Context, b client.Backend, name string) error {
+		RunE: onWorkload(&f, "undo", historyKinds, func(ctx context.Context, b client.Backend, w workload) error {
 			if to < 0 {
 				return fmt.Errorf("--to-revision %d: want a revision number, or 0 for the previous one", to)
 			}
-			return rolloutUndo(ctx, io.out, b, f.namespace, name, to)
+			return undoRollout(ctx, io.out, b, f.namespace, w, to)
 		}),
 	}
 	f.add(cmd)
@@ -297,27 +451,107 @@ func newRolloutUndoCommand(io streams) *cobra.Command {
 	return cmd
 }
 
-// rolloutUndo sets the deployment's template to that of a revision's
-// replica set. The update carries the resourceVersion read, so a change
-// made meanwhile is a conflict, not overwritten.
+// rolloutUndo rolls deployment name back (undoRollout).
 func rolloutUndo(ctx context.Context, out io.Writer, b client.Backend, ns, name string, to int64) error {
-	d, owned, err := deploymentHistory(ctx, b, ns, name)
-	if err != nil {
-		return err
+	return undoRollout(ctx, out, b, ns, workload{kind: "Deployment", name: name}, to)
+}
+
+// undoRollout sets w's template to that of a revision: a deployment's
+// from its replica set, a stateful or daemon set's from its
+// ControllerRevision. The update carries the resourceVersion read, so a
+// change made meanwhile is a conflict, not overwritten.
+func undoRollout(ctx context.Context, out io.Writer, b client.Backend, ns string, w workload, to int64) error {
+	var rev int64
+	var err error
+	switch w.kind {
+	case "StatefulSet":
+		rev, err = undoFromRevisions(ctx, b, ns, w, to, func(s *api.StatefulSet) *api.PodTemplateSpec { return &s.Spec.Template })
+	case "DaemonSet":
+		rev, err = undoFromRevisions(ctx, b, ns, w, to, func(ds *api.DaemonSet) *api.PodTemplateSpec { return &ds.Spec.Template })
+	default:
+		rev, err = undoDeployment(ctx, b, ns, w, to)
 	}
-	next, rev, err := deployment.Rollback(d, owned, to)
 	if errors.Is(err, deployment.ErrSkipped) {
-		fmt.Fprintf(out, "%s skipped rollback (current template already matches revision %d)\n", deploymentRef(name), rev)
+		fmt.Fprintf(out, "%s skipped rollback (current template already matches revision %d)\n", w, rev)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := client.For[*api.Deployment](b, ns).Update(ctx, next); err != nil {
-		return fmt.Errorf("roll back deployment %q to revision %d: %w", name, rev, err)
-	}
-	fmt.Fprintf(out, "%s rolled back\n", deploymentRef(name))
+	fmt.Fprintf(out, "%s rolled back\n", w)
 	return nil
+}
+
+// undoDeployment rolls deployment w back to revision to (0: the
+// previous one) and returns the revision.
+func undoDeployment(ctx context.Context, b client.Backend, ns string, w workload, to int64) (int64, error) {
+	d, owned, err := deploymentHistory(ctx, b, ns, w.name)
+	if err != nil {
+		return 0, err
+	}
+	next, rev, err := deployment.Rollback(d, owned, to)
+	if err != nil {
+		return rev, err
+	}
+	if _, err := client.For[*api.Deployment](b, ns).Update(ctx, next); err != nil {
+		return rev, fmt.Errorf("roll back deployment %q to revision %d: %w", w.name, rev, err)
+	}
+	return rev, nil
+}
+
+// undoFromRevisions rolls the stateful or daemon set w back to the
+// template of its ControllerRevision numbered to (0: the one before the
+// newest), as kubectl does; deployment.ErrSkipped if it has that
+// template already. template is where T keeps its pod template.
+func undoFromRevisions[T api.Object](ctx context.Context, b client.Backend, ns string, w workload, to int64, template func(T) *api.PodTemplateSpec) (int64, error) {
+	objs := client.For[T](b, ns)
+	obj, err := objs.Get(ctx, w.name)
+	if err != nil {
+		return 0, err
+	}
+	revs, err := controllerRevisions(ctx, b, obj)
+	if err != nil {
+		return 0, err
+	}
+	var target *api.ControllerRevision
+	switch {
+	case to == 0 && len(revs) < 2:
+		return 0, fmt.Errorf("%s %q has no previous revision to roll back to: %w", w.noun(), w.name, errdefs.ErrNotFound)
+	case to == 0:
+		target = revs[len(revs)-2]
+	default:
+		for _, r := range revs {
+			if r.Revision == to {
+				target = r
+			}
+		}
+	}
+	if target == nil {
+		return 0, fmt.Errorf("unable to find revision %d of %s %q: %w", to, w.noun(), w.name, errdefs.ErrNotFound)
+	}
+	t, err := target.Template()
+	if err != nil {
+		return target.Revision, err
+	}
+	cur := template(obj)
+	if defaultedJSON(t) == defaultedJSON(cur) {
+		return target.Revision, deployment.ErrSkipped
+	}
+	*cur = *t // obj was read for this command alone
+	if _, err := objs.Update(ctx, obj); err != nil {
+		return target.Revision, fmt.Errorf("roll back %s %q to revision %d: %w", w.noun(), w.name, target.Revision, err)
+	}
+	return target.Revision, nil
+}
+
+// defaultedJSON is the JSON of t with the defaults the server gives a
+// workload's template, so that a revision written without them (by
+// hand, say) matches the stored template.
+func defaultedJSON(t *api.PodTemplateSpec) string {
+	holder := api.Clone(&api.DaemonSet{Spec: api.DaemonSetSpec{Template: *t}}) // Default changes it
+	api.Default(holder)
+	b, _ := json.Marshal(holder.Spec.Template) // a template always encodes
+	return string(b)
 }
 
 // A patcher returns the merge patch for a deployment, or an error saying
@@ -330,8 +564,8 @@ func newRolloutPatchCommand(io streams, verb, short string, p patcher) *cobra.Co
 		Use:   verb + " deployment/NAME",
 		Short: short,
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: onDeployment(&f, func(ctx context.Context, b client.Backend, name string) error {
-			return patchDeployment(ctx, io.out, b, f.namespace, name, verb, p, time.Now())
+		RunE: onWorkload(&f, verb, deploymentKinds, func(ctx context.Context, b client.Backend, w workload) error {
+			return patchDeployment(ctx, io.out, b, f.namespace, w.name, verb, p, time.Now())
 		}),
 	}
 	f.add(cmd)
@@ -354,7 +588,7 @@ func patchDeployment(ctx context.Context, out io.Writer, b client.Backend, ns, n
 		return fmt.Errorf("%s deployment %q: %w", verb, name, err)
 	}
 	past := map[string]string{"pause": "paused", "resume": "resumed", "restart": "restarted"}[verb]
-	fmt.Fprintf(out, "%s %s\n", deploymentRef(name), past)
+	fmt.Fprintf(out, "%s %s\n", workload{kind: "Deployment", name: name}, past)
 	return nil
 }
 

@@ -59,6 +59,12 @@ to <data-dir>/admin.yaml.`,
 			if f.Changed("cluster-cidr") {
 				final.ClusterCIDR = cfg.ClusterCIDR
 			}
+			if f.Changed("service-cidr") {
+				final.ServiceCIDR = cfg.ServiceCIDR
+			}
+			if f.Changed("service-node-port-range") {
+				final.ServiceNodePortRange = cfg.ServiceNodePortRange
+			}
 			if f.Changed("disable-agent") {
 				final.DisableAgent = cfg.DisableAgent
 			}
@@ -95,6 +101,8 @@ to <data-dir>/admin.yaml.`,
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.IntVar(&cfg.BookmarkSeconds, "bookmark-seconds", cfg.BookmarkSeconds, "seconds between BOOKMARK events on an idle watch")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "services' cluster IPs (.1 kept for the API, .10 for DNS)")
+	f.StringVar(&cfg.ServiceNodePortRange, "service-node-port-range", cfg.ServiceNodePortRange, "NodePort services' ports, low-high within 30000-32767")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no pods on this machine")
 	f.IntVar(&cfg.NodeNotReadySeconds, "node-not-ready-seconds", cfg.NodeNotReadySeconds, "a node silent this long is NotReady and tainted unreachable")
 	f.IntVar(&cfg.PodEvictionSeconds, "pod-eviction-seconds", cfg.PodEvictionSeconds, "pods of an unreachable node are deleted after this long")
@@ -138,6 +146,8 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	reg, err := registry.New(registry.Config{
 		Store:            st,
 		BookmarkInterval: time.Duration(cfg.BookmarkSeconds) * time.Second,
+		ServiceCIDR:      cfg.ServiceCIDR,
+		NodePortRange:    cfg.ServiceNodePortRange,
 		Log:              log.With("component", "registry"),
 	})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/skiffhq/skiff/server/registry"
 )
 
 // ServerConfig is everything `skiff server` can be told. The YAML file
@@ -29,6 +31,12 @@ type ServerConfig struct {
 	BookmarkSeconds int `json:"bookmarkSeconds,omitempty"`
 	// ClusterCIDR is the pod network; each node gets a /24 of it.
 	ClusterCIDR string `json:"clusterCIDR,omitempty"`
+	// ServiceCIDR is where services' cluster IPs come from (default
+	// 10.43.0.0/16; .1 is kept for the API, .10 for cluster DNS).
+	ServiceCIDR string `json:"serviceCIDR,omitempty"`
+	// ServiceNodePortRange is where NodePort services' ports come from,
+	// "low-high" (default 30000-32767, which is also the widest allowed).
+	ServiceNodePortRange string `json:"serviceNodePortRange,omitempty"`
 	// DisableAgent runs the control plane only, with no pods on this
 	// machine. Env SKIFF_DISABLE_AGENT=true.
 	DisableAgent bool `json:"disableAgent,omitempty"`
@@ -45,6 +53,7 @@ type ServerConfig struct {
 
 func defaultServerConfig() ServerConfig {
 	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30, ClusterCIDR: "10.42.0.0/16",
+		ServiceCIDR: registry.DefaultServiceCIDR, ServiceNodePortRange: registry.DefaultNodePortRange,
 		NodeNotReadySeconds: 20, PodEvictionSeconds: 60}
 }
 
@@ -62,6 +71,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if _, err := netip.ParsePrefix(c.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("clusterCIDR: %q is not a CIDR: %v", c.ClusterCIDR, err))
+	}
+	if err := (registry.Config{ServiceCIDR: c.ServiceCIDR, NodePortRange: c.ServiceNodePortRange}).ValidateServiceRanges(); err != nil {
+		errs = append(errs, fmt.Errorf("serviceCIDR/serviceNodePortRange: %w", err))
 	}
 	if c.NodeNotReadySeconds < 10 {
 		// Agents renew their lease every 5 s: less would flap live nodes.

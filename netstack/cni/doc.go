@@ -11,7 +11,7 @@
 // masquerade rule for pod egress, the nftables table MasqTable ("ip
 // skiff-cni", or "ip6 skiff-cni" for an IPv6 pod subnet; see
 // masquerade.go). It does not own the containers, cross-node routes
-// (netstack/overlay) or service VIPs (netstack/proxy, table "skiff").
+// (netstack/overlay) or service VIPs (netstack/proxy, table "skiff-proxy").
 //
 // Host-side work (the bridge, veth host ends, portmap's iptables rules, the
 // masquerade table, sysctls) happens in the network namespace of the

@@ -35,7 +35,7 @@ import (
 const (
 	// MasqTable names the nftables table (family ip, or ip6 for an IPv6
 	// pod subnet) that holds the node's masquerade rule. netstack/proxy
-	// owns the table "skiff".
+	// owns the table "skiff-proxy".
 	MasqTable = "skiff-cni"
 	// masqChain is the table's only chain.
 	masqChain = "postrouting"

@@ -24,6 +24,9 @@ func fillAll(t *testing.T, v reflect.Value, depth int) {
 	case reflect.TypeFor[Time]():
 		v.Set(reflect.ValueOf(NewTime(time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC))))
 		return
+	case reflect.TypeFor[json.RawMessage](): // raw JSON must be JSON
+		v.Set(reflect.ValueOf(json.RawMessage(`{"spec":{"template":{}}}`)))
+		return
 	}
 	if depth > 30 {
 		t.Fatalf("type %s nests too deep: a cycle?", v.Type())

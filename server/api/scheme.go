@@ -36,6 +36,7 @@ var kinds = []Kind{
 	{Kind: "ReplicaSet", APIVersion: "apps/v1", Resource: "replicasets", ShortNames: []string{"rs"}, Namespaced: true, HasStatus: true, New: func() Object { return &ReplicaSet{} }},
 	{Kind: "DaemonSet", APIVersion: "apps/v1", Resource: "daemonsets", ShortNames: []string{"ds"}, Namespaced: true, HasStatus: true, New: func() Object { return &DaemonSet{} }},
 	{Kind: "StatefulSet", APIVersion: "apps/v1", Resource: "statefulsets", ShortNames: []string{"sts"}, Namespaced: true, HasStatus: true, New: func() Object { return &StatefulSet{} }},
+	{Kind: "ControllerRevision", APIVersion: "apps/v1", Resource: "controllerrevisions", Namespaced: true, New: func() Object { return &ControllerRevision{} }},
 	{Kind: "Job", APIVersion: "batch/v1", Resource: "jobs", Namespaced: true, HasStatus: true, New: func() Object { return &Job{} }},
 	{Kind: "CronJob", APIVersion: "batch/v1", Resource: "cronjobs", ShortNames: []string{"cj"}, Namespaced: true, HasStatus: true, New: func() Object { return &CronJob{} }},
 	{Kind: "PersistentVolumeClaim", APIVersion: "v1", Resource: "persistentvolumeclaims", ShortNames: []string{"pvc"}, Namespaced: true, HasStatus: true, New: func() Object { return &PersistentVolumeClaim{} }},

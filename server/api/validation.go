@@ -53,6 +53,8 @@ func Validate(obj Object) FieldErrors {
 		errs = append(errs, validateDaemonSetSpec(&o.Spec, "spec")...)
 	case *StatefulSet:
 		errs = append(errs, validateStatefulSetSpec(&o.Spec, "spec")...)
+	case *ControllerRevision:
+		errs = append(errs, validateControllerRevision(o)...)
 	case *Job:
 		errs = append(errs, validateJobSpec(&o.Spec, "spec")...)
 	case *CronJob:

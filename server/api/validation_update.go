@@ -54,6 +54,8 @@ func ValidateUpdate(old, new Object) FieldErrors {
 		errs = append(errs, immutableSelector(old.(*DaemonSet).Spec.Selector, n.Spec.Selector, "spec.selector")...)
 	case *StatefulSet:
 		errs = append(errs, validateStatefulSetUpdate(&old.(*StatefulSet).Spec, &n.Spec, "spec")...)
+	case *ControllerRevision:
+		errs = append(errs, validateControllerRevisionUpdate(old.(*ControllerRevision), n)...)
 	case *Job:
 		errs = append(errs, validateJobUpdate(&old.(*Job).Spec, &n.Spec, "spec")...)
 	case *PersistentVolumeClaim:

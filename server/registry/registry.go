@@ -1,7 +1,8 @@
 // Package registry is the API's rules on top of the store: it checks that
 // an object fits the path it was sent to, fills defaults, validates, keeps
 // namespaces honest, gives new pods the priority of their PriorityClass
-// (priority.go), and turns merge patches into updates. The API server
+// (priority.go), gives services their cluster IPs and node ports
+// (services.go), and turns merge patches into updates. The API server
 // serves it over HTTPS; components inside the server process use it
 // directly as a client.Backend, so both get the same answers. It owns no
 // state of its own and knows nothing of HTTP.
@@ -32,7 +33,15 @@ type Config struct {
 	// BookmarkInterval is how often an idle watch gets a BOOKMARK.
 	// Default 30 s.
 	BookmarkInterval time.Duration
-	Log              *slog.Logger
+	// ServiceCIDR is the range services' cluster IPs come from (default
+	// DefaultServiceCIDR, 10.43.0.0/16); its first address is kept for
+	// the API service and its tenth for cluster DNS (services.go).
+	ServiceCIDR string
+	// NodePortRange is the range NodePort and LoadBalancer services'
+	// node ports come from, "low-high" (default DefaultNodePortRange,
+	// 30000-32767).
+	NodePortRange string
+	Log           *slog.Logger
 }
 
 // Validate reports what is wrong with c.
@@ -43,7 +52,14 @@ func (c Config) Validate() error {
 	if c.BookmarkInterval < 0 {
 		return fmt.Errorf("registry: bookmark interval %v is negative", c.BookmarkInterval)
 	}
-	return nil
+	return c.ValidateServiceRanges()
+}
+
+// ValidateServiceRanges reports what is wrong with the service CIDR and
+// node port range alone (for a server's settings, before a store).
+func (c Config) ValidateServiceRanges() error {
+	_, err := parseServiceRanges(c.ServiceCIDR, c.NodePortRange)
+	return err
 }
 
 // Registry serves the API's operations on a store.
@@ -54,6 +70,10 @@ type Registry struct {
 	// classes serializes writes of PriorityClasses, so that two cannot
 	// both become the global default.
 	classes sync.Mutex
+	// ranges are what services' cluster IPs and node ports come from;
+	// serviceAlloc serializes allocating from them (services.go).
+	ranges       serviceRanges
+	serviceAlloc sync.Mutex
 }
 
 var _ client.Backend = (*Registry)(nil)
@@ -69,7 +89,11 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{store: cfg.Store, bookmark: cfg.BookmarkInterval, log: cfg.Log}, nil
+	ranges, err := parseServiceRanges(cfg.ServiceCIDR, cfg.NodePortRange)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{store: cfg.Store, bookmark: cfg.BookmarkInterval, log: cfg.Log, ranges: ranges}, nil
 }
 
 // SystemNamespaces are the namespaces that exist from the first start and
@@ -172,6 +196,9 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 			return nil, err
 		}
 	}
+	if s, ok := obj.(*api.Service); ok {
+		normalizeClusterIPs(&s.Spec)
+	}
 	if errs := api.Validate(obj); len(errs) > 0 {
 		return nil, invalid(k, obj, errs)
 	}
@@ -190,6 +217,14 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 		defer r.classes.Unlock()
 		if err := r.checkSingleDefault(ctx, pc); err != nil {
 			return nil, err
+		}
+	}
+	if s, ok := obj.(*api.Service); ok {
+		// Held until s is stored, so no other service is given the same.
+		r.serviceAlloc.Lock()
+		defer r.serviceAlloc.Unlock()
+		if err := r.allocateService(ctx, s, nil); err != nil {
+			return nil, admissionError(k, obj, err)
 		}
 	}
 	return r.store.Create(ctx, obj)
@@ -322,6 +357,13 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 		return nil, err
 	}
 	m := obj.GetObjectMeta()
+	svc, isSvc := obj.(*api.Service)
+	isSvc = isSvc && subresource == ""
+	if isSvc {
+		// Held from reading the old service until the new is stored.
+		r.serviceAlloc.Lock()
+		defer r.serviceAlloc.Unlock()
+	}
 	old, err := r.store.Get(ctx, key(k, m.Namespace, m.Name))
 	if err != nil {
 		return nil, err
@@ -329,6 +371,9 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 	api.Default(obj)
 	if p, ok := obj.(*api.Pod); ok && subresource == "" {
 		keepPodPriority(old.(*api.Pod), p)
+	}
+	if isSvc {
+		keepServiceAllocations(old.(*api.Service), svc)
 	}
 	next := obj
 	if subresource == "status" {
@@ -339,6 +384,11 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 	}
 	if errs := api.ValidateUpdate(old, next); len(errs) > 0 {
 		return nil, invalid(k, obj, errs)
+	}
+	if isSvc {
+		if err := r.allocateService(ctx, svc, old.(*api.Service)); err != nil {
+			return nil, admissionError(k, obj, err)
+		}
 	}
 	if pc, ok := obj.(*api.PriorityClass); ok {
 		r.classes.Lock()

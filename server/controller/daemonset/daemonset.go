@@ -16,8 +16,16 @@
 // preemption are decided in one place. It does not delete the pods of a
 // deleted daemon set (the garbage collector does).
 //
-// It is level-triggered: informers on DaemonSets, Pods and Nodes feed a
-// work queue of daemon set keys ("namespace/name"). Each sync is a pure
+// Its rolling update history is kept as Kubernetes keeps it: one
+// ControllerRevision <ds>-<hash> per template (hash is the pods'
+// controller-revision-hash label), controlled by the daemon set and
+// numbered in rollout order; going back to an old template renumbers
+// its revision as the newest, and revisions no pod uses beyond
+// revisionHistoryLimit are deleted, oldest first (revisions.go).
+//
+// It is level-triggered: informers on DaemonSets, Pods, Nodes and
+// ControllerRevisions feed a work queue of daemon set keys
+// ("namespace/name"). Each sync is a pure
 // plan (plan.go) over the cached nodes and pods, then the writes.
 // Expectations (server/controller/internal/expectations) keep a sync
 // from creating a second pod for a node whose first the informer has not
@@ -87,6 +95,7 @@ type Controller struct {
 	dsets  *client.Informer[*api.DaemonSet]
 	pods   *client.Informer[*api.Pod]
 	nodes  *client.Informer[*api.Node]
+	revs   *client.Informer[*api.ControllerRevision]
 	queue  *client.Queue[string]
 	exp    *expectations.Expectations
 }
@@ -118,6 +127,7 @@ func New(cfg Config) (*Controller, error) {
 		dsets: client.Shared[*api.DaemonSet](cfg.Informers, "", api.ListOptions{}),
 		pods:  client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
 		nodes: client.Shared[*api.Node](cfg.Informers, "", api.ListOptions{}),
+		revs:  client.Shared[*api.ControllerRevision](cfg.Informers, "", api.ListOptions{}),
 		queue: client.NewQueue[string](nil),
 		exp:   expectations.New(cfg.Now),
 	}
@@ -134,6 +144,8 @@ func New(cfg Config) (*Controller, error) {
 		},
 	})
 	c.pods.AddHandler(client.HandlerFuncs[*api.Pod]{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod})
+	c.revs.AddIndex(owner.ByController, owner.ControllerIndex[*api.ControllerRevision])
+	c.revs.AddHandler(client.HandlerFuncs[*api.ControllerRevision]{AddFunc: c.revisionChanged, DeleteFunc: c.revisionChanged})
 	c.nodes.AddHandler(client.HandlerFuncs[*api.Node]{
 		AddFunc: func(*api.Node) { c.enqueueAll() },
 		UpdateFunc: func(old, cur *api.Node) {
@@ -153,7 +165,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		Failed: func(key string, err error) {
 			c.log.Warn("sync daemon set", "daemonset", key, "err", err)
 		},
-		Informers: []worker.Informer{c.dsets, c.pods, c.nodes},
+		Informers: []worker.Informer{c.dsets, c.pods, c.nodes, c.revs},
 		Also:      []func(context.Context) error{c.events.Run},
 	}.Run(ctx)
 }

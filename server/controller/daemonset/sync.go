@@ -32,10 +32,23 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	adopted, adoptErr := c.adopt(ctx, ds)
 	pods = append(pods, adopted...)
 	hash := templateHash(ds)
+	var current *api.ControllerRevision
+	var history []*api.ControllerRevision
+	if ds.DeletionTimestamp == nil {
+		var err error
+		if current, history, err = c.history(ctx, ds, hash); err != nil {
+			// Nothing is created or deleted without the history; in a
+			// namespace being deleted nothing need be.
+			if errors.Is(err, errNamespaceClosing) {
+				err = nil
+			}
+			return errors.Join(adoptErr, err)
+		}
+	}
 	d := plan(ds, hash, c.nodes.List(), pods, c.now())
 	manageErr := adoptErr
 	if ds.DeletionTimestamp == nil && c.exp.Satisfied(key) {
-		manageErr = errors.Join(adoptErr, c.manage(ctx, key, ds, hash, d))
+		manageErr = errors.Join(adoptErr, c.manage(ctx, key, ds, hash, d), c.trimHistory(ctx, ds, current, history, pods))
 	}
 	if err := c.updateStatus(ctx, ds, d.status); err != nil {
 		return errors.Join(manageErr, err)

@@ -121,6 +121,8 @@ func newKindCache(k api.Kind, f *client.Informers, h events) (cache, bool) {
 		return newTypedCache[*api.DaemonSet](k, f, h), true
 	case "StatefulSet":
 		return newTypedCache[*api.StatefulSet](k, f, h), true
+	case "ControllerRevision":
+		return newTypedCache[*api.ControllerRevision](k, f, h), true
 	case "Job":
 		return newTypedCache[*api.Job](k, f, h), true
 	case "CronJob":

@@ -17,6 +17,7 @@ import (
 	"github.com/skiffhq/skiff/server/controller/cronjob"
 	"github.com/skiffhq/skiff/server/controller/daemonset"
 	"github.com/skiffhq/skiff/server/controller/deployment"
+	"github.com/skiffhq/skiff/server/controller/endpoints"
 	"github.com/skiffhq/skiff/server/controller/garbagecollector"
 	"github.com/skiffhq/skiff/server/controller/job"
 	"github.com/skiffhq/skiff/server/controller/nodeipam"
@@ -97,6 +98,8 @@ func New(cfg Config) (*Manager, error) {
 	add(runOf(ss, err))
 	pvc, err := volumes.New(volumes.Config{Backend: b, Informers: inf, Log: log("pvc-protection")})
 	add(runOf(pvc, err))
+	ep, err := endpoints.New(endpoints.Config{Backend: b, Informers: inf, Log: log("endpoints")})
+	add(runOf(ep, err))
 	pgc, err := podgc.New(podgc.Config{Backend: b, Informers: inf, Log: log("podgc")})
 	add(runOf(pgc, err))
 	gc, err := garbagecollector.New(garbagecollector.Config{Backend: b, Informers: inf, Log: log("garbagecollector")})

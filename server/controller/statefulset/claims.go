@@ -10,6 +10,7 @@ import (
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/internal/history"
 	"github.com/skiffhq/skiff/server/controller/internal/namespaces"
 	"github.com/skiffhq/skiff/server/controller/internal/owner"
 	"github.com/skiffhq/skiff/server/controller/record"
@@ -64,8 +65,9 @@ func (w *claimWait) Error() string {
 }
 
 // errNamespaceClosing: the namespace is being deleted, so nothing new may
-// be made in it; not a failure.
-var errNamespaceClosing = errors.New("namespace is being deleted")
+// be made in it (no claim, pod nor revision); not a failure. It is
+// history's, which a revision's create returns.
+var errNamespaceClosing = history.ErrNamespaceClosing
 
 // ensureClaims creates the claims of replica ordinal that the cache does
 // not hold. It returns a *claimWait if a claim is being deleted (the pod
@@ -105,7 +107,20 @@ func (c *Controller) ensureClaims(ctx context.Context, s *api.StatefulSet, ordin
 // reports whether that claim is being deleted.
 func (c *Controller) createClaim(ctx context.Context, s *api.StatefulSet, claim *api.PersistentVolumeClaim, pod string) (deleting bool, err error) {
 	claims := client.For[*api.PersistentVolumeClaim](c.cfg.Backend, s.Namespace)
+	old, err := c.legacyRecord(ctx, s, claim.Name)
+	if err != nil {
+		return false, err
+	}
+	if node := old.node(); node != "" {
+		if claim.Annotations == nil {
+			claim.Annotations = map[string]string{}
+		}
+		claim.Annotations[api.AnnotationSelectedNode] = node
+	}
 	_, err = claims.Create(ctx, claim)
+	if err == nil && old != nil {
+		c.dropLegacyRecord(ctx, old)
+	}
 	if errdefs.IsAlreadyExists(err) {
 		cur, gerr := claims.Get(ctx, claim.Name)
 		if gerr == nil {
@@ -126,6 +141,46 @@ func (c *Controller) createClaim(ctx context.Context, s *api.StatefulSet, claim 
 	c.events.Eventf(objectRef(s), api.EventTypeNormal, record.ReasonSuccessfulCreate,
 		"create Claim %s Pod %s in StatefulSet %s success", claim.Name, pod, s.Name)
 	return false, nil
+}
+
+// legacyClaimLabel marked the ConfigMap an older skiff kept per replica
+// claim, before claims were objects: named as the claim, labelled with
+// its set, annotated with the node holding the claim's directory.
+const legacyClaimLabel = "skiff.dev/claim-of"
+
+// legacyClaimRecord is such a ConfigMap.
+type legacyClaimRecord struct{ cm *api.ConfigMap }
+
+func (r *legacyClaimRecord) node() string {
+	if r == nil {
+		return ""
+	}
+	return r.cm.Annotations[api.AnnotationSelectedNode]
+}
+
+// legacyRecord finds the record an older skiff kept for claim of s, so
+// that the claim made now names the node its data is on (the agent moves
+// the old directory to the claim's). nil if there is none.
+func (c *Controller) legacyRecord(ctx context.Context, s *api.StatefulSet, claim string) (*legacyClaimRecord, error) {
+	cm, err := client.For[*api.ConfigMap](c.cfg.Backend, s.Namespace).Get(ctx, claim)
+	switch {
+	case errdefs.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("look for the old record of claim %s/%s: %w", s.Namespace, claim, err)
+	case cm.Labels[legacyClaimLabel] != s.Name:
+		return nil, nil // someone's own config map of that name
+	}
+	return &legacyClaimRecord{cm: cm}, nil
+}
+
+// dropLegacyRecord deletes a record once its claim exists; a failure only
+// leaves it (it is not read again once the claim exists).
+func (c *Controller) dropLegacyRecord(ctx context.Context, r *legacyClaimRecord) {
+	uid := r.cm.UID
+	if _, err := client.For[*api.ConfigMap](c.cfg.Backend, r.cm.Namespace).Delete(ctx, r.cm.Name, api.DeleteOptions{Preconditions: &api.Preconditions{UID: &uid}}); err != nil && !errdefs.IsNotFound(err) {
+		c.log.Warn("delete the old claim record", "configmap", r.cm.Namespace+"/"+r.cm.Name, "err", err)
+	}
 }
 
 // claimGone queues the sets a deleted claim belongs to, by its name: a

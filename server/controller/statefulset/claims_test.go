@@ -162,3 +162,69 @@ func TestClaimCreateFails(t *testing.T) {
 		return s != "", s
 	})
 }
+
+// TestLegacyClaimRecords: a set made by an older skiff has a ConfigMap
+// record per claim (its node) instead of a claim. Its claims are made
+// naming the record's node — for a running replica too, which would
+// otherwise lack its claim — and the records go; a config map of a
+// claim's name that is not a record is left alone.
+func TestLegacyClaimRecords(t *testing.T) {
+	e := newEnv(t, "n1", "n2")
+	e.startNodes(true, "n1", "n2")
+	s := claimSet(t, "db", 2)
+	cms := client.For[*api.ConfigMap](e.reg, "default")
+	for _, cm := range []*api.ConfigMap{
+		{ObjectMeta: api.ObjectMeta{Name: "data-db-0", Labels: map[string]string{legacyClaimLabel: "db"},
+			Annotations: map[string]string{api.AnnotationSelectedNode: "n2"}}},
+		{ObjectMeta: api.ObjectMeta{Name: "data-db-1", Labels: map[string]string{"app": "mine"}}},
+	} {
+		if _, err := cms.Create(e.ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.sets.Create(e.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("both claims made", func() (bool, string) {
+		l, _, _, _ := e.claims.List(e.ctx, api.ListOptions{})
+		return len(l) == 2, fmt.Sprintf("%d claims", len(l))
+	})
+	c0, err := e.claims.Get(e.ctx, "data-db-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c0.Annotations[api.AnnotationSelectedNode]; got != "n2" {
+		t.Errorf("claim data-db-0 names node %q, want n2 from the old record", got)
+	}
+	e.eventually("the record gone, the other config map kept", func() (bool, string) {
+		_, err0 := cms.Get(e.ctx, "data-db-0")
+		_, err1 := cms.Get(e.ctx, "data-db-1")
+		return errdefs.IsNotFound(err0) && err1 == nil, fmt.Sprintf("record: %v; other: %v", err0, err1)
+	})
+}
+
+// A running replica of an older skiff lacks its claim: only a record
+// makes the controller create one for it.
+func TestRunningReplicaGetsClaimOnlyFromARecord(t *testing.T) {
+	reg, _, ctx := controllertest.Registry(t, 30*time.Second)
+	c, err := New(Config{Backend: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	controllertest.Start(t, ctx, c.claims.Run)
+	if !c.claims.WaitForSync(ctx) {
+		t.Fatal("no sync")
+	}
+	s := claimSet(t, "db", 1)
+	s.Namespace = "default"
+	if c.runsOnLegacyClaims(ctx, s, 0) {
+		t.Error("a running replica without a record would get a new claim")
+	}
+	if _, err := client.For[*api.ConfigMap](reg, "default").Create(ctx, &api.ConfigMap{ObjectMeta: api.ObjectMeta{
+		Name: "data-db-0", Labels: map[string]string{legacyClaimLabel: "db"}, Annotations: map[string]string{api.AnnotationSelectedNode: "n1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !c.runsOnLegacyClaims(ctx, s, 0) {
+		t.Error("a running replica with an old record gets no claim")
+	}
+}

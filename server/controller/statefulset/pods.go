@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
-	"github.com/skiffhq/skiff/server/controller/deployment"
 	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
 
@@ -23,7 +22,7 @@ const (
 
 // revision is the name of the set's template revision: <set>-<hash>.
 func revision(s *api.StatefulSet) string {
-	return s.Name + "-" + deployment.TemplateHash(&s.Spec.Template, s.Status.CollisionCount)
+	return s.Name + "-" + hashOf(s)
 }
 
 func replicas(s *api.StatefulSet) int {

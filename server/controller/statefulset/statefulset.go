@@ -32,19 +32,28 @@
 // that name exists, not even one still terminating, and the controller
 // never force-deletes.
 //
-// Revisions are <set>-<template hash> (the controller-revision-hash
-// label). A replica below the partition that is recreated mid-rollout
-// gets the current revision's template, which the controller remembers
-// in memory (revisions.go) for want of a ControllerRevision kind.
+// Revisions. Each template the set has had is a ControllerRevision
+// <set>-<template hash> (the pods' controller-revision-hash label),
+// controlled by the set, holding the template, numbered in rollout
+// order (revisions.go), as in Kubernetes; status.currentRevision and
+// updateRevision name them. A replica below the partition that is
+// recreated mid-rollout gets the current revision's template from its
+// ControllerRevision, read from the shared informer, so a controller
+// started anew mid-rollout does the same. Going back to an old template
+// renumbers its revision as the newest. Revisions no pod uses, neither
+// current nor update, are deleted beyond revisionHistoryLimit, oldest
+// first; the garbage collector deletes the rest with the set.
 //
-// It adopts orphan pods named <set>-<i> that its selector matches. It
-// does not bind pods (the scheduler does), delete the pods of a deleted
-// set (the garbage collector does) or delete claims (nothing does; a
-// person may). It is level-triggered: informers on StatefulSets, Pods
-// and PersistentVolumeClaims feed a work queue of set keys (a claim only
-// when it is gone: a replica may wait for it); each sync is a pure plan
-// (plan.go), then the writes. Whether a claim exists is read from the
-// claim cache, not asked of the store on each sync.
+// It adopts orphan pods named <set>-<i> that its selector matches (and
+// an orphan revision of its template's name). It does not bind pods
+// (the scheduler does), delete the pods of a deleted set (the garbage
+// collector does) or delete claims (nothing does; a person may). It is
+// level-triggered: informers on StatefulSets, Pods,
+// PersistentVolumeClaims and ControllerRevisions feed a work queue of
+// set keys (a claim only when it is gone: a replica may wait for it);
+// each sync is a pure plan (plan.go), then the writes. Whether a claim
+// exists is read from the claim cache, not asked of the store on each
+// sync.
 package statefulset
 
 import (
@@ -97,15 +106,15 @@ func (c Config) Validate() error {
 
 // Controller is the stateful set controller.
 type Controller struct {
-	cfg       Config
-	log       *slog.Logger
-	now       func() time.Time
-	events    *record.Given // Config.Events, or a recorder of its own
-	sets      *client.Informer[*api.StatefulSet]
-	pods      *client.Informer[*api.Pod]
-	claims    *client.Informer[*api.PersistentVolumeClaim]
-	queue     *client.Queue[string]
-	templates *templates
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	events *record.Given // Config.Events, or a recorder of its own
+	sets   *client.Informer[*api.StatefulSet]
+	pods   *client.Informer[*api.Pod]
+	claims *client.Informer[*api.PersistentVolumeClaim]
+	revs   *client.Informer[*api.ControllerRevision]
+	queue  *client.Queue[string]
 }
 
 // New builds a controller; Run starts it.
@@ -126,14 +135,14 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
 	}
 	c := &Controller{
-		cfg:       cfg,
-		log:       cfg.Log,
-		now:       cfg.Now,
-		sets:      client.Shared[*api.StatefulSet](cfg.Informers, "", api.ListOptions{}),
-		pods:      client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
-		claims:    client.Shared[*api.PersistentVolumeClaim](cfg.Informers, "", api.ListOptions{}),
-		queue:     client.NewQueue[string](nil),
-		templates: newTemplates(),
+		cfg:    cfg,
+		log:    cfg.Log,
+		now:    cfg.Now,
+		sets:   client.Shared[*api.StatefulSet](cfg.Informers, "", api.ListOptions{}),
+		pods:   client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
+		claims: client.Shared[*api.PersistentVolumeClaim](cfg.Informers, "", api.ListOptions{}),
+		revs:   client.Shared[*api.ControllerRevision](cfg.Informers, "", api.ListOptions{}),
+		queue:  client.NewQueue[string](nil),
 	}
 	c.events = record.OrNew(cfg.Events, cfg.Backend, "statefulset-controller", cfg.Now, cfg.Log)
 	c.pods.AddIndex(owner.ByController, owner.ControllerIndex[*api.Pod])
@@ -144,7 +153,6 @@ func New(cfg Config) (*Controller, error) {
 		UpdateFunc: func(_, s *api.StatefulSet) { c.queue.Add(setKey(s)) },
 		DeleteFunc: func(s *api.StatefulSet) {
 			c.events.Forget(s.UID)
-			c.templates.forget(s.UID)
 			c.queue.Add(setKey(s))
 		},
 	})
@@ -154,6 +162,10 @@ func New(cfg Config) (*Controller, error) {
 		DeleteFunc: c.podChanged,
 	})
 	c.claims.AddHandler(client.HandlerFuncs[*api.PersistentVolumeClaim]{DeleteFunc: c.claimGone})
+	c.revs.AddIndex(owner.ByController, owner.ControllerIndex[*api.ControllerRevision])
+	// A revision deleted by hand is made again (the current one is
+	// needed); one that appears may be the last a sync waited for.
+	c.revs.AddHandler(client.HandlerFuncs[*api.ControllerRevision]{AddFunc: c.revisionChanged, DeleteFunc: c.revisionChanged})
 	return c, nil
 }
 
@@ -164,7 +176,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		Failed: func(key string, err error) {
 			c.log.Warn("sync stateful set", "statefulset", key, "err", err)
 		},
-		Informers: []worker.Informer{c.sets, c.pods, c.claims},
+		Informers: []worker.Informer{c.sets, c.pods, c.claims, c.revs},
 		Also:      []func(context.Context) error{c.events.Run},
 	}.Run(ctx)
 }
@@ -188,6 +200,13 @@ func (c *Controller) enqueueMatching(pod *api.Pod) {
 		if ordinalOf(s, pod) >= 0 { // only a pod named <set>-<ordinal>
 			c.queue.Add(setKey(s))
 		}
+	}
+}
+
+// revisionChanged queues the set that controls r, if any.
+func (c *Controller) revisionChanged(r *api.ControllerRevision) {
+	if s := owner.Resolve[*api.StatefulSet](c.sets, "StatefulSet", r.Namespace, api.ControllerOf(&r.ObjectMeta)); s != nil {
+		c.queue.Add(setKey(s))
 	}
 }
 

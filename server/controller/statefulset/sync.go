@@ -37,10 +37,25 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if s.DeletionTimestamp == nil {
 		errs = append(errs, c.claimsOfPending(ctx, s, pods))
 	}
-	current := c.templates.observe(s)
-	d := plan(s, pods, c.now())
+	view := s
+	var h *revisions
 	if s.DeletionTimestamp == nil {
-		errs = append(errs, c.apply(ctx, s, d, current))
+		if h, err = c.history(ctx, s); err != nil {
+			// Nothing is created or deleted without the revisions; in a
+			// namespace being deleted nothing need be.
+			if errors.Is(err, errNamespaceClosing) {
+				err = nil
+			}
+			return errors.Join(append(errs, err)...)
+		}
+		// The plan counts from the revision found current: the update
+		// revision if the one the status names is gone.
+		view = shallowWithCurrent(s, h.current.Name)
+	}
+	d := plan(view, pods, c.now())
+	if h != nil {
+		errs = append(errs, c.apply(ctx, view, d, h))
+		errs = append(errs, c.trimHistory(ctx, s, h, pods))
 	}
 	if err := c.updateStatus(ctx, s, d.status); err != nil {
 		errs = append(errs, err)
@@ -51,9 +66,20 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	return errors.Join(errs...)
 }
 
-// apply carries out d's creates and deletes; current is the template of
-// the current revision, if known.
-func (c *Controller) apply(ctx context.Context, s *api.StatefulSet, d decision, current *api.PodTemplateSpec) error {
+// shallowWithCurrent is s with status.currentRevision cur, sharing the
+// rest with the cached s (which is never changed).
+func shallowWithCurrent(s *api.StatefulSet, cur string) *api.StatefulSet {
+	if s.Status.CurrentRevision == cur {
+		return s
+	}
+	v := *s
+	v.Status.CurrentRevision = cur
+	return &v
+}
+
+// apply carries out d's creates and deletes, each pod from the template
+// of the revision it is to have (templateFor).
+func (c *Controller) apply(ctx context.Context, s *api.StatefulSet, d decision, h *revisions) error {
 	n := len(d.create) + len(d.delete)
 	if n == 0 {
 		return nil
@@ -67,7 +93,7 @@ func (c *Controller) apply(ctx context.Context, s *api.StatefulSet, d decision, 
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if i < len(d.create) {
-				t, rev := templateFor(s, d.create[i], current)
+				t, rev := templateFor(s, d.create[i], h)
 				errc[i] = c.createPod(ctx, s, t, d.create[i], rev)
 			} else {
 				errc[i] = c.deletePod(ctx, s, d.delete[i-len(d.create)])
@@ -82,6 +108,8 @@ func (c *Controller) apply(ctx context.Context, s *api.StatefulSet, d decision, 
 // Pending, as Kubernetes does: a claim deleted after its pod was created
 // (or while the cache was behind) would leave the pod unschedulable for
 // good. A claim being deleted is waited for (claimGone queues the set).
+// Running pods get theirs only when an older skiff's record stands for
+// it (runsOnLegacyClaims).
 func (c *Controller) claimsOfPending(ctx context.Context, s *api.StatefulSet, pods []*api.Pod) error {
 	if len(s.Spec.VolumeClaimTemplates) == 0 {
 		return nil
@@ -89,7 +117,10 @@ func (c *Controller) claimsOfPending(ctx context.Context, s *api.StatefulSet, po
 	var errs []error
 	for _, p := range pods {
 		ord := ordinalOf(s, p)
-		if ord < 0 || ord >= replicas(s) || p.DeletionTimestamp != nil || (p.Status.Phase != "" && p.Status.Phase != api.PodPending) {
+		if ord < 0 || ord >= replicas(s) || p.DeletionTimestamp != nil {
+			continue
+		}
+		if p.Status.Phase != "" && p.Status.Phase != api.PodPending && !c.runsOnLegacyClaims(ctx, s, ord) {
 			continue
 		}
 		var wait *claimWait
@@ -98,6 +129,22 @@ func (c *Controller) claimsOfPending(ctx context.Context, s *api.StatefulSet, po
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// runsOnLegacyClaims reports whether replica ordinal, already running,
+// lacks a claim that an older skiff kept as a ConfigMap record: the claim
+// is made now (naming the record's node), so an upgrade does not leave a
+// running replica without its claim.
+func (c *Controller) runsOnLegacyClaims(ctx context.Context, s *api.StatefulSet, ordinal int) bool {
+	for _, name := range claimNames(s, ordinal) {
+		if _, ok := c.claims.Get(s.Namespace, name); ok {
+			continue
+		}
+		if r, err := c.legacyRecord(ctx, s, name); err == nil && r != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // createPod creates replica ordinal from template t of revision rev,

@@ -290,26 +290,27 @@ func TestTemplateFor(t *testing.T) {
 	two := int32(2)
 	s.Spec.UpdateStrategy.RollingUpdate = &api.RollingUpdateStatefulSetStrategy{Partition: &two}
 	s.Status.CurrentRevision = "web-old"
+	update := &api.ControllerRevision{ObjectMeta: api.ObjectMeta{Name: revision(s)}}
+	rolling := &revisions{current: &api.ControllerRevision{ObjectMeta: api.ObjectMeta{Name: "web-old"}}, currentTemplate: &old, update: update}
+	done := &revisions{current: update, currentTemplate: &s.Spec.Template, update: update}
+	onDelete := *s
+	onDelete.Spec.UpdateStrategy = api.StatefulSetUpdateStrategy{Type: api.OnDeleteStatefulSetStrategyType}
 	for _, tt := range []struct {
-		name    string
-		ordinal int
-		current *api.PodTemplateSpec
-		want    string
+		name      string
+		set       *api.StatefulSet
+		ordinal   int
+		h         *revisions
+		want      string
+		wantImage string
 	}{
-		{"below the partition", 1, &old, "web-old"},
-		{"at the partition", 2, &old, revision(s)},
-		{"current template unknown", 1, nil, revision(s)},
+		{"below the partition", s, 1, rolling, "web-old", "old"},
+		{"at the partition", s, 2, rolling, revision(s), "busybox"},
+		{"no rollout under way", s, 1, done, revision(s), "busybox"},
+		{"OnDelete", &onDelete, 0, rolling, revision(s), "busybox"},
 	} {
-		if _, got := templateFor(s, tt.ordinal, tt.current); got != tt.want {
-			t.Errorf("%s: revision %s, want %s", tt.name, got, tt.want)
+		tmpl, got := templateFor(tt.set, tt.ordinal, tt.h)
+		if got != tt.want || tmpl.Spec.Containers[0].Image != tt.wantImage {
+			t.Errorf("%s: revision %s image %s, want %s %s", tt.name, got, tmpl.Spec.Containers[0].Image, tt.want, tt.wantImage)
 		}
-	}
-	tm := newTemplates()
-	if got := tm.observe(s); got != nil {
-		t.Errorf("first sight: current template %v, want unknown", got)
-	}
-	s.Status.CurrentRevision = revision(s)
-	if got := tm.observe(s); got == nil || got.Spec.Containers[0].Image != "busybox" {
-		t.Errorf("current template = %v, want the set's", got)
 	}
 }

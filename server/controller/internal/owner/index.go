@@ -6,7 +6,9 @@ import "github.com/skiffhq/skiff/server/api"
 // informer per kind (client.Informers), where an index name means one
 // function: a name used twice for different functions would give one of
 // its users the wrong answers. So every index a controller adds is one of
-// these, with the function beside it.
+// these, with the function beside it — or, for an index only one
+// controller reads, a name prefixed with that controller's package
+// ("endpoints.pod-label") kept beside its function there.
 const (
 	// ByController files an object under its controller's UID
 	// (ControllerIndex). UIDs are unique across kinds, so the owner's
