@@ -59,7 +59,7 @@ neither flag.`,
 			for flag, dst := range map[string]*string{
 				"node-name": &node.NodeName, "node-ip": &node.NodeIP,
 				"containerd-socket": &node.ContainerdSocket, "run-dir": &node.RunDir,
-				"cgroup-root": &node.CgroupRoot, "bridge": &node.Bridge,
+				"cgroup-root": &node.CgroupRoot, "bridge": &node.Bridge, "cluster-dns": &node.ClusterDNS,
 			} {
 				*dst, _ = f.GetString(flag)
 			}

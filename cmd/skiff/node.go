@@ -52,6 +52,11 @@ type NodeConfig struct {
 	// AgentPort is the agent's HTTPS port, which the API server reaches
 	// for logs and exec (default 10250).
 	AgentPort int `json:"agentPort,omitempty"`
+	// ClusterDNS is the cluster DNS address (the service network's .10,
+	// default 10.43.0.10): the node serves it on a dummy interface and
+	// gives it to its pods; "none" turns cluster DNS off (pods get the
+	// node's resolver file).
+	ClusterDNS string `json:"clusterDNS,omitempty"`
 }
 
 // addNodeFlags declares the flags that fill a NodeConfig (read back by
@@ -64,6 +69,7 @@ func addNodeFlags(f *pflag.FlagSet) {
 	f.String("cgroup-root", "/skiff", "parent cgroup of every pod")
 	f.String("bridge", "skiff0", "the pods' bridge")
 	f.Int("agent-port", 10250, "the agent's HTTPS port, for the API server's log and exec requests")
+	f.String("cluster-dns", "10.43.0.10", `the cluster DNS address this node serves and gives its pods ("none": off)`)
 }
 
 func (c *NodeConfig) setDefaults() {
@@ -80,6 +86,18 @@ func (c *NodeConfig) setDefaults() {
 	if c.AgentPort == 0 {
 		c.AgentPort = 10250
 	}
+	if c.ClusterDNS == "" {
+		c.ClusterDNS = "10.43.0.10"
+	}
+}
+
+// clusterDNSOf is the nameserver list the node's pods get: the cluster
+// DNS address, or none (the node's own resolvers) when it is off.
+func clusterDNSOf(c NodeConfig) []string {
+	if c.ClusterDNS == "none" {
+		return nil
+	}
+	return []string{c.ClusterDNS}
 }
 
 // defaultNodeIP is the source address of the default route, or "".
@@ -176,6 +194,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 			Version:    version,
 			Lease:      deps.lease,
 			Port:       cfg.AgentPort,
+			ClusterDNS: clusterDNSOf(cfg),
 			Log:        log.With("component", "agent"),
 		})
 		if err != nil {
@@ -206,6 +225,25 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		ag.Go(func() error { return serveAgent(ctx, ln, a.Handler(), deps, log) })
 		ag.Go(func() error { return a.Run(ctx) })
 		ag.Go(func() error { return collector.Run(ctx) })
+		if dns := clusterDNSOf(cfg); dns != nil {
+			// A DNS server that cannot start (port 53 taken, say) is
+			// said and tried again; the node runs on meanwhile.
+			ag.Go(func() error {
+				dlog := log.With("component", "dns")
+				for {
+					err := runClusterDNS(ctx, dns[0], "", "", deps.backend, dlog)
+					if ctx.Err() != nil {
+						return nil
+					}
+					dlog.Error("cluster DNS stopped; starting it again in 10 s", "addr", dns[0], "err", err)
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(10 * time.Second):
+					}
+				}
+			})
+		}
 		return ag.Wait()
 	})
 	return g.Wait()

@@ -71,7 +71,7 @@ to <data-dir>/admin.yaml.`,
 			for flag, dst := range map[string]*string{
 				"node-name": &final.Node.NodeName, "node-ip": &final.Node.NodeIP,
 				"containerd-socket": &final.Node.ContainerdSocket, "run-dir": &final.Node.RunDir,
-				"cgroup-root": &final.Node.CgroupRoot, "bridge": &final.Node.Bridge,
+				"cgroup-root": &final.Node.CgroupRoot, "bridge": &final.Node.Bridge, "cluster-dns": &final.Node.ClusterDNS,
 			} {
 				if f.Changed(flag) {
 					v, _ := f.GetString(flag)
