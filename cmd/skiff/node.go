@@ -225,6 +225,25 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		ag.Go(func() error { return serveAgent(ctx, ln, a.Handler(), deps, log) })
 		ag.Go(func() error { return a.Run(ctx) })
 		ag.Go(func() error { return collector.Run(ctx) })
+		ag.Go(func() error {
+			plog := log.With("component", "proxy")
+			skip := ""
+			if dns := clusterDNSOf(cfg); dns != nil {
+				skip = dns[0]
+			}
+			for {
+				err := runServiceProxy(ctx, client.NewInformers(deps.backend, plog), cfg.NodeIP, skip, plog)
+				if ctx.Err() != nil {
+					return nil
+				}
+				plog.Error("service proxy stopped; starting it again in 10 s", "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(10 * time.Second):
+				}
+			}
+		})
 		if dns := clusterDNSOf(cfg); dns != nil {
 			// A DNS server that cannot start (port 53 taken, say) is
 			// said and tried again; the node runs on meanwhile.

@@ -27,6 +27,19 @@ type forwarder struct {
 	mu        sync.RWMutex
 	upstreams []string
 	stamps    [2]fileStamp // ResolvConf, StubResolvConf when last read
+	// self is the server's own address (host:port): never an upstream,
+	// or one query would come back to it without end (a node whose
+	// resolv.conf names the cluster DNS address).
+	self string
+}
+
+// setSelf tells the forwarder the server's address and picks the
+// upstreams again without it.
+func (f *forwarder) setSelf(addr string) {
+	f.mu.Lock()
+	f.self = addr
+	f.mu.Unlock()
+	f.reload()
 }
 
 // fileStamp tells whether a file changed since it was read.
@@ -96,11 +109,18 @@ func (f *forwarder) reload() {
 	if len(ups) == 0 {
 		ups, from = f.cfg.Fallback, "fallback"
 	}
+	f.mu.RLock()
+	self := f.self
+	f.mu.RUnlock()
 	var addrs []string
 	for _, u := range ups {
 		a, err := upstreamAddr(u)
 		if err != nil {
 			f.log.Warn("skip upstream", "upstream", u, "err", err)
+			continue
+		}
+		if a == self {
+			f.log.Warn("skip upstream: it is this server", "upstream", u)
 			continue
 		}
 		addrs = append(addrs, a)

@@ -120,6 +120,7 @@ func (s *Server) setAddr(a string) {
 	s.mu.Lock()
 	s.addr = a
 	s.mu.Unlock()
+	s.fwd.setSelf(a)
 }
 
 // serve runs srv in g until ctx ends; the returned channel is closed once

@@ -120,6 +120,34 @@ func fibDaddrLocal() []expr.Any {
 	}
 }
 
+// masqMark is the packet mark bit that asks postrouting to masquerade a
+// connection: one that came to a node port or a load-balancer port of
+// this node (from outside, or from another node), so that its replies,
+// from an endpoint that may be on another node, come back through here
+// to be translated. Kubernetes' kube-proxy uses 0x4000 for the same.
+const masqMark = 0x4000
+
+// setMasqMark: meta mark set meta mark | masqMark.
+func setMasqMark() []expr.Any {
+	bit := binaryutil.NativeEndian.PutUint32(masqMark)
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^uint32(masqMark)), Xor: bit},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	}
+}
+
+// hasMasqMark: meta mark & masqMark != 0.
+func hasMasqMark() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(masqMark), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
 // notLoopback: ip daddr != 127.0.0.0/8. A NodePort on 127.0.0.1 would
 // need route_localnet; like kube-proxy's nftables mode, skiff does not
 // offer it.

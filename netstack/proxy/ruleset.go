@@ -324,6 +324,14 @@ func (rs *ruleset) addFixedChains() {
 	rs.add(&chain{name: chainNATOutput, hook: &hook{nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest}, rules: []rule{toServices}})
 	rs.add(&chain{name: chainServices, uses: []string{mapServiceIPs, mapServiceNodePorts}, rules: []rule{
 		{
+			// Node ports and load-balancer ports are on local
+			// addresses: their connections are masqueraded, as
+			// kube-proxy does, or an endpoint on another node would
+			// answer the client directly and be ignored.
+			text:  fmt.Sprintf("fib daddr type local ip daddr != 127.0.0.0/8 meta mark set meta mark | 0x%x", masqMark),
+			exprs: exprs(fibDaddrLocal(), notLoopback(), setMasqMark()),
+		},
+		{
 			text:  fmt.Sprintf("ip daddr . meta l4proto . th dport vmap @%s", mapServiceIPs),
 			exprs: exprs(loadDaddrProtoPort(), vmap(mapServiceIPs)),
 		},
@@ -336,6 +344,10 @@ func (rs *ruleset) addFixedChains() {
 		{
 			text:  fmt.Sprintf("ct status dnat ip saddr . ip daddr @%s masquerade", setHairpin),
 			exprs: exprs(ctStatusDNAT(), loadSaddrDaddr(), lookup(setHairpin), []expr.Any{&expr.Masq{}}),
+		},
+		{
+			text:  fmt.Sprintf("ct status dnat meta mark & 0x%x != 0 masquerade", masqMark),
+			exprs: exprs(ctStatusDNAT(), hasMasqMark(), []expr.Any{&expr.Masq{}}),
 		},
 	}})
 }

@@ -265,7 +265,12 @@ func keepServiceAllocations(old, s *api.Service) {
 type servicesInUse struct {
 	ips   map[netip.Addr]string
 	ports map[int32]string
+	// lb are the ports LoadBalancer services open on every node's own
+	// addresses, by "protocol/port".
+	lb map[string]string
 }
+
+func lbKey(p api.ServicePort) string { return fmt.Sprintf("%s/%d", p.Protocol, p.Port) }
 
 // servicesInUse reads what the stored services other than skip
 // ("namespace/name", or "") hold.
@@ -274,7 +279,7 @@ func (r *Registry) servicesInUse(ctx context.Context, skip string) (servicesInUs
 	if err != nil {
 		return servicesInUse{}, fmt.Errorf("list services to see which cluster IPs and node ports are in use: %w", err)
 	}
-	u := servicesInUse{ips: map[netip.Addr]string{}, ports: map[int32]string{}}
+	u := servicesInUse{ips: map[netip.Addr]string{}, ports: map[int32]string{}, lb: map[string]string{}}
 	for _, o := range res.Items {
 		s := o.(*api.Service)
 		holder := s.Namespace + "/" + s.Name
@@ -290,6 +295,9 @@ func (r *Registry) servicesInUse(ctx context.Context, skip string) (servicesInUs
 			if p.NodePort != 0 {
 				u.ports[p.NodePort] = holder
 			}
+			if s.Spec.Type == api.ServiceTypeLoadBalancer {
+				u.lb[lbKey(p)] = holder
+			}
 		}
 	}
 	return u, nil
@@ -303,7 +311,7 @@ func (r *Registry) servicesInUse(ctx context.Context, skip string) (servicesInUs
 // full range is a plain error (an internal one, as in Kubernetes: the
 // request is not at fault).
 func (r *Registry) allocateService(ctx context.Context, s, old *api.Service) error {
-	if old != nil && holdsAll(old, s) {
+	if old != nil && holdsAll(old, s) && !newLoadBalancerPorts(old, s) {
 		return nil // nothing new to give or check
 	}
 	skip := ""
@@ -321,7 +329,37 @@ func (r *Registry) allocateService(ctx context.Context, s, old *api.Service) err
 	if err := r.allocateNodePorts(&s.Spec, old, inUse, &errs); err != nil {
 		return err
 	}
+	if s.Spec.Type == api.ServiceTypeLoadBalancer {
+		// Every node opens a LoadBalancer port on its own addresses:
+		// two services cannot both have it.
+		for i, p := range s.Spec.Ports {
+			if holder, ok := inUse.lb[lbKey(p)]; ok {
+				errs = append(errs, fieldRefused(fmt.Sprintf("spec.ports[%d].port", i), fmt.Sprintf(
+					"%d/%s is already the load-balancer port of service %s on every node; choose another port, or make one of them a NodePort service", p.Port, p.Protocol, holder)))
+			}
+		}
+	}
 	return errs.Err()
+}
+
+// newLoadBalancerPorts reports whether s is a LoadBalancer service with a
+// port old did not open as one.
+func newLoadBalancerPorts(old, s *api.Service) bool {
+	if s.Spec.Type != api.ServiceTypeLoadBalancer {
+		return false
+	}
+	had := map[string]bool{}
+	if old.Spec.Type == api.ServiceTypeLoadBalancer {
+		for _, p := range old.Spec.Ports {
+			had[lbKey(p)] = true
+		}
+	}
+	for _, p := range s.Spec.Ports {
+		if !had[lbKey(p)] {
+			return true
+		}
+	}
+	return false
 }
 
 // holdsAll reports whether everything s has or needs old already holds:

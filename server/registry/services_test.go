@@ -539,3 +539,31 @@ func BenchmarkServiceCreate(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// Two LoadBalancer services may not open the same port: every node
+// opens it on its own addresses. (Found in review: both were accepted,
+// and the node proxy then dropped one of them whole.)
+func TestLoadBalancerPortTaken(t *testing.T) {
+	r, _ := newServiceRegistry(t, "", "", "")
+	if _, err := r.Create(ctx, "services", "default", service("default", "web", ofType(api.ServiceTypeLoadBalancer))); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Create(ctx, "services", "default", service("default", "api", ofType(api.ServiceTypeLoadBalancer)))
+	if err == nil || !strings.Contains(err.Error(), "spec.ports[0].port") || !strings.Contains(err.Error(), "default/web") {
+		t.Fatalf("a second LoadBalancer on the same port: %v; want a refusal naming spec.ports[0].port and default/web", err)
+	}
+	// As a NodePort service, the same port is fine.
+	if _, err := r.Create(ctx, "services", "default", service("default", "api", ofType(api.ServiceTypeNodePort))); err != nil {
+		t.Fatalf("a NodePort service on the LoadBalancer's port: %v", err)
+	}
+	// Nor may an update turn it into a LoadBalancer on that port.
+	got, err := r.Get(ctx, "services", "default", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := api.Clone(got.(*api.Service))
+	up.Spec.Type = api.ServiceTypeLoadBalancer
+	if _, err := r.Update(ctx, "services", "default", up, ""); err == nil {
+		t.Error("an update made a second LoadBalancer on port 80")
+	}
+}
