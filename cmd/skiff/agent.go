@@ -64,6 +64,7 @@ neither flag.`,
 				*dst, _ = f.GetString(flag)
 			}
 			node.AgentPort, _ = f.GetInt("agent-port")
+			node.ClusterCIDR, _ = f.GetString("cluster-cidr")
 			if v := os.Getenv("SKIFF_CONTAINERD_SOCKET"); v != "" && !f.Changed("containerd-socket") {
 				node.ContainerdSocket = v
 			}
@@ -78,6 +79,7 @@ neither flag.`,
 	f.StringVar(&dataDir, "data-dir", "/var/lib/skiff", "directory for the node's credentials, images, volumes and logs")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNodeFlags(f)
+	f.String("cluster-cidr", "10.42.0.0/16", "the cluster's pod network, as the server's --cluster-cidr")
 	return cmd
 }
 

@@ -57,6 +57,9 @@ type NodeConfig struct {
 	// gives it to its pods; "none" turns cluster DNS off (pods get the
 	// node's resolver file).
 	ClusterDNS string `json:"clusterDNS,omitempty"`
+	// ClusterCIDR is the cluster's pod network (the server's; default
+	// 10.42.0.0/16): pods reach it with their own addresses, unmasqueraded.
+	ClusterCIDR string `json:"clusterCIDR,omitempty"`
 }
 
 // addNodeFlags declares the flags that fill a NodeConfig (read back by
@@ -88,6 +91,9 @@ func (c *NodeConfig) setDefaults() {
 	}
 	if c.ClusterDNS == "" {
 		c.ClusterDNS = "10.43.0.10"
+	}
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.42.0.0/16"
 	}
 }
 
@@ -176,7 +182,9 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 			NetNSDir:   filepath.Join(cfg.RunDir, "netns"),
 			StateDir:   filepath.Join(cfg.RunDir, "cni"),
 			Bridge:     cfg.Bridge,
-			Log:        log.With("component", "cni"),
+			// Pod to pod across nodes keeps the pods' addresses.
+			NoMasquerade: []string{cfg.ClusterCIDR},
+			Log:          log.With("component", "cni"),
 		})
 		if err != nil {
 			return err
@@ -225,6 +233,21 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		ag.Go(func() error { return serveAgent(ctx, ln, a.Handler(), deps, log) })
 		ag.Go(func() error { return a.Run(ctx) })
 		ag.Go(func() error { return collector.Run(ctx) })
+		ag.Go(func() error {
+			rlog := log.With("component", "routes")
+			for {
+				err := runPodRoutes(ctx, deps.backend, cfg.NodeName, rlog)
+				if ctx.Err() != nil {
+					return nil
+				}
+				rlog.Error("pod routes stopped; starting again in 10 s", "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(10 * time.Second):
+				}
+			}
+		})
 		ag.Go(func() error {
 			plog := log.With("component", "proxy")
 			skip := ""

@@ -199,8 +199,10 @@ func newJoinPair(t testing.TB, si, ai int) (srv, ag *testNode, token string) {
 	t.Helper()
 	srv, ag = newTestNode(t, si), newTestNode(t, ai)
 	// Fast failover, so the lifecycle test need not wait a minute.
-	srv.serverArgs = []string{"--node-not-ready-seconds", "10", "--pod-eviction-seconds", "3"}
 	lan := func(host int) string { return fmt.Sprintf("10.250.%d.%d", si, host) }
+	// The nodes know each other by their LAN addresses (their
+	// InternalIPs), where each routes to the other's pods.
+	srv.serverArgs = []string{"--node-not-ready-seconds", "10", "--pod-eviction-seconds", "3", "--node-ip", lan(1)}
 	mustRun(t, "ip", "-n", srv.netns, "link", "add", "eth1", "type", "veth", "peer", "name", "lan0", "netns", ag.netns)
 	mustRun(t, "ip", "-n", srv.netns, "addr", "add", lan(1)+"/24", "dev", "eth1")
 	mustRun(t, "ip", "-n", srv.netns, "link", "set", "eth1", "up")
@@ -277,7 +279,7 @@ func (n *testNode) startAgent(serverURL, token string) *e2eServer {
 	s := &e2eServer{t: t, dataDir: n.dataDir, log: &lockedBuffer{}}
 	args := []string{"--net=/run/netns/" + n.netns, "--", skiffBin, "agent", "--data-dir", n.dataDir,
 		"--run-dir", filepath.Join(n.dataDir, "run"), "--cgroup-root", n.cgroupRoot,
-		"--node-name", n.name, "--node-ip", n.nodeIP}
+		"--node-name", n.name, "--node-ip", n.nodeIP, "--cluster-cidr", "10.252.0.0/16"}
 	if token != "" {
 		args = append(args, "--server", serverURL, "--token", token)
 	}

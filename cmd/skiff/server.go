@@ -87,6 +87,7 @@ to <data-dir>/admin.yaml.`,
 			if f.Changed("agent-port") {
 				final.Node.AgentPort, _ = f.GetInt("agent-port")
 			}
+			final.Node.ClusterCIDR = final.ClusterCIDR
 			if err := final.Validate(); err != nil {
 				return fmt.Errorf("server config: %w", err)
 			}
