@@ -97,6 +97,23 @@ func (c *NodeConfig) setDefaults() {
 	}
 }
 
+// keepRunning runs run until ctx ends, starting it again 10 s after it
+// stops with an error.
+func keepRunning(ctx context.Context, what string, log *slog.Logger, run func() error) {
+	for {
+		err := run()
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error(what+" stopped; starting it again in 10 s", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
 // clusterDNSOf is the nameserver list the node's pods get: the cluster
 // DNS address, or none (the node's own resolvers) when it is off.
 func clusterDNSOf(c NodeConfig) []string {
@@ -233,59 +250,31 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		ag.Go(func() error { return serveAgent(ctx, ln, a.Handler(), deps, log) })
 		ag.Go(func() error { return a.Run(ctx) })
 		ag.Go(func() error { return collector.Run(ctx) })
+		// The node's network parts: one that cannot start (port 53
+		// taken, say) is said and tried again; the node runs on.
+		skip := ""
+		if dns := clusterDNSOf(cfg); dns != nil {
+			skip = dns[0]
+			ag.Go(func() error {
+				dlog := log.With("component", "dns")
+				keepRunning(ctx, "cluster DNS", dlog, func() error {
+					return runClusterDNS(ctx, dns[0], "", "", deps.backend, dlog)
+				})
+				return nil
+			})
+		}
 		ag.Go(func() error {
 			rlog := log.With("component", "routes")
-			for {
-				err := runPodRoutes(ctx, deps.backend, cfg.NodeName, rlog)
-				if ctx.Err() != nil {
-					return nil
-				}
-				rlog.Error("pod routes stopped; starting again in 10 s", "err", err)
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(10 * time.Second):
-				}
-			}
+			keepRunning(ctx, "pod routes", rlog, func() error { return runPodRoutes(ctx, deps.backend, cfg.NodeName, rlog) })
+			return nil
 		})
 		ag.Go(func() error {
 			plog := log.With("component", "proxy")
-			skip := ""
-			if dns := clusterDNSOf(cfg); dns != nil {
-				skip = dns[0]
-			}
-			for {
-				err := runServiceProxy(ctx, client.NewInformers(deps.backend, plog), cfg.NodeIP, skip, plog)
-				if ctx.Err() != nil {
-					return nil
-				}
-				plog.Error("service proxy stopped; starting it again in 10 s", "err", err)
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(10 * time.Second):
-				}
-			}
-		})
-		if dns := clusterDNSOf(cfg); dns != nil {
-			// A DNS server that cannot start (port 53 taken, say) is
-			// said and tried again; the node runs on meanwhile.
-			ag.Go(func() error {
-				dlog := log.With("component", "dns")
-				for {
-					err := runClusterDNS(ctx, dns[0], "", "", deps.backend, dlog)
-					if ctx.Err() != nil {
-						return nil
-					}
-					dlog.Error("cluster DNS stopped; starting it again in 10 s", "addr", dns[0], "err", err)
-					select {
-					case <-ctx.Done():
-						return nil
-					case <-time.After(10 * time.Second):
-					}
-				}
+			keepRunning(ctx, "service proxy", plog, func() error {
+				return runServiceProxy(ctx, client.NewInformers(deps.backend, plog), cfg.NodeIP, skip, plog)
 			})
-		}
+			return nil
+		})
 		return ag.Wait()
 	})
 	return g.Wait()
