@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,40 +77,15 @@ func (a *Agent) adoptLegacyVolume(c *api.PersistentVolumeClaim, dir string) erro
 	return nil
 }
 
-// takeClaim writes this node on a claim that names none.
+// takeClaim writes this node on a claim that names none, unless another
+// node took it meanwhile.
 func (a *Agent) takeClaim(ctx context.Context, c *api.PersistentVolumeClaim) (*api.PersistentVolumeClaim, error) {
-	claims := client.For[*api.PersistentVolumeClaim](a.cfg.Client, c.Namespace)
-	var out *api.PersistentVolumeClaim
-	err := client.RetryOnConflict(ctx, func() error {
-		fresh, err := claims.Get(ctx, c.Name)
-		if err != nil {
-			return err
-		}
-		switch node := fresh.Annotations[api.AnnotationSelectedNode]; node {
-		case a.cfg.NodeName:
-			out = fresh
-			return nil
-		case "":
-		default:
-			return configErrorf("persistentvolumeclaim %q keeps its data on node %s, not on this node (%s)", c.Name, node, a.cfg.NodeName)
-		}
-		if fresh.Annotations == nil {
-			fresh.Annotations = map[string]string{}
-		}
-		fresh.Annotations[api.AnnotationSelectedNode] = a.cfg.NodeName
-		if fresh, err = claims.Update(ctx, fresh); err != nil {
-			return err
-		}
-		fresh.Status.Phase = api.ClaimBound
-		fresh.Status.AccessModes = fresh.Spec.AccessModes
-		fresh.Status.Capacity = fresh.Spec.Resources.Requests
-		out, err = claims.UpdateStatus(ctx, fresh)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("take persistentvolumeclaim %s/%s for this node: %w", c.Namespace, c.Name, err)
+	out, err := client.BindClaim(ctx, a.cfg.Client, c, a.cfg.NodeName)
+	var elsewhere *client.ClaimElsewhereError
+	if errors.As(err, &elsewhere) {
+		return nil, configErrorf("persistentvolumeclaim %q keeps its data on node %s, not on this node (%s)", c.Name, elsewhere.Node, a.cfg.NodeName)
 	}
-	return out, nil
+	return out, err
 }
 
 // claim returns the named claim of the sources' namespace, nil if it does

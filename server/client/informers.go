@@ -48,9 +48,6 @@ func Shared[T api.Object](f *Informers, namespace string, opts api.ListOptions) 
 	return inf
 }
 
-// Backend is the backend the set's informers read.
-func (f *Informers) Backend() Backend { return f.backend }
-
 // Len is how many informers the set holds.
 func (f *Informers) Len() int {
 	f.mu.Lock()

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -315,58 +316,12 @@ func (v *VolumeBinding) PreBind(ctx context.Context, state *CycleState, _ *PodIn
 	return nil
 }
 
-// bindClaim writes the annotation (if missing) and the Bound status (if
-// not yet) of claim c, starting from the cached copy and reading it
-// again after a conflict. Its errors never say "not found": that would
-// read as the pod being gone.
+// bindClaim writes node on claim c and marks it Bound
+// (client.BindClaim). Its errors never say "not found": that would read
+// as the pod being gone.
 func (v *VolumeBinding) bindClaim(ctx context.Context, c *api.PersistentVolumeClaim, node string) error {
-	claims := client.For[*api.PersistentVolumeClaim](v.b, c.Namespace)
-	uid := c.UID
-	first := true
-	err := client.RetryOnConflict(ctx, func() error {
-		if !first {
-			fresh, err := claims.Get(ctx, c.Name)
-			if err != nil {
-				return err
-			}
-			c = fresh
-		}
-		first = false
-		switch sel := c.Annotations[api.AnnotationSelectedNode]; {
-		case c.UID != uid:
-			return fmt.Errorf("it was replaced")
-		case c.DeletionTimestamp != nil:
-			return fmt.Errorf("it is being deleted")
-		case sel == "":
-			next := api.Clone(c)
-			if next.Annotations == nil {
-				next.Annotations = map[string]string{}
-			}
-			next.Annotations[api.AnnotationSelectedNode] = node
-			out, err := claims.Update(ctx, next)
-			if err != nil {
-				return err
-			}
-			c = out
-		case sel != node:
-			return fmt.Errorf("its volume is on node %s", sel)
-		}
-		if c.Status.Phase == api.ClaimBound {
-			return nil
-		}
-		next := api.Clone(c)
-		next.Status.Phase = api.ClaimBound
-		next.Status.AccessModes = next.Spec.AccessModes
-		next.Status.Capacity = next.Spec.Resources.Requests
-		out, err := claims.UpdateStatus(ctx, next)
-		if err == nil {
-			c = out
-		}
-		return err
-	})
-	if err != nil {
-		// %v, not %w: a claim not found must not read as the pod gone.
-		return fmt.Errorf("bind persistentvolumeclaim %s/%s to node %s: %v", c.Namespace, c.Name, node, err)
+	if _, err := client.BindClaim(ctx, v.b, c, node); err != nil {
+		return errors.New(err.Error()) // %v, not %w: a claim not found must not read as the pod gone
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ type Config struct {
 	Informers *client.Informers
 	// Events records Events about daemon sets; nil means a coalescing
 	// recorder (server/controller/record) that Run runs.
-	Events Recorder
+	Events record.Eventer
 	// Workers is how many daemon sets are synced at once (default 2).
 	Workers int
 	// BurstReplicas caps the pods one sync creates or deletes (default
@@ -67,13 +67,6 @@ type Config struct {
 	Now func() time.Time
 	Log *slog.Logger
 }
-
-// Recorder records an Event about an object; *record.Recorder is one.
-type Recorder interface {
-	Eventf(obj api.ObjectReference, eventType, reason, format string, args ...any)
-}
-
-var _ Recorder = (*record.Recorder)(nil)
 
 // Validate says what is wrong with the settings.
 func (c Config) Validate() error {

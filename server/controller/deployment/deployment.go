@@ -49,22 +49,13 @@ type Config struct {
 	Informers *client.Informers
 	// Events records ScalingReplicaSet and failure Events; nil means a
 	// coalescing recorder (server/controller/record) that Run runs.
-	Events Recorder
+	Events record.Eventer
 	// Workers is how many deployments are synced at once (default 2).
 	Workers int
 	// Now is the clock; nil means time.Now. Tests pass a fake one.
 	Now func() time.Time
 	Log *slog.Logger
 }
-
-// Recorder records an Event about an object. It is what the controller
-// needs of an event recorder; the recorder decides how repeats coalesce.
-// *record.Recorder is one.
-type Recorder interface {
-	Eventf(obj api.ObjectReference, eventType, reason, format string, args ...any)
-}
-
-var _ Recorder = (*record.Recorder)(nil)
 
 // Validate says what is wrong with the settings.
 func (c Config) Validate() error {

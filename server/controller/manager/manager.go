@@ -52,8 +52,7 @@ type Config struct {
 
 // Manager holds the built loops; Run runs them.
 type Manager struct {
-	informers *client.Informers
-	runs      []func(context.Context) error
+	runs []func(context.Context) error
 }
 
 // New builds every loop, adding its handlers and indexes to the shared
@@ -66,7 +65,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	inf := client.NewInformers(cfg.Backend, cfg.Log)
-	m := &Manager{informers: inf}
+	m := &Manager{}
 	log := func(name string) *slog.Logger { return cfg.Log.With("component", name) }
 	var errs []error
 	add := func(run func(context.Context) error, err error) {
@@ -118,10 +117,6 @@ func runOf[R runner](r R, err error) (func(context.Context) error, error) {
 	}
 	return r.Run, nil
 }
-
-// Informers is the shared informer set, for what else in the server
-// wants to read the same caches.
-func (m *Manager) Informers() *client.Informers { return m.informers }
 
 // Run runs every loop until ctx ends or one fails.
 func (m *Manager) Run(ctx context.Context) error {

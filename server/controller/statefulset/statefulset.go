@@ -78,20 +78,13 @@ type Config struct {
 	Informers *client.Informers
 	// Events records Events about stateful sets; nil means a coalescing
 	// recorder (server/controller/record) that Run runs.
-	Events Recorder
+	Events record.Eventer
 	// Workers is how many stateful sets are synced at once (default 2).
 	Workers int
 	// Now is the clock; nil means time.Now. Tests pass a fake one.
 	Now func() time.Time
 	Log *slog.Logger
 }
-
-// Recorder records an Event about an object; *record.Recorder is one.
-type Recorder interface {
-	Eventf(obj api.ObjectReference, eventType, reason, format string, args ...any)
-}
-
-var _ Recorder = (*record.Recorder)(nil)
 
 // Validate says what is wrong with the settings.
 func (c Config) Validate() error {
