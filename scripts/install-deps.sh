@@ -23,9 +23,11 @@ fi
 # portmap) and iptables (which the bridge and portmap plugins call) give
 # pods their network; util-linux's nsenter runs a test node in its own
 # network namespace; busybox-static is the test images' userland;
-# docker-registry is the loopback registry image pulls are tested against.
+# docker-registry is the loopback registry image pulls are tested against;
+# wireguard-go is the userspace WireGuard netstack/overlay's wireguard
+# backend runs (and its tests run) on a kernel without WireGuard.
 packages=(git make ca-certificates curl procps iproute2 util-linux containerd runc
-  containernetworking-plugins iptables busybox-static docker-registry)
+  containernetworking-plugins iptables busybox-static docker-registry wireguard-go)
 
 missing=()
 for p in "${packages[@]}"; do

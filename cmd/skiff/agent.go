@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
@@ -59,11 +61,16 @@ neither flag.`,
 			for flag, dst := range map[string]*string{
 				"node-name": &node.NodeName, "node-ip": &node.NodeIP,
 				"containerd-socket": &node.ContainerdSocket, "run-dir": &node.RunDir,
-				"cgroup-root": &node.CgroupRoot, "bridge": &node.Bridge, "cluster-dns": &node.ClusterDNS,
+				"cgroup-root": &node.CgroupRoot, "bridge": &node.Bridge, "overlay-device": &node.OverlayDevice,
 			} {
 				*dst, _ = f.GetString(flag)
 			}
 			node.AgentPort, _ = f.GetInt("agent-port")
+			// The cluster's network settings come from the server unless
+			// given here.
+			if f.Changed("cluster-dns") {
+				node.ClusterDNS, _ = f.GetString("cluster-dns")
+			}
 			node.ClusterCIDR, _ = f.GetString("cluster-cidr")
 			if v := os.Getenv("SKIFF_CONTAINERD_SOCKET"); v != "" && !f.Changed("containerd-socket") {
 				node.ContainerdSocket = v
@@ -79,7 +86,7 @@ neither flag.`,
 	f.StringVar(&dataDir, "data-dir", "/var/lib/skiff", "directory for the node's credentials, images, volumes and logs")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNodeFlags(f)
-	f.String("cluster-cidr", "10.42.0.0/16", "the cluster's pod network, as the server's --cluster-cidr")
+	f.String("cluster-cidr", "", "the cluster's pod network (default: the server's --cluster-cidr)")
 	return cmd
 }
 
@@ -90,6 +97,8 @@ type agentOptions struct {
 
 // runAgent joins (once) and runs the node until ctx ends.
 func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
+	// The cluster's network settings come from the server unless given.
+	givenCIDR, givenDNS := o.node.ClusterCIDR, o.node.ClusterDNS
 	o.node.setDefaults()
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -110,12 +119,68 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	if !pool.AppendCertsFromPEM([]byte(cfg.CA)) {
 		return errors.New("node credentials: the CA holds no PEM certificate")
 	}
-	log.Info("skiff agent starting", "server", cfg.Server, "node", o.node.NodeName,
+	netw, err := agentNetwork(ctx, c, o.dataDir, log)
+	if err != nil {
+		return err
+	}
+	if givenCIDR == "" {
+		o.node.ClusterCIDR = netw.ClusterCIDR
+	}
+	if givenDNS == "" && netw.ClusterDNS != "" {
+		o.node.ClusterDNS = netw.ClusterDNS
+	}
+	o.node.Overlay = netw.Overlay
+	log.Info("skiff agent starting", "server", cfg.Server, "node", o.node.NodeName, "overlay", o.node.Overlay,
 		"certificate-expires", pair.Leaf.NotAfter.Format(time.DateOnly))
 	if left := time.Until(pair.Leaf.NotAfter); left < 30*24*time.Hour {
 		log.Warn("the node certificate expires soon; rejoin with --token before then", "in", left.Round(time.Hour))
 	}
 	return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: pair, ca: pool}, version, log)
+}
+
+// agentNetworkFile keeps, under the data directory, the cluster's network
+// settings as last read from the server, for starts while it is down.
+const agentNetworkFile = "agent/network.json"
+
+// agentNetwork reads the cluster's network settings from the server and
+// keeps a copy; while the server cannot be reached it starts with the
+// copy (the node's pods keep running and routed), or, on a first start,
+// waits for the server.
+func agentNetwork(ctx context.Context, c *client.HTTP, dataDir string, log *slog.Logger) (client.ClusterNetwork, error) {
+	path := filepath.Join(dataDir, agentNetworkFile)
+	delay := time.Second
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := c.ClusterNetwork(rctx)
+		cancel()
+		if err == nil {
+			if n.ClusterCIDR == "" || n.Overlay == "" {
+				return n, fmt.Errorf("the server's network settings lack the cluster CIDR or overlay: %+v", n)
+			}
+			data, _ := json.Marshal(n)
+			if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+				log.Warn("cannot keep the cluster's network settings", "path", path, "err", err)
+			}
+			return n, nil
+		}
+		if errdefs.IsUnauthorized(err) || errdefs.IsForbidden(err) || errdefs.IsNotFound(err) {
+			return n, fmt.Errorf("the cluster's network settings: %w", err)
+		}
+		if data, rerr := os.ReadFile(path); rerr == nil {
+			var kept client.ClusterNetwork
+			if jerr := json.Unmarshal(data, &kept); jerr == nil {
+				log.Warn("cannot reach the server; starting with the network settings it last gave", "err", err)
+				return kept, nil
+			}
+		}
+		log.Warn("cannot read the cluster's network settings yet; retrying", "in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
 }
 
 // agentConfig returns the node's saved credentials, joining first when

@@ -22,17 +22,17 @@ import (
 // any local address, whatever interface holds it).
 const dnsLink = "skiff-dns"
 
-// runClusterDNS serves cluster DNS on addr:53 until ctx ends, from
-// informers of services and endpoints over b; names outside the zone go
+// runClusterDNS serves cluster DNS on addr:53 until ctx ends, from the
+// set's informers of services and endpoints; names outside the zone go
 // to the upstreams of resolvConf.
-func runClusterDNS(ctx context.Context, addr, zone, resolvConf string, b client.Backend, log *slog.Logger) error {
+func runClusterDNS(ctx context.Context, addr, zone, resolvConf string, inf *client.Informers, log *slog.Logger) error {
 	if err := ensureDNSAddress(addr); err != nil {
 		return err
 	}
 	srv, err := dns.New(dns.Config{
 		Addr:    net.JoinHostPort(addr, "53"),
 		Zone:    zone,
-		Source:  dns.NewInformerSource(client.NewInformers(b, log)),
+		Source:  dns.NewInformerSource(inf),
 		Forward: dns.ForwardConfig{ResolvConf: resolvConf},
 		Log:     log,
 	})

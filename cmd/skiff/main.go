@@ -70,6 +70,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newServerCommand(io))
 	root.AddCommand(newAgentCommand(io))
+	root.AddCommand(newCleanupNodeCommand(io))
 	root.AddCommand(newImagesCommand(io))
 	addClientCommands(root, io)
 	return root

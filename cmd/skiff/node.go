@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/netstack/cni"
+	"github.com/skiffhq/skiff/netstack/overlay"
 	"github.com/skiffhq/skiff/runtime/agent"
 	"github.com/skiffhq/skiff/runtime/containerd"
 	"github.com/skiffhq/skiff/runtime/gc"
@@ -60,6 +61,14 @@ type NodeConfig struct {
 	// ClusterCIDR is the cluster's pod network (the server's; default
 	// 10.42.0.0/16): pods reach it with their own addresses, unmasqueraded.
 	ClusterCIDR string `json:"clusterCIDR,omitempty"`
+	// Overlay is how pod traffic crosses to other nodes (the server's
+	// --overlay; default host-gw): host-gw, vxlan or wireguard.
+	Overlay string `json:"overlay,omitempty"`
+	// OverlayDevice names the tunnel device of vxlan or wireguard
+	// (default skiff.vxlan, skiff.wg). Userspace WireGuard (wireguard-go,
+	// where the kernel has none) keeps its sockets machine-wide, so nodes
+	// that share one machine, as in tests, each need their own.
+	OverlayDevice string `json:"overlayDevice,omitempty"`
 }
 
 // addNodeFlags declares the flags that fill a NodeConfig (read back by
@@ -73,6 +82,7 @@ func addNodeFlags(f *pflag.FlagSet) {
 	f.String("bridge", "skiff0", "the pods' bridge")
 	f.Int("agent-port", 10250, "the agent's HTTPS port, for the API server's log and exec requests")
 	f.String("cluster-dns", "10.43.0.10", `the cluster DNS address this node serves and gives its pods ("none": off)`)
+	f.String("overlay-device", "", "the overlay's tunnel device (default skiff.vxlan or skiff.wg)")
 }
 
 func (c *NodeConfig) setDefaults() {
@@ -94,6 +104,9 @@ func (c *NodeConfig) setDefaults() {
 	}
 	if c.ClusterCIDR == "" {
 		c.ClusterCIDR = "10.42.0.0/16"
+	}
+	if c.Overlay == "" {
+		c.Overlay = string(overlay.HostGW)
 	}
 }
 
@@ -194,6 +207,10 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 			return err
 		}
 		defer rt.Close()
+		routes, err := newPodRoutes(cfg, dataDir, log.With("component", "routes"))
+		if err != nil {
+			return err
+		}
 		network, err := cni.New(cni.Config{
 			PluginDirs: cfg.CNIPluginDirs,
 			NetNSDir:   filepath.Join(cfg.RunDir, "netns"),
@@ -201,26 +218,29 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 			Bridge:     cfg.Bridge,
 			// Pod to pod across nodes keeps the pods' addresses.
 			NoMasquerade: []string{cfg.ClusterCIDR},
-			Log:          log.With("component", "cni"),
+			// Room for the tunnel's headers, if any.
+			MTU: routes.podMTU,
+			Log: log.With("component", "cni"),
 		})
 		if err != nil {
 			return err
 		}
 		a, err := agent.New(agent.Config{
-			NodeName:   cfg.NodeName,
-			NodeIP:     cfg.NodeIP,
-			Client:     deps.backend,
-			Runtime:    rt,
-			Network:    network,
-			Prober:     probe.NewManager(probe.Config{Exec: rt, Log: log}),
-			DataDir:    dataDir,
-			StateDir:   cfg.RunDir,
-			CgroupRoot: cfg.CgroupRoot,
-			Version:    version,
-			Lease:      deps.lease,
-			Port:       cfg.AgentPort,
-			ClusterDNS: clusterDNSOf(cfg),
-			Log:        log.With("component", "agent"),
+			NodeName:    cfg.NodeName,
+			NodeIP:      cfg.NodeIP,
+			Annotations: routes.annotations,
+			Client:      deps.backend,
+			Runtime:     rt,
+			Network:     network,
+			Prober:      probe.NewManager(probe.Config{Exec: rt, Log: log}),
+			DataDir:     dataDir,
+			StateDir:    cfg.RunDir,
+			CgroupRoot:  cfg.CgroupRoot,
+			Version:     version,
+			Lease:       deps.lease,
+			Port:        cfg.AgentPort,
+			ClusterDNS:  clusterDNSOf(cfg),
+			Log:         log.With("component", "agent"),
 		})
 		if err != nil {
 			return err
@@ -250,28 +270,30 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		ag.Go(func() error { return serveAgent(ctx, ln, a.Handler(), deps, log) })
 		ag.Go(func() error { return a.Run(ctx) })
 		ag.Go(func() error { return collector.Run(ctx) })
-		// The node's network parts: one that cannot start (port 53
-		// taken, say) is said and tried again; the node runs on.
+		// The node's network parts, over one set of informers: one
+		// that cannot start (port 53 taken, say) is said and tried
+		// again; the node runs on.
+		netInf := client.NewInformers(deps.backend, log.With("component", "informers"))
 		skip := ""
 		if dns := clusterDNSOf(cfg); dns != nil {
 			skip = dns[0]
 			ag.Go(func() error {
 				dlog := log.With("component", "dns")
 				keepRunning(ctx, "cluster DNS", dlog, func() error {
-					return runClusterDNS(ctx, dns[0], "", "", deps.backend, dlog)
+					return runClusterDNS(ctx, dns[0], "", "", netInf, dlog)
 				})
 				return nil
 			})
 		}
 		ag.Go(func() error {
 			rlog := log.With("component", "routes")
-			keepRunning(ctx, "pod routes", rlog, func() error { return runPodRoutes(ctx, deps.backend, cfg.NodeName, rlog) })
+			keepRunning(ctx, "pod routes", rlog, func() error { return routes.run(ctx, netInf, cfg.NodeName, rlog) })
 			return nil
 		})
 		ag.Go(func() error {
 			plog := log.With("component", "proxy")
 			keepRunning(ctx, "service proxy", plog, func() error {
-				return runServiceProxy(ctx, client.NewInformers(deps.backend, plog), cfg.NodeIP, skip, plog)
+				return runServiceProxy(ctx, netInf, cfg.NodeIP, skip, plog)
 			})
 			return nil
 		})

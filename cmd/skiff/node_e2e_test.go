@@ -41,8 +41,9 @@ type testNode struct {
 	srv        *e2eServer
 	client     client.Backend
 	name       string
-	// serverArgs are extra flags for `skiff server`.
-	serverArgs []string
+	// serverArgs are extra flags for `skiff server`, agentArgs for
+	// `skiff agent`.
+	serverArgs, agentArgs []string
 }
 
 func mustRun(t testing.TB, name string, args ...string) string {

@@ -279,11 +279,11 @@ func (n *testNode) startAgent(serverURL, token string) *e2eServer {
 	s := &e2eServer{t: t, dataDir: n.dataDir, log: &lockedBuffer{}}
 	args := []string{"--net=/run/netns/" + n.netns, "--", skiffBin, "agent", "--data-dir", n.dataDir,
 		"--run-dir", filepath.Join(n.dataDir, "run"), "--cgroup-root", n.cgroupRoot,
-		"--node-name", n.name, "--node-ip", n.nodeIP, "--cluster-cidr", "10.252.0.0/16"}
+		"--node-name", n.name, "--node-ip", n.nodeIP}
 	if token != "" {
 		args = append(args, "--server", serverURL, "--token", token)
 	}
-	s.cmd = exec.Command("nsenter", args...)
+	s.cmd = exec.Command("nsenter", append(args, n.agentArgs...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/skiffhq/skiff/netstack/overlay"
@@ -15,17 +19,72 @@ import (
 // even when no node changed, so routes someone deleted come back.
 const routesResync = 30 * time.Second
 
-// runPodRoutes keeps this node's routes to every other node's pod subnet
-// (netstack/overlay, host-gw: all nodes on one L2 segment) from an
+// podRoutes is this node's part of the overlay: the backend, what the
+// node tells the others through its Node annotations (its VTEP MAC or
+// WireGuard key), and the MTU its pods get (the underlay's less the
+// tunnel's headers; 0 for host-gw, which adds none).
+type podRoutes struct {
+	o           *overlay.Overlay
+	backend     overlay.Backend
+	annotations map[string]string
+	podMTU      int
+}
+
+// newPodRoutes prepares the overlay of cfg.Overlay; it touches no route
+// until run. A WireGuard node's private key is kept in
+// <data-dir>/agent/wireguard.key (made on the first start).
+func newPodRoutes(cfg NodeConfig, dataDir string, log *slog.Logger) (*podRoutes, error) {
+	backend := overlay.Backend(cfg.Overlay)
+	o, err := overlay.New(overlay.Config{Backend: backend, Device: cfg.OverlayDevice, Log: log,
+		WireGuardKeyFile: filepath.Join(dataDir, "agent", "wireguard.key")})
+	if err != nil {
+		return nil, err
+	}
+	r := &podRoutes{o: o, backend: backend, annotations: map[string]string{}}
+	switch backend {
+	case overlay.VXLAN:
+		ip, err := netip.ParseAddr(cfg.NodeIP)
+		if err != nil {
+			return nil, fmt.Errorf("overlay vxlan: node IP %q: %w", cfg.NodeIP, err)
+		}
+		r.annotations[overlay.VXLANMACAnnotation] = overlay.MACFor(ip).String()
+	case overlay.WireGuard:
+		if err := os.MkdirAll(filepath.Join(dataDir, "agent"), 0o700); err != nil {
+			return nil, err
+		}
+		key, err := o.LocalPublicKey()
+		if err != nil {
+			return nil, err
+		}
+		r.annotations[overlay.WireGuardKeyAnnotation] = key
+	}
+	if over := overlay.TunnelOverhead(backend); over > 0 {
+		r.podMTU = underlayMTU(cfg.NodeIP) - over
+	}
+	return r, nil
+}
+
+// underlayMTU is the MTU of the interface that holds ip (1500 if none
+// does).
+func underlayMTU(ip string) int {
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.String() == ip {
+				return i.MTU
+			}
+		}
+	}
+	return 1500
+}
+
+// run keeps this node's routes to every other node's pod subnet from an
 // informer of the nodes until ctx ends: once per change and every
 // routesResync. The routes stay when it stops: running pods need them
 // across an agent restart.
-func runPodRoutes(ctx context.Context, b client.Backend, self string, log *slog.Logger) error {
-	o, err := overlay.New(overlay.Config{Backend: overlay.HostGW, Log: log})
-	if err != nil {
-		return err
-	}
-	nodes := client.NewInformer[*api.Node](b, "", api.ListOptions{}, log)
+func (r *podRoutes) run(ctx context.Context, inf *client.Informers, self string, log *slog.Logger) error {
+	nodes := client.Shared[*api.Node](inf, "", api.ListOptions{})
 	kick := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -33,7 +92,7 @@ func runPodRoutes(ctx context.Context, b client.Backend, self string, log *slog.
 		default:
 		}
 	}
-	nodes.AddHandler(client.HandlerFuncs[*api.Node]{
+	nodes.AddHandlerUntil(ctx, client.HandlerFuncs[*api.Node]{
 		AddFunc: func(*api.Node) { poke() }, UpdateFunc: func(_, _ *api.Node) { poke() }, DeleteFunc: func(*api.Node) { poke() }})
 	go nodes.Run(ctx)
 	if !nodes.WaitForSync(ctx) {
@@ -44,7 +103,7 @@ func runPodRoutes(ctx context.Context, b client.Backend, self string, log *slog.
 	var lastErr string
 	for {
 		if st, ok := routeState(nodes.List(), self); ok {
-			res, err := o.Sync(st)
+			res, err := r.o.Sync(st)
 			switch {
 			case err != nil && err.Error() != lastErr:
 				log.Warn("routes to other nodes' pods", "err", err) // per node; the others are programmed
@@ -93,7 +152,12 @@ func overlayNode(n *api.Node) (overlay.Node, bool) {
 			continue
 		}
 		if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Is4() {
-			return overlay.Node{Name: n.Name, IP: ip, PodCIDR: cidr}, true
+			on := overlay.Node{Name: n.Name, IP: ip, PodCIDR: cidr,
+				WireGuardKey: n.Annotations[overlay.WireGuardKeyAnnotation]}
+			// A bad or missing MAC is left empty: the overlay reports the
+			// node and routes the others.
+			on.VTEPMAC, _ = net.ParseMAC(n.Annotations[overlay.VXLANMACAnnotation])
+			return on, true
 		}
 	}
 	return overlay.Node{}, false

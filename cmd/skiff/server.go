@@ -59,6 +59,9 @@ to <data-dir>/admin.yaml.`,
 			if f.Changed("cluster-cidr") {
 				final.ClusterCIDR = cfg.ClusterCIDR
 			}
+			if f.Changed("overlay") {
+				final.Overlay = cfg.Overlay
+			}
 			if f.Changed("service-cidr") {
 				final.ServiceCIDR = cfg.ServiceCIDR
 			}
@@ -72,6 +75,7 @@ to <data-dir>/admin.yaml.`,
 				"node-name": &final.Node.NodeName, "node-ip": &final.Node.NodeIP,
 				"containerd-socket": &final.Node.ContainerdSocket, "run-dir": &final.Node.RunDir,
 				"cgroup-root": &final.Node.CgroupRoot, "bridge": &final.Node.Bridge, "cluster-dns": &final.Node.ClusterDNS,
+				"overlay-device": &final.Node.OverlayDevice,
 			} {
 				if f.Changed(flag) {
 					v, _ := f.GetString(flag)
@@ -88,6 +92,13 @@ to <data-dir>/admin.yaml.`,
 				final.Node.AgentPort, _ = f.GetInt("agent-port")
 			}
 			final.Node.ClusterCIDR = final.ClusterCIDR
+			final.Node.Overlay = final.Overlay
+			if final.Node.ClusterDNS == "" {
+				// The service range's tenth, kept for it.
+				if dns, err := registry.ClusterDNSAddress(final.ServiceCIDR); err == nil {
+					final.Node.ClusterDNS = dns.String()
+				}
+			}
 			if err := final.Validate(); err != nil {
 				return fmt.Errorf("server config: %w", err)
 			}
@@ -102,6 +113,7 @@ to <data-dir>/admin.yaml.`,
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.IntVar(&cfg.BookmarkSeconds, "bookmark-seconds", cfg.BookmarkSeconds, "seconds between BOOKMARK events on an idle watch")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
+	f.StringVar(&cfg.Overlay, "overlay", cfg.Overlay, "how pod traffic crosses between nodes: host-gw (one LAN), vxlan (routed) or wireguard (over the internet)")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "services' cluster IPs (.1 kept for the API, .10 for DNS)")
 	f.StringVar(&cfg.ServiceNodePortRange, "service-node-port-range", cfg.ServiceNodePortRange, "NodePort services' ports, low-high within 30000-32767")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no pods on this machine")
@@ -181,7 +193,9 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		Leases:  leases,
 		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient, CAs: pki.CAPool()},
 		Version: apiserver.VersionInfo{Version: version, Commit: commit},
-		Log:     log.With("component", "apiserver"),
+		Network: &client.ClusterNetwork{ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
+			ClusterDNS: cfg.Node.ClusterDNS, Overlay: cfg.Overlay},
+		Log: log.With("component", "apiserver"),
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/skiffhq/skiff/netstack/overlay"
 	"github.com/skiffhq/skiff/server/registry"
 )
 
@@ -31,6 +32,11 @@ type ServerConfig struct {
 	BookmarkSeconds int `json:"bookmarkSeconds,omitempty"`
 	// ClusterCIDR is the pod network; each node gets a /24 of it.
 	ClusterCIDR string `json:"clusterCIDR,omitempty"`
+	// Overlay is how pod traffic crosses between nodes, for the whole
+	// cluster (agents take it from the server): host-gw (default; every
+	// node on one LAN), vxlan (nodes that reach each other only by IP) or
+	// wireguard (nodes joined over the internet; encrypted).
+	Overlay string `json:"overlay,omitempty"`
 	// ServiceCIDR is where services' cluster IPs come from (default
 	// 10.43.0.0/16; .1 is kept for the API, .10 for cluster DNS).
 	ServiceCIDR string `json:"serviceCIDR,omitempty"`
@@ -53,6 +59,7 @@ type ServerConfig struct {
 
 func defaultServerConfig() ServerConfig {
 	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30, ClusterCIDR: "10.42.0.0/16",
+		Overlay:     string(overlay.HostGW),
 		ServiceCIDR: registry.DefaultServiceCIDR, ServiceNodePortRange: registry.DefaultNodePortRange,
 		NodeNotReadySeconds: 20, PodEvictionSeconds: 60}
 }
@@ -71,6 +78,11 @@ func (c ServerConfig) Validate() error {
 	}
 	if _, err := netip.ParsePrefix(c.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("clusterCIDR: %q is not a CIDR: %v", c.ClusterCIDR, err))
+	}
+	switch overlay.Backend(c.Overlay) {
+	case overlay.HostGW, overlay.VXLAN, overlay.WireGuard:
+	default:
+		errs = append(errs, fmt.Errorf("overlay: %q: want %s, %s or %s", c.Overlay, overlay.HostGW, overlay.VXLAN, overlay.WireGuard))
 	}
 	if err := (registry.Config{ServiceCIDR: c.ServiceCIDR, NodePortRange: c.ServiceNodePortRange}).ValidateServiceRanges(); err != nil {
 		errs = append(errs, fmt.Errorf("serviceCIDR/serviceNodePortRange: %w", err))

@@ -41,9 +41,9 @@ func runServiceProxy(ctx context.Context, inf *client.Informers, nodeIP, skip st
 		default:
 		}
 	}
-	services.AddHandler(client.HandlerFuncs[*api.Service]{
+	services.AddHandlerUntil(ctx, client.HandlerFuncs[*api.Service]{
 		AddFunc: func(*api.Service) { poke() }, UpdateFunc: func(_, _ *api.Service) { poke() }, DeleteFunc: func(*api.Service) { poke() }})
-	endpoints.AddHandler(client.HandlerFuncs[*api.Endpoints]{
+	endpoints.AddHandlerUntil(ctx, client.HandlerFuncs[*api.Endpoints]{
 		AddFunc: func(*api.Endpoints) { poke() }, UpdateFunc: func(_, _ *api.Endpoints) { poke() }, DeleteFunc: func(*api.Endpoints) { poke() }})
 	go services.Run(ctx)
 	go endpoints.Run(ctx)

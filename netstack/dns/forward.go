@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +173,7 @@ func (f *forwarder) forward(ctx context.Context, req *dns.Msg, overTCP bool) (*d
 	if f.cache != nil {
 		if m := f.cache.get(key, time.Now()); m != nil {
 			m.Id = req.Id
+			askedAs(m, req.Question[0].Name)
 			return m, nil
 		}
 	}
@@ -216,4 +218,19 @@ func (f *forwarder) exchange(ctx context.Context, m *dns.Msg, up string, overTCP
 	}
 	r, _, err := f.tcp.ExchangeContext(ctx, m, up)
 	return r, err
+}
+
+// askedAs makes a cached answer echo the asker's spelling of the name
+// (the key is case-blind): the question, and the records owned by that
+// name. A resolver that randomizes the case of its queries (DNS 0x20)
+// drops an answer whose question is spelled otherwise.
+func askedAs(m *dns.Msg, name string) {
+	m.Question[0].Name = name
+	for _, s := range [][]dns.RR{m.Answer, m.Ns} {
+		for _, rr := range s {
+			if h := rr.Header(); strings.EqualFold(h.Name, name) {
+				h.Name = name
+			}
+		}
+	}
 }

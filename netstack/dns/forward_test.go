@@ -132,10 +132,14 @@ func TestForwardCache(t *testing.T) {
 	up := dnstest.NewUpstream(t)
 	up.Add(t, "example.com. 60 IN A 192.0.2.1")
 	srv := start(t, zoneSource(), up)
-	for _, name := range []string{"example.com.", "EXAMPLE.com.", "example.com."} {
+	for _, name := range []string{"example.com.", "EXAMPLE.com.", "example.com.", "eXaMpLe.CoM."} {
 		r := query(t, srv.Addr(), "udp", name, dns.TypeA)
 		if len(r.Answer) != 1 || r.Answer[0].Header().Ttl > 60 {
 			t.Errorf("%s: got %v", name, r.Answer)
+		}
+		// A cached answer echoes each asker's spelling (DNS 0x20).
+		if q := r.Question[0].Name; q != name || (len(r.Answer) == 1 && r.Answer[0].Header().Name != name) {
+			t.Errorf("%s: answered for %q, records of %v; want the name as asked", name, q, r.Answer)
 		}
 	}
 	for range 2 {

@@ -47,14 +47,15 @@ func NewInformerSource(f *client.Informers) *InformerSource {
 }
 
 // Run registers handlers that update u and runs both informers until ctx
-// ends. Handlers cannot be removed: call Run once per source.
+// ends, when the handlers are removed (the informers may run on for
+// their other users).
 func (s *InformerSource) Run(ctx context.Context, u Updater) error {
-	s.services.AddHandler(client.HandlerFuncs[*api.Service]{
+	s.services.AddHandlerUntil(ctx, client.HandlerFuncs[*api.Service]{
 		AddFunc:    func(o *api.Service) { u.UpdateService(o.Namespace, o.Name, o) },
 		UpdateFunc: func(_, o *api.Service) { u.UpdateService(o.Namespace, o.Name, o) },
 		DeleteFunc: func(o *api.Service) { u.UpdateService(o.Namespace, o.Name, nil) },
 	})
-	s.endpoints.AddHandler(client.HandlerFuncs[*api.Endpoints]{
+	s.endpoints.AddHandlerUntil(ctx, client.HandlerFuncs[*api.Endpoints]{
 		AddFunc:    func(o *api.Endpoints) { u.UpdateEndpoints(o.Namespace, o.Name, o) },
 		UpdateFunc: func(_, o *api.Endpoints) { u.UpdateEndpoints(o.Namespace, o.Name, o) },
 		DeleteFunc: func(o *api.Endpoints) { u.UpdateEndpoints(o.Namespace, o.Name, nil) },

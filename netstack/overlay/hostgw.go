@@ -11,17 +11,15 @@ import (
 )
 
 // syncHostGW routes each remote pod subnet via the remote node's address
-// on the interface whose subnet holds that address. A VXLAN device left
-// from an earlier backend is deleted.
+// on the interface whose subnet holds that address. A VXLAN or
+// WireGuard device left from an earlier backend is deleted.
 func (o *Overlay) syncHostGW(h *netlink.Handle, remotes []Node) (Result, error) {
 	var res Result
 	var errs []error
-	gone, err := deleteDevice(h, o.cfg.Device)
+	c, err := o.deleteTunnels(h, HostGW)
+	res.Changes += c
 	if err != nil {
 		errs = append(errs, err)
-	}
-	if gone {
-		res.Changes++
 	}
 	subnets, err := localSubnets(h)
 	if err != nil {

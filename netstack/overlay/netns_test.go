@@ -18,7 +18,8 @@ import (
 )
 
 // The kernel tests build small clusters of their own out of named network
-// namespaces (skiff-ovl-<pid>-<n>-<role>), so that they never touch the
+// namespaces (skiff-ovl-<pid>-<n>-<role>; skiff-ovl-wg-… for WireGuard's,
+// which also run wireguard-go), so that they never touch the
 // host's routes or another test's namespaces. Each "host" hN has a pod:
 // a namespace pN whose eth0 is 10.42.N.2/24, reached through a veth
 // (pod0, 10.42.N.1/24) on the host, as a CNI bridge would. Every pod runs
@@ -47,12 +48,14 @@ type host struct {
 	ip   netip.Addr
 	cidr netip.Prefix
 	fd   *os.File
+	// wgKey is the host's WireGuard public key, set by WireGuard tests.
+	wgKey string
 }
 
 func (h *host) podIP() netip.Addr { return h.cidr.Addr().Next().Next() }
 
 func (h *host) node() Node {
-	return Node{Name: h.name, IP: h.ip, PodCIDR: h.cidr, VTEPMAC: MACFor(h.ip)}
+	return Node{Name: h.name, IP: h.ip, PodCIDR: h.cidr, VTEPMAC: MACFor(h.ip), WireGuardKey: h.wgKey}
 }
 
 type cluster struct {
@@ -76,8 +79,14 @@ func requireRoot(t testing.TB) {
 // newCluster builds n hosts (1 to 9) in one of the shapes drawn above.
 func newCluster(t testing.TB, n int, routed bool) *cluster {
 	t.Helper()
+	return newClusterNamed(t, fmt.Sprintf("skiff-ovl-%d-%d", os.Getpid(), clusterSeq.Add(1)), n, routed)
+}
+
+// newClusterNamed is newCluster with namespaces named prefix-<role>.
+func newClusterNamed(t testing.TB, prefix string, n int, routed bool) *cluster {
+	t.Helper()
 	requireRoot(t)
-	c := &cluster{t: t, prefix: fmt.Sprintf("skiff-ovl-%d-%d", os.Getpid(), clusterSeq.Add(1))}
+	c := &cluster{t: t, prefix: prefix}
 	hub := c.prefix + "-lan"
 	if routed {
 		hub = c.prefix + "-router"

@@ -22,6 +22,10 @@ type Node struct {
 	// VXLANMACAnnotation. Needed for remote nodes with the VXLAN backend;
 	// ignored for the local node and by host-gw.
 	VTEPMAC net.HardwareAddr
+	// WireGuardKey is the node's WireGuard public key (base64), from the
+	// Node's WireGuardKeyAnnotation. Needed for remote nodes with the
+	// WireGuard backend; ignored for the local node and by the others.
+	WireGuardKey string
 }
 
 func (n Node) String() string { return fmt.Sprintf("node %q (%s, pods %s)", n.Name, n.IP, n.PodCIDR) }
@@ -53,7 +57,8 @@ func (n Node) checkLocal() error {
 
 // remotes returns the remote nodes of st that can be programmed and an
 // error naming each that cannot (bad address or subnet, overlapping pod
-// subnets, the same name or address twice, a missing MAC for VXLAN).
+// subnets, the same name or address twice, a missing MAC for VXLAN, a
+// missing or bad or shared key for WireGuard).
 func (st State) remotes(backend Backend) ([]Node, error) {
 	var errs []error
 	bad := func(n Node, format string, args ...any) {
@@ -62,7 +67,13 @@ func (st State) remotes(backend Backend) ([]Node, error) {
 	var ok []Node
 	byName := map[string]bool{}
 	byIP := map[netip.Addr]bool{st.Local.IP: true}
+	byKey := map[string]string{}
 	for _, n := range st.Remotes {
+		var key string // normalized
+		var keyErr error
+		if backend == WireGuard && n.WireGuardKey != "" {
+			key, keyErr = parsePublicKey(n.WireGuardKey)
+		}
 		n.PodCIDR = n.PodCIDR.Masked()
 		switch {
 		case n.Name == "":
@@ -79,12 +90,21 @@ func (st State) remotes(backend Backend) ([]Node, error) {
 			bad(n, "PodCIDR overlaps this node's %s", st.Local.PodCIDR)
 		case backend == VXLAN && len(n.VTEPMAC) != 6:
 			bad(n, "no VTEP MAC: the node has not published annotation %s yet", VXLANMACAnnotation)
+		case backend == WireGuard && n.WireGuardKey == "":
+			bad(n, "no WireGuard public key: the node has not published annotation %s yet", WireGuardKeyAnnotation)
+		case keyErr != nil:
+			bad(n, "WireGuardKey (annotation %s): %v", WireGuardKeyAnnotation, keyErr)
+		case backend == WireGuard && byKey[key] != "":
+			bad(n, "WireGuardKey is also node %q's: two nodes share a key file", byKey[key])
 		default:
 			if i := overlapping(ok, n.PodCIDR); i >= 0 {
 				bad(n, "PodCIDR overlaps that of node %q", ok[i].Name)
 				continue
 			}
 			byName[n.Name], byIP[n.IP] = true, true
+			if backend == WireGuard {
+				byKey[key], n.WireGuardKey = n.Name, key
+			}
 			ok = append(ok, n)
 		}
 	}

@@ -19,6 +19,14 @@ func node(name, ip, cidr string) Node {
 	return n
 }
 
+func withKey(n Node, key string) Node { n.WireGuardKey = key; return n }
+
+// Two public keys, as `wg pubkey` prints them.
+const (
+	key1 = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+	key2 = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
+)
+
 func TestStateRemotes(t *testing.T) {
 	local := node("a", "192.168.1.1", "10.42.0.0/24")
 	noMAC := node("nomac", "192.168.1.9", "10.42.9.0/24")
@@ -45,6 +53,13 @@ func TestStateRemotes(t *testing.T) {
 		{"/31 PodCIDR", HostGW, []Node{node("b", "192.168.1.2", "10.42.1.0/31")}, nil, "PodCIDR must be"},
 		{"no MAC is fine for host-gw", HostGW, []Node{noMAC}, []string{"nomac"}, ""},
 		{"no MAC for vxlan", VXLAN, []Node{noMAC, node("b", "192.168.1.2", "10.42.1.0/24")}, []string{"b"}, VXLANMACAnnotation},
+		{"keys for wireguard", WireGuard, []Node{withKey(node("b", "192.168.1.2", "10.42.1.0/24"), key1), withKey(node("c", "192.168.1.3", "10.42.2.0/24"), key2)}, []string{"b", "c"}, ""},
+		{"key with a newline for wireguard", WireGuard, []Node{withKey(node("b", "192.168.1.2", "10.42.1.0/24"), key1+"\n"), withKey(node("c", "192.168.1.3", "10.42.2.0/24"), key1)}, []string{"b"}, `also node "b"'s`},
+		{"no key for wireguard", WireGuard, []Node{node("b", "192.168.1.2", "10.42.1.0/24"), withKey(node("c", "192.168.1.3", "10.42.2.0/24"), key2)}, []string{"c"}, WireGuardKeyAnnotation},
+		{"bad key for wireguard", WireGuard, []Node{withKey(node("b", "192.168.1.2", "10.42.1.0/24"), "not-a-key")}, nil, `"not-a-key" is not a WireGuard public key`},
+		{"zero key for wireguard", WireGuard, []Node{withKey(node("b", "192.168.1.2", "10.42.1.0/24"), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")}, nil, "is not a WireGuard public key"},
+		{"shared key for wireguard", WireGuard, []Node{withKey(node("b", "192.168.1.2", "10.42.1.0/24"), key1), withKey(node("c", "192.168.1.3", "10.42.2.0/24"), key1)}, []string{"b"}, `also node "b"'s`},
+		{"no key is fine for vxlan", VXLAN, []Node{node("b", "192.168.1.2", "10.42.1.0/24")}, []string{"b"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ok, err := State{Local: local, Remotes: tc.remotes}.remotes(tc.backend)
@@ -88,7 +103,10 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{Config{}, ""},
 		{Config{Backend: VXLAN, MTU: 1400, VNI: 42, Port: 4789, Device: "ovl0"}, ""},
-		{Config{Backend: "wireguard"}, "Backend"},
+		{Config{Backend: WireGuard, WireGuardKeyFile: "/var/lib/skiff/agent/wireguard.key", WireGuardPort: 51821, Device: "wg0"}, ""},
+		{Config{Backend: "wireguard-go"}, "Backend"},
+		{Config{Backend: WireGuard}, "WireGuardKeyFile"},
+		{Config{Backend: WireGuard, WireGuardKeyFile: "k", WireGuardPort: -1}, "WireGuardPort"},
 		{Config{NetNS: -1}, "NetNS"},
 		{Config{Device: "a-very-long-device-name"}, "Device"},
 		{Config{VNI: 1 << 24}, "VNI"},
@@ -104,6 +122,33 @@ func TestConfigValidate(t *testing.T) {
 		}
 		if _, nerr := New(tc.cfg); (nerr == nil) != (err == nil) {
 			t.Errorf("%+v: New and Validate disagree: %v, %v", tc.cfg, nerr, err)
+		}
+	}
+}
+
+func TestConfigDevice(t *testing.T) {
+	for _, tc := range []struct {
+		cfg     Config
+		backend Backend
+		want    string
+	}{
+		{Config{}, HostGW, ""},
+		{Config{}, VXLAN, DefaultDevice},
+		{Config{}, WireGuard, DefaultWireGuardDevice},
+		{Config{Device: "tun7"}, VXLAN, "tun7"},
+		{Config{Device: "tun7"}, WireGuard, "tun7"},
+		{Config{Device: "tun7"}, HostGW, ""},
+	} {
+		if got := tc.cfg.withDefaults().device(tc.backend); got != tc.want {
+			t.Errorf("Device %q, backend %s: got device %q, want %q", tc.cfg.Device, tc.backend, got, tc.want)
+		}
+	}
+}
+
+func TestTunnelOverhead(t *testing.T) {
+	for b, want := range map[Backend]int{HostGW: 0, VXLAN: 50, WireGuard: 80, "": 0} {
+		if got := TunnelOverhead(b); got != want {
+			t.Errorf("TunnelOverhead(%q): got %d, want %d", b, got, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -35,20 +36,21 @@ func New(cfg Config) (*Overlay, error) {
 
 // Result says what one Sync did.
 type Result struct {
-	// Changes counts the routes, neighbour and FDB entries, addresses
-	// and devices written or deleted; 0 means the kernel already held
-	// the desired state.
+	// Changes counts the routes, neighbour and FDB entries, WireGuard
+	// peers, keys and ports, addresses and devices written or deleted;
+	// 0 means the kernel already held the desired state.
 	Changes int
 	// Routes is the number of remote pod subnets routed after the Sync.
 	Routes int
 }
 
 // Sync makes the kernel route to every remote node's pod subnet of st
-// and to nothing else: routes (and for VXLAN, FDB and neighbour entries)
-// of nodes that are no longer listed are removed, ones deleted by hand
-// are put back, and nothing is written when nothing changed. A remote
-// node that cannot be programmed (bad input, or for host-gw an address
-// not on a local subnet) is left out and reported in the returned error
+// and to nothing else: routes (and for VXLAN, FDB and neighbour entries;
+// for WireGuard, peers) of nodes that are no longer listed are removed,
+// ones deleted by hand are put back, and nothing is written when nothing
+// changed. A remote node that cannot be programmed (bad input, for
+// host-gw an address not on a local subnet, for WireGuard no key yet)
+// is left out and reported in the returned error
 // (errdefs.ErrInvalid, one line per node); the others are programmed all
 // the same. A bad st.Local is an error and nothing is written.
 func (o *Overlay) Sync(st State) (Result, error) {
@@ -68,6 +70,8 @@ func (o *Overlay) Sync(st State) (Result, error) {
 	switch o.cfg.Backend {
 	case VXLAN:
 		res, err = o.syncVXLAN(h, st.Local, remotes)
+	case WireGuard:
+		res, err = o.syncWireGuard(h, st.Local, remotes)
 	default:
 		res, err = o.syncHostGW(h, remotes)
 	}
@@ -78,8 +82,9 @@ func (o *Overlay) Sync(st State) (Result, error) {
 }
 
 // Cleanup removes every route of RouteProtocol from the main table and
-// the VXLAN device (with its FDB and neighbour entries), whichever
-// backend wrote them.
+// the VXLAN device (with its FDB and neighbour entries) and the
+// WireGuard device (with its peers; a wireguard-go that ran it exits),
+// whichever backend wrote them. It leaves WireGuardKeyFile alone.
 func (o *Overlay) Cleanup() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -89,7 +94,7 @@ func (o *Overlay) Cleanup() error {
 	}
 	defer h.Close()
 	var errs []error
-	if _, err := deleteDevice(h, o.cfg.Device); err != nil {
+	if _, err := o.deleteTunnels(h, ""); err != nil {
 		errs = append(errs, err)
 	}
 	if _, _, err := syncRoutes(h, nil); err != nil {
@@ -112,7 +117,37 @@ func (o *Overlay) handle() (*netlink.Handle, error) {
 	return h, nil
 }
 
-// route is one wanted route in the main table.
+// inNetNS runs fn on an OS thread in the namespace of Config.NetNS (on
+// the calling goroutine's thread, unmoved, when NetNS is 0), so that the
+// sockets and TUN devices fn opens and the processes it starts are
+// there. The thread is put back in its own namespace after; one that
+// cannot be is left locked, so that the runtime ends it with the
+// goroutine rather than run other code in the wrong namespace.
+func (o *Overlay) inNetNS(fn func() error) error {
+	if o.cfg.NetNS == 0 {
+		return fn()
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("overlay: open this thread's network namespace: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(netns.NsHandle(o.cfg.NetNS)); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("overlay: enter network namespace (fd %d): %w", o.cfg.NetNS, err)
+	}
+	defer func() {
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	return fn()
+}
+
+// route is one wanted route in the main table: via gw, or with no gw
+// straight into link (a WireGuard device), scope link.
 type route struct {
 	node   string // for errors
 	dst    netip.Prefix
@@ -121,11 +156,18 @@ type route struct {
 	onlink bool
 }
 
+func (r route) scope() netlink.Scope {
+	if r.gw.IsValid() {
+		return netlink.SCOPE_UNIVERSE
+	}
+	return netlink.SCOPE_LINK
+}
+
 func (r route) matches(k netlink.Route) bool {
 	gw, _ := netip.AddrFromSlice(k.Gw.To4())
 	return k.Dst != nil && k.Dst.String() == r.dst.String() && gw == r.gw &&
 		k.LinkIndex == r.link && (k.Flags&int(netlink.FLAG_ONLINK) != 0) == r.onlink &&
-		len(k.MultiPath) == 0
+		k.Scope == r.scope() && len(k.MultiPath) == 0
 }
 
 func (r route) netlink() *netlink.Route {
@@ -135,7 +177,7 @@ func (r route) netlink() *netlink.Route {
 		LinkIndex: r.link,
 		Protocol:  RouteProtocol,
 		Table:     unix.RT_TABLE_MAIN,
-		Scope:     netlink.SCOPE_UNIVERSE,
+		Scope:     r.scope(),
 	}
 	if r.onlink {
 		k.Flags = int(netlink.FLAG_ONLINK)

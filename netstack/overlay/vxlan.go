@@ -19,13 +19,16 @@ import (
 // pod subnet via its VTEP address, onlink).
 func (o *Overlay) syncVXLAN(h *netlink.Handle, local Node, remotes []Node) (Result, error) {
 	var res Result
+	var errs []error
+	c, err := o.deleteTunnels(h, VXLAN)
+	res.Changes += c
+	errs = append(errs, err)
 	dev, c, err := o.ensureDevice(h, local)
 	res.Changes += c
 	if err != nil {
-		return res, err
+		return res, errors.Join(append(errs, err)...)
 	}
 	idx := dev.Attrs().Index
-	var errs []error
 	c, err = syncFDB(h, idx, remotes)
 	res.Changes += c
 	errs = append(errs, err)
@@ -46,6 +49,7 @@ func (o *Overlay) syncVXLAN(h *netlink.Handle, local Node, remotes []Node) (Resu
 // differ; MAC, MTU, address and up state fixed in place.
 func (o *Overlay) ensureDevice(h *netlink.Handle, local Node) (netlink.Link, int, error) {
 	changes := 0
+	name := o.cfg.device(VXLAN)
 	under, err := linkWithAddr(h, local.IP)
 	if err != nil {
 		return nil, 0, err
@@ -56,30 +60,30 @@ func (o *Overlay) ensureDevice(h *netlink.Handle, local Node) (netlink.Link, int
 	}
 	mac := MACFor(local.IP)
 	want := &netlink.Vxlan{
-		LinkAttrs:    netlink.LinkAttrs{Name: o.cfg.Device, MTU: mtu, HardwareAddr: mac},
+		LinkAttrs:    netlink.LinkAttrs{Name: name, MTU: mtu, HardwareAddr: mac},
 		VxlanId:      o.cfg.VNI,
 		VtepDevIndex: under.Attrs().Index,
 		SrcAddr:      local.IP.AsSlice(),
 		Port:         o.cfg.Port,
 		Learning:     false,
 	}
-	link, err := h.LinkByName(o.cfg.Device)
+	link, err := h.LinkByName(name)
 	var notFound netlink.LinkNotFoundError
 	switch {
 	case errors.As(err, &notFound):
 		link = nil
 	case err != nil:
-		return nil, 0, fmt.Errorf("overlay: look up %s: %w", o.cfg.Device, err)
+		return nil, 0, fmt.Errorf("overlay: look up %s: %w", name, err)
 	}
 	if link != nil {
 		vx, ok := link.(*netlink.Vxlan)
 		if !ok {
-			return nil, 0, fmt.Errorf("overlay: %s is a %s device, not skiff's vxlan; remove it or set Device: %w", o.cfg.Device, link.Type(), errdefs.ErrConflict)
+			return nil, 0, fmt.Errorf("overlay: %s is a %s device, not skiff's vxlan; remove it or set Device: %w", name, link.Type(), errdefs.ErrConflict)
 		}
 		if vx.VxlanId != want.VxlanId || vx.Port != want.Port || !vx.SrcAddr.Equal(want.SrcAddr) ||
 			vx.VtepDevIndex != want.VtepDevIndex || vx.Learning {
 			if err := h.LinkDel(link); err != nil {
-				return nil, 0, fmt.Errorf("overlay: delete %s to recreate it: %w", o.cfg.Device, err)
+				return nil, 0, fmt.Errorf("overlay: delete %s to recreate it: %w", name, err)
 			}
 			changes++
 			link = nil
@@ -87,36 +91,23 @@ func (o *Overlay) ensureDevice(h *netlink.Handle, local Node) (netlink.Link, int
 	}
 	if link == nil {
 		if err := h.LinkAdd(want); err != nil {
-			return nil, changes, fmt.Errorf("overlay: create vxlan %s (vni %d, port %d, local %s): %w", o.cfg.Device, o.cfg.VNI, o.cfg.Port, local.IP, err)
+			return nil, changes, fmt.Errorf("overlay: create vxlan %s (vni %d, port %d, local %s): %w", name, o.cfg.VNI, o.cfg.Port, local.IP, err)
 		}
 		changes++
-		if link, err = h.LinkByName(o.cfg.Device); err != nil {
-			return nil, changes, fmt.Errorf("overlay: look up %s: %w", o.cfg.Device, err)
+		if link, err = h.LinkByName(name); err != nil {
+			return nil, changes, fmt.Errorf("overlay: look up %s: %w", name, err)
 		}
 	}
-	a := link.Attrs()
-	if !bytes.Equal(a.HardwareAddr, mac) {
+	if !bytes.Equal(link.Attrs().HardwareAddr, mac) {
 		if err := h.LinkSetHardwareAddr(link, mac); err != nil {
-			return nil, changes, fmt.Errorf("overlay: set %s address %s: %w", o.cfg.Device, mac, err)
+			return nil, changes, fmt.Errorf("overlay: set %s address %s: %w", name, mac, err)
 		}
 		changes++
 	}
-	if a.MTU != mtu {
-		if err := h.LinkSetMTU(link, mtu); err != nil {
-			return nil, changes, fmt.Errorf("overlay: set %s mtu %d: %w", o.cfg.Device, mtu, err)
-		}
-		changes++
-	}
-	c, err := syncDeviceAddr(h, link, local.vtep())
+	c, err := syncLink(h, link, mtu, local.vtep())
 	changes += c
 	if err != nil {
 		return nil, changes, err
-	}
-	if a.Flags&net.FlagUp == 0 {
-		if err := h.LinkSetUp(link); err != nil {
-			return nil, changes, fmt.Errorf("overlay: set %s up: %w", o.cfg.Device, err)
-		}
-		changes++
 	}
 	return link, changes, nil
 }
@@ -258,23 +249,4 @@ func syncNeighbours(h *netlink.Handle, idx int, remotes []Node) (int, error) {
 		changes++
 	}
 	return changes, errors.Join(errs...)
-}
-
-// deleteDevice deletes the VXLAN device if it is there.
-func deleteDevice(h *netlink.Handle, name string) (bool, error) {
-	link, err := h.LinkByName(name)
-	var notFound netlink.LinkNotFoundError
-	if errors.As(err, &notFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("overlay: look up %s: %w", name, err)
-	}
-	if _, ok := link.(*netlink.Vxlan); !ok {
-		return false, fmt.Errorf("overlay: %s is a %s device, not skiff's vxlan; not deleting it: %w", name, link.Type(), errdefs.ErrConflict)
-	}
-	if err := h.LinkDel(link); err != nil {
-		return false, fmt.Errorf("overlay: delete %s: %w", name, err)
-	}
-	return true, nil
 }

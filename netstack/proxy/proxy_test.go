@@ -517,3 +517,49 @@ func TestUDPFlowsMoveOffRemovedEndpoint(t *testing.T) {
 		t.Errorf("after removing %s the same UDP flow still reaches it", first)
 	}
 }
+
+// TestUDPFlowFindsFirstEndpoint: a UDP client that kept sending from one
+// source port to a VIP without endpoints (refused) reaches the first
+// endpoint as soon as it appears. The refusal happens before conntrack
+// confirms the flow, so no entry is left to pin the flow to nothing, and
+// no flush is needed (kube-proxy flushes here because iptables mode lets
+// such packets through untranslated).
+func TestUDPFlowFindsFirstEndpoint(t *testing.T) {
+	tp := newTopo(t, 1)
+	p := tp.proxy()
+	t.Cleanup(func() { p.Cleanup() })
+	mustSync(t, p, webState())
+	var conn *net.UDPConn
+	if err := tp.in(tp.client, func() (err error) {
+		conn, err = net.DialUDP("udp4", &net.UDPAddr{Port: 40054}, net.UDPAddrFromAddrPort(netip.AddrPortFrom(vipDNS, 53)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ask := func() (string, error) {
+		conn.SetDeadline(time.Now().Add(time.Second))
+		if _, err := conn.Write([]byte("hi\n")); err != nil {
+			return "", err
+		}
+		buf := make([]byte, 128)
+		n, err := conn.Read(buf)
+		if err != nil {
+			return "", err
+		}
+		ep, _, _ := strings.Cut(string(buf[:n]), " ")
+		return ep, nil
+	}
+	for range 3 {
+		if ep, err := ask(); err == nil || !isRefused(err) {
+			t.Fatalf("a VIP without endpoints: answered %q, %v; want refused", ep, err)
+		}
+	}
+	res := mustSync(t, p, webState(1))
+	if res.FlushedFlows != 0 {
+		t.Errorf("first endpoints: %+v, want no flows flushed", res)
+	}
+	if ep, err := ask(); err != nil || ep != "ep1" {
+		t.Errorf("the same UDP flow after the first endpoint appeared: %q, %v; want ep1", ep, err)
+	}
+}

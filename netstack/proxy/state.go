@@ -214,15 +214,21 @@ func (st State) normalize() (State, error) {
 			}
 		}
 		var conflict error
+		mine := map[l4]bool{}
 		for _, c := range claims {
+			where := fmt.Sprintf("%s %s:%d", c.proto, c.addr, c.port)
+			if !c.addr.IsValid() {
+				where = fmt.Sprintf("nodePort %s/%d", c.proto, c.port)
+			}
 			if o, ok := owner[c]; ok && o != s.Key() {
-				where := fmt.Sprintf("%s %s:%d", c.proto, c.addr, c.port)
-				if !c.addr.IsValid() {
-					where = fmt.Sprintf("nodePort %s/%d", c.proto, c.port)
-				}
 				conflict = fmt.Errorf("service %s: %s is already taken by service %s: %w", s.Key(), where, o, errdefs.ErrConflict)
 				break
 			}
+			if mine[c] {
+				conflict = fmt.Errorf("service %s: %s is claimed by two of its ports: %w", s.Key(), where, errdefs.ErrInvalid)
+				break
+			}
+			mine[c] = true
 		}
 		if conflict != nil {
 			errs = append(errs, conflict)

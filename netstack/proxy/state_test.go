@@ -56,6 +56,10 @@ func TestNormalize(t *testing.T) {
 				s.Name, s.ClusterIP, s.Type, s.Ports[0].NodePort = "b", netip.MustParseAddr("10.43.0.6"), NodePort, 30080
 			}),
 		}, wantErr: `service default/web: nodePort TCP/30080 is already taken by service default/b`},
+		{name: "nodePort twice in one service", want: 0, services: []Service{good(func(s *Service) {
+			s.Type, s.Ports[0].NodePort = NodePort, 30080
+			s.Ports = append(s.Ports, Port{Name: "alt", Port: 81, NodePort: 30080})
+		})}, wantErr: `service default/web: nodePort TCP/30080 is claimed by two of its ports`},
 		{name: "udp and tcp on one port", want: 1, services: []Service{good(func(s *Service) {
 			s.Ports = append(s.Ports, Port{Protocol: UDP, Port: 80})
 		})}},

@@ -61,6 +61,10 @@ type Config struct {
 	NodeIP string
 	// Labels are extra node labels.
 	Labels map[string]string
+	// Annotations are node annotations the agent sets at every start
+	// (what other nodes must know of this one, such as its overlay key);
+	// others on the node are left alone.
+	Annotations map[string]string
 	// CgroupRoot is the parent of every pod's cgroup (default /skiff).
 	CgroupRoot string
 	// PodPidsLimit caps the processes of each container (default 4096).

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"sort"
@@ -94,19 +95,14 @@ func (a *Agent) register(ctx context.Context) (*api.Node, error) {
 	err := client.RetryOnConflict(ctx, func() error {
 		n, err := nodes.Get(ctx, a.cfg.NodeName)
 		if errdefs.IsNotFound(err) {
-			n, err = nodes.Create(ctx, &api.Node{ObjectMeta: api.ObjectMeta{Name: a.cfg.NodeName, Labels: labels}})
+			n, err = nodes.Create(ctx, &api.Node{ObjectMeta: api.ObjectMeta{Name: a.cfg.NodeName, Labels: labels, Annotations: maps.Clone(a.cfg.Annotations)}})
 		}
 		if err != nil {
 			return err
 		}
-		changed := false
-		for k, v := range labels {
-			if n.Labels[k] != v {
-				if n.Labels == nil {
-					n.Labels = map[string]string{}
-				}
-				n.Labels[k], changed = v, true
-			}
+		changed := setAll(&n.Labels, labels)
+		if setAll(&n.Annotations, a.cfg.Annotations) {
+			changed = true
 		}
 		if changed {
 			if n, err = nodes.Update(ctx, n); err != nil {
@@ -134,6 +130,20 @@ func (a *Agent) register(ctx context.Context) (*api.Node, error) {
 		}
 	}
 	return node, nil
+}
+
+// setAll puts every key of want into *m, saying whether that changed it.
+func setAll(m *map[string]string, want map[string]string) bool {
+	changed := false
+	for k, v := range want {
+		if (*m)[k] != v {
+			if *m == nil {
+				*m = map[string]string{}
+			}
+			(*m)[k], changed = v, true
+		}
+	}
+	return changed
 }
 
 // writeNodeStatus writes st unless the node already says the same.

@@ -150,3 +150,12 @@ func (s *Server) leaseOf(node string) (nodelease.Lease, bool) {
 	}
 	return s.leases.Get(node)
 }
+
+// clusterNetwork answers the cluster's network settings to anyone
+// authenticated (every node needs them; they hold no secret).
+func (s *Server) clusterNetwork(c *echo.Context) error {
+	if s.network == nil {
+		return fmt.Errorf("this server publishes no cluster network settings: %w", errdefs.ErrNotFound)
+	}
+	return c.JSON(http.StatusOK, s.network)
+}

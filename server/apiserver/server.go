@@ -42,7 +42,10 @@ type Config struct {
 	// Agents, when set, lets the server proxy pods' logs and exec to the
 	// agents of their nodes.
 	Agents *AgentProxyConfig
-	Log    *slog.Logger
+	// Network, when set, is the answer of GET /cluster/v1/network, the
+	// settings every node takes from the server.
+	Network *client.ClusterNetwork
+	Log     *slog.Logger
 }
 
 // VersionInfo is the answer of GET /version.
@@ -77,6 +80,7 @@ type Server struct {
 	join    *JoinConfig
 	leases  *nodelease.Table
 	agents  *agentProxy
+	network *client.ClusterNetwork
 	log     *slog.Logger
 	handler http.Handler
 }
@@ -99,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.Version.Platform = runtime.GOOS + "/" + runtime.GOARCH
 	s := &Server{
 		backend: cfg.Backend, auth: cfg.Auth, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes,
-		version: cfg.Version, join: cfg.Join, leases: cfg.Leases, log: cfg.Log,
+		version: cfg.Version, join: cfg.Join, leases: cfg.Leases, network: cfg.Network, log: cfg.Log,
 	}
 	if cfg.Agents != nil {
 		s.agents = &agentProxy{cfg: *cfg.Agents, trs: map[agentKey]*agentTransport{}}
@@ -114,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/cacerts", s.getCACerts)
 	e.POST("/join/v1/node", s.joinNode)
 	e.GET("/api/v1/nodes/:name/lease", s.nodeLease)
+	e.GET("/cluster/v1/network", s.clusterNetwork)
 	e.PUT("/api/v1/nodes/:name/lease", s.nodeLease)
 	e.GET("/api/v1/namespaces/:namespace/pods/:name/log", s.podLog)
 	e.GET("/api/v1/namespaces/:namespace/pods/:name/exec", s.podExec)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/server/api"
 )
 
@@ -82,14 +83,14 @@ func EnsureJoinToken(dataDir, caHash string) (JoinToken, error) {
 			return t, nil
 		}
 		t.CAHash = caHash
-		return t, writeFileAtomic(path, []byte(t.String()+"\n"), 0o600)
+		return t, atomicfile.WriteFile(path, []byte(t.String()+"\n"), 0o600)
 	case errors.Is(err, os.ErrNotExist):
 		b := make([]byte, 24)
 		if _, err := rand.Read(b); err != nil {
 			return JoinToken{}, err
 		}
 		t := JoinToken{CAHash: caHash, Secret: hex.EncodeToString(b)}
-		return t, writeFileAtomic(path, []byte(t.String()+"\n"), 0o600)
+		return t, atomicfile.WriteFile(path, []byte(t.String()+"\n"), 0o600)
 	default:
 		return JoinToken{}, fmt.Errorf("join token: %w", err)
 	}

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 // PKIConfig tunes EnsurePKI.
@@ -326,12 +328,12 @@ func writePair(certPath, keyPath string, cert *x509.Certificate, key *ecdsa.Priv
 	if err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
 	var b bytes.Buffer
 	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-	if err := writeFileAtomic(certPath, b.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(certPath, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
 	return nil

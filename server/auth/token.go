@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 const adminTokenFile = "admin-token.sha256"
@@ -34,7 +36,7 @@ func EnsureAdminToken(dir string) (token string, created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", false, fmt.Errorf("admin token: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(hex.EncodeToString(sum[:])+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(hex.EncodeToString(sum[:])+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("admin token: %w", err)
 	}
 	return token, true, nil
@@ -52,30 +54,4 @@ func LoadTokenHash(dir string) (string, error) {
 		return "", fmt.Errorf("admin token hash %s is corrupt: want 64 hex digits", path)
 	}
 	return h, nil
-}
-
-// writeFileAtomic writes data to a temporary file, syncs it and renames it
-// over path, so a crash leaves the old file or the new one, never half.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

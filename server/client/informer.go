@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -131,6 +132,25 @@ func (i *Informer[T]) AddHandler(h Handler[T]) {
 		h.OnAdd(o)
 	}
 }
+
+// AddHandlerUntil registers h as AddHandler does and removes it when ctx
+// ends: for a user of a shared informer that may stop and start again
+// (a restarted DNS server, say) while the informer runs on for others.
+func (i *Informer[T]) AddHandlerUntil(ctx context.Context, h Handler[T]) {
+	w := &untilHandler[T]{h}
+	i.AddHandler(w)
+	context.AfterFunc(ctx, func() {
+		i.dispatch.Lock()
+		defer i.dispatch.Unlock()
+		i.mu.Lock()
+		defer i.mu.Unlock()
+		// A new slice: dispatches in flight hold the old one.
+		i.handlers = slices.DeleteFunc(slices.Clone(i.handlers), func(o Handler[T]) bool { return o == Handler[T](w) })
+	})
+}
+
+// untilHandler gives a handler an identity (its address) to be removed by.
+type untilHandler[T api.Object] struct{ Handler[T] }
 
 // AddIndex adds a named index: fn returns the values an object is filed
 // under. An index name means one function: adding a name that exists

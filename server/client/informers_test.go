@@ -85,3 +85,35 @@ func TestSharedInformers(t *testing.T) {
 	go a.Run(ctx3)
 	first.waitFor(t, "delete a1")
 }
+
+// TestAddHandlerUntil: a handler added until a context ends hears
+// nothing after it ends, while the informer runs on for its other users.
+func TestAddHandlerUntil(t *testing.T) {
+	reg, st := newRegistry(t, t.TempDir(), 0)
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cms := client.For[*api.ConfigMap](reg, "default")
+	inf := client.NewInformer[*api.ConfigMap](reg, "", api.ListOptions{}, nil)
+	stays := &recorder{}
+	inf.AddHandler(stays)
+	go inf.Run(ctx)
+	uctx, stop := context.WithCancel(ctx)
+	leaves := &recorder{}
+	inf.AddHandlerUntil(uctx, leaves)
+	if _, err := cms.Create(ctx, cm("a", "1")); err != nil {
+		t.Fatal(err)
+	}
+	leaves.waitFor(t, "add a=1")
+	stop()
+	time.Sleep(50 * time.Millisecond) // the removal runs on its own goroutine
+	if _, err := cms.Create(ctx, cm("b", "1")); err != nil {
+		t.Fatal(err)
+	}
+	stays.waitFor(t, "add a=1", "add b=1")
+	leaves.mu.Lock()
+	defer leaves.mu.Unlock()
+	if len(leaves.events) != 1 {
+		t.Errorf("a handler whose context ended heard %v; want only the add of a", leaves.events)
+	}
+}

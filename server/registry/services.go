@@ -511,3 +511,14 @@ func admissionError(k api.Kind, obj api.Object, err error) error {
 	}
 	return err
 }
+
+// ClusterDNSAddress is the address kept for cluster DNS in the service
+// range cidr: its tenth (10.43.0.10 in the default range), where every
+// node serves DNS unless told another.
+func ClusterDNSAddress(cidr string) (netip.Addr, error) {
+	r, err := parseIPRange(cidr)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return r.addr(clusterDNSOffset), nil
+}

@@ -1,0 +1,35 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+)
+
+// ClusterNetwork is the answer of GET /cluster/v1/network: the cluster's
+// network settings, which every node needs to agree on and so takes from
+// the server rather than from its own flags.
+type ClusterNetwork struct {
+	// ClusterCIDR is the pod network; each node has a /24 of it.
+	ClusterCIDR string `json:"clusterCIDR"`
+	// ServiceCIDR is where services' cluster IPs come from.
+	ServiceCIDR string `json:"serviceCIDR"`
+	// ClusterDNS is the cluster DNS address every node serves.
+	ClusterDNS string `json:"clusterDNS,omitempty"`
+	// Overlay is how pod traffic crosses between nodes: host-gw, vxlan
+	// or wireguard (netstack/overlay).
+	Overlay string `json:"overlay"`
+}
+
+// ClusterNetwork reads the cluster's network settings.
+func (h *HTTP) ClusterNetwork(ctx context.Context) (ClusterNetwork, error) {
+	var n ClusterNetwork
+	resp, err := h.do(ctx, http.MethodGet, "/cluster/v1/network", nil, nil, "")
+	if err != nil {
+		return n, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&n)
+	return n, err
+}
