@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +18,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/skiffhq/skiff/internal/atomicfile"
+	"github.com/skiffhq/skiff/netstack/overlay"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/registry"
+	"github.com/skiffhq/skiff/server/store/atomicfile"
 )
 
 // agentCredentials is where a joined agent keeps its client config (server,
@@ -119,22 +123,32 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	if !pool.AppendCertsFromPEM([]byte(cfg.CA)) {
 		return errors.New("node credentials: the CA holds no PEM certificate")
 	}
-	netw, err := agentNetwork(ctx, c, o.dataDir, log)
+	netw, err := agentNetwork(ctx, c, cfg, o.dataDir, log)
 	if err != nil {
 		return err
 	}
-	if givenCIDR == "" {
+	switch {
+	case givenCIDR == "" && netw.ClusterCIDR != "":
 		o.node.ClusterCIDR = netw.ClusterCIDR
+	case givenCIDR != "" && netw.ClusterCIDR != "" && givenCIDR != netw.ClusterCIDR:
+		log.Warn("--cluster-cidr is not the server's: pod traffic to other nodes is masqueraded or misrouted", "given", givenCIDR, "server", netw.ClusterCIDR)
 	}
-	if givenDNS == "" && netw.ClusterDNS != "" {
-		o.node.ClusterDNS = netw.ClusterDNS
+	if givenDNS == "" {
+		switch dns, err := registry.ClusterDNSAddress(netw.ServiceCIDR); {
+		case netw.ClusterDNS != "":
+			o.node.ClusterDNS = netw.ClusterDNS
+		case err == nil:
+			o.node.ClusterDNS = dns.String()
+		}
 	}
-	o.node.Overlay = netw.Overlay
+	o.node.Overlay, o.node.WireGuardPort = netw.Overlay, netw.WireGuardPort
 	log.Info("skiff agent starting", "server", cfg.Server, "node", o.node.NodeName, "overlay", o.node.Overlay,
 		"certificate-expires", pair.Leaf.NotAfter.Format(time.DateOnly))
 	if left := time.Until(pair.Leaf.NotAfter); left < 30*24*time.Hour {
 		log.Warn("the node certificate expires soon; rejoin with --token before then", "in", left.Round(time.Hour))
 	}
+	go watchNetwork(ctx, c, client.ClusterNetwork{ClusterCIDR: o.node.ClusterCIDR, Overlay: o.node.Overlay,
+		ServiceCIDR: netw.ServiceCIDR, ClusterDNS: netw.ClusterDNS}, log)
 	return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: pair, ca: pool}, version, log)
 }
 
@@ -142,36 +156,56 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 // settings as last read from the server, for starts while it is down.
 const agentNetworkFile = "agent/network.json"
 
+// savedNetwork is agentNetworkFile: the settings and the server (its URL
+// and CA) that gave them, so that a node joined to another server since
+// does not start with the old cluster's.
+type savedNetwork struct {
+	Server  string                `json:"server"`
+	CAHash  string                `json:"caSHA256"`
+	Network client.ClusterNetwork `json:"network"`
+}
+
 // agentNetwork reads the cluster's network settings from the server and
-// keeps a copy; while the server cannot be reached it starts with the
-// copy (the node's pods keep running and routed), or, on a first start,
-// waits for the server.
-func agentNetwork(ctx context.Context, c *client.HTTP, dataDir string, log *slog.Logger) (client.ClusterNetwork, error) {
+// keeps a copy (written only when it changes); while the server cannot
+// be reached it starts with the copy (the node's pods keep running and
+// routed), or, on a first start, waits for the server. A server that
+// publishes none (older than the settings) leaves the agent's own:
+// host-gw, and its --cluster-cidr or the default.
+func agentNetwork(ctx context.Context, c *client.HTTP, cfg client.Config, dataDir string, log *slog.Logger) (client.ClusterNetwork, error) {
 	path := filepath.Join(dataDir, agentNetworkFile)
+	sum := sha256.Sum256([]byte(cfg.CA))
+	me := savedNetwork{Server: cfg.Server, CAHash: hex.EncodeToString(sum[:])}
+	var saved savedNetwork
+	if data, err := os.ReadFile(path); err == nil {
+		if json.Unmarshal(data, &saved) != nil || saved.Server != me.Server || saved.CAHash != me.CAHash {
+			saved = savedNetwork{}
+		}
+	}
 	delay := time.Second
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		n, err := c.ClusterNetwork(rctx)
 		cancel()
-		if err == nil {
-			if n.ClusterCIDR == "" || n.Overlay == "" {
-				return n, fmt.Errorf("the server's network settings lack the cluster CIDR or overlay: %+v", n)
-			}
-			data, _ := json.Marshal(n)
-			if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
-				log.Warn("cannot keep the cluster's network settings", "path", path, "err", err)
+		switch {
+		case err == nil && (n.ClusterCIDR == "" || n.Overlay == ""):
+			return n, fmt.Errorf("the server's network settings lack the cluster CIDR or the overlay (%+v): upgrade the server", n)
+		case err == nil:
+			if saved.Network != n {
+				me.Network = n
+				data, _ := json.Marshal(me)
+				if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+					log.Warn("cannot keep the cluster's network settings", "path", path, "err", err)
+				}
 			}
 			return n, nil
-		}
-		if errdefs.IsUnauthorized(err) || errdefs.IsForbidden(err) || errdefs.IsNotFound(err) {
-			return n, fmt.Errorf("the cluster's network settings: %w", err)
-		}
-		if data, rerr := os.ReadFile(path); rerr == nil {
-			var kept client.ClusterNetwork
-			if jerr := json.Unmarshal(data, &kept); jerr == nil {
-				log.Warn("cannot reach the server; starting with the network settings it last gave", "err", err)
-				return kept, nil
-			}
+		case errdefs.IsNotFound(err):
+			log.Warn("the server publishes no network settings (GET /cluster/v1/network: not found; it is older than this agent): running host-gw with this agent's --cluster-cidr; upgrade the server", "server", cfg.Server)
+			return client.ClusterNetwork{Overlay: string(overlay.HostGW)}, nil
+		case errdefs.IsUnauthorized(err) || errdefs.IsForbidden(err):
+			return n, fmt.Errorf("the cluster's network settings: %w (rejoin with --token)", err)
+		case saved.Network.Overlay != "":
+			log.Warn("cannot reach the server; starting with the network settings it last gave", "err", err)
+			return saved.Network, nil
 		}
 		log.Warn("cannot read the cluster's network settings yet; retrying", "in", delay, "err", err)
 		select {
@@ -180,6 +214,38 @@ func agentNetwork(ctx context.Context, c *client.HTTP, dataDir string, log *slog
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// networkRecheck is how often a running agent compares the server's
+// network settings with those it runs.
+const networkRecheck = time.Minute
+
+// watchNetwork says, once per change, when the server's network settings
+// stop being those this agent runs: a node on another overlay or pod
+// network cannot reach the others' pods. They take effect at the agent's
+// next start (its pods keep running across it).
+func watchNetwork(ctx context.Context, c *client.HTTP, running client.ClusterNetwork, log *slog.Logger) {
+	said := running
+	t := time.NewTicker(networkRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := c.ClusterNetwork(rctx)
+		cancel()
+		if err != nil || n == said {
+			continue
+		}
+		said = n
+		if n.Overlay != running.Overlay || n.ClusterCIDR != running.ClusterCIDR {
+			log.Error("the server's network settings changed: restart this agent to follow them (its pods keep running)",
+				"overlay", n.Overlay, "running-overlay", running.Overlay, "cluster-cidr", n.ClusterCIDR, "running-cluster-cidr", running.ClusterCIDR)
+		}
 	}
 }
 

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -22,7 +25,7 @@ import (
 // removes it once the machine is done with skiff.
 func newCleanupNodeCommand(io streams) *cobra.Command {
 	var agentPort int
-	var clusterDNS, device string
+	var clusterDNS, device, dataDir string
 	cmd := &cobra.Command{
 		Use:   "cleanup-node",
 		Short: "Remove this node's service rules, routes, tunnel and DNS address (agent stopped)",
@@ -36,7 +39,14 @@ leaves the cluster; it refuses while the agent answers on its port.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(agentPort)), time.Second); err == nil {
 				conn.Close()
-				return fmt.Errorf("the node agent still runs (port %d answers): stop it first", agentPort)
+				return fmt.Errorf("port %d answers: the node agent still runs (or another program has its port): stop it first", agentPort)
+			}
+			// The settings the agent last had from its server, if any.
+			kept := filepath.Join(dataDir, agentNetworkFile)
+			var saved savedNetwork
+			if data, err := os.ReadFile(kept); err == nil && json.Unmarshal(data, &saved) == nil &&
+				!cmd.Flags().Changed("cluster-dns") && saved.Network.ClusterDNS != "" {
+				clusterDNS = saved.Network.ClusterDNS
 			}
 			var errs []error
 			p, err := proxy.New(proxy.Config{})
@@ -64,12 +74,16 @@ leaves the cluster; it refuses while the agent answers on its port.`,
 					fmt.Fprintf(io.out, "removed the cluster DNS address %s\n", clusterDNS)
 				}
 			}
+			if err := os.Remove(kept); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
 			return errors.Join(errs...)
 		},
 	}
 	cmd.Flags().IntVar(&agentPort, "agent-port", 10250, "the agent's port, to check that it is stopped")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/skiff", "the agent's data directory (for the network settings it kept, then removed)")
 	cmd.Flags().StringVar(&device, "overlay-device", "", "the overlay's tunnel device, if the node had --overlay-device")
-	cmd.Flags().StringVar(&clusterDNS, "cluster-dns", "10.43.0.10", `the cluster DNS address the node served ("none": skip)`)
+	cmd.Flags().StringVar(&clusterDNS, "cluster-dns", "10.43.0.10", `the cluster DNS address the node served ("none": skip; default the one its server last gave)`)
 	return cmd
 }
 

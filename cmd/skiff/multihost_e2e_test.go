@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -109,6 +110,9 @@ func newTestCluster(t *testing.T, backend string, routed bool, idx ...int) *test
 		mustRun(t, "ip", "-n", h.netns, "route", "add", srv.nodeIP+"/32", "via", c.gatewayTo(k+1, 0))
 	}
 	srv.serverArgs = append([]string{"--node-ip", c.lanAddr(0), "--overlay", backend}, c.deviceArgs(0)...)
+	if backend == "wireguard" {
+		srv.serverArgs = append(srv.serverArgs, "--wireguard-port", strconv.Itoa(testWireGuardPort))
+	}
 	for k, h := range c.hosts[1:] {
 		h.agentArgs = c.deviceArgs(k + 1)
 	}
@@ -139,6 +143,10 @@ func newTestCluster(t *testing.T, backend string, routed bool, idx ...int) *test
 	return c
 }
 
+// testWireGuardPort is the wireguard suite's port: not the default, so
+// that the server's --wireguard-port is seen to reach every node.
+const testWireGuardPort = 51999
+
 // deviceArgs names host k's tunnel device: with userspace WireGuard the
 // name must be unique on the machine (wireguard-go's sockets are
 // machine-wide), and here every host shares one.
@@ -146,7 +154,20 @@ func (c *testCluster) deviceArgs(k int) []string {
 	if c.overlay != "wireguard" {
 		return nil
 	}
-	return []string{"--overlay-device", fmt.Sprintf("skiff.wg%d", k)}
+	return []string{"--overlay-device", c.device(k)}
+}
+
+// device is host k's tunnel device: the default, or with wireguard one
+// named for this run and host (a run killed before its cleanup leaves a
+// wireguard-go behind, whose name the next run must not take).
+func (c *testCluster) device(k int) string {
+	switch c.overlay {
+	case "vxlan":
+		return "skiff.vxlan"
+	case "wireguard":
+		return fmt.Sprintf("skwg%d.%d", os.Getpid()%100000, k)
+	}
+	return "lan0"
 }
 
 // killWireGuardGo kills the wireguard-go processes in netns name (by PID,
@@ -377,11 +398,15 @@ func testMultiHost(t *testing.T, c *testCluster) {
 
 	// Through the backend asked for: a route per other host on its
 	// device, and pods whose MTU leaves room for the tunnel's headers.
-	dev, mtu := map[string]string{"host-gw": "dev lan0", "vxlan": "dev skiff.vxlan", "wireguard": "dev skiff.wg"}[c.overlay],
-		map[string]int{"host-gw": 1500, "vxlan": 1450, "wireguard": 1420}[c.overlay]
-	for _, h := range c.hosts {
-		if r := c.routes(h); strings.Count(r, dev) < len(c.hosts)-1 {
+	mtu := map[string]int{"host-gw": 1500, "vxlan": 1450, "wireguard": 1420}[c.overlay]
+	for k, h := range c.hosts {
+		if r, dev := c.routes(h), "dev "+c.device(k)+" "; strings.Count(r, dev) < len(c.hosts)-1 {
 			t.Errorf("%s: want a route %s to each of the %d other hosts' pods:\n%s", h.name, dev, len(c.hosts)-1, r)
+		}
+		if c.overlay == "wireguard" {
+			if out := mustRun(t, "ip", "netns", "exec", h.netns, "ss", "-Hlun"); !strings.Contains(out, ":"+strconv.Itoa(testWireGuardPort)+" ") {
+				t.Errorf("%s: WireGuard not on the server's --wireguard-port %d:\n%s", h.name, testWireGuardPort, out)
+			}
 		}
 		var got int
 		inNetNS(podNetNS(h, clients[h.name]), func() error {
@@ -489,7 +514,7 @@ func testMultiHost(t *testing.T, c *testCluster) {
 	// An endpoint that becomes unready, then one that is deleted: new
 	// connections stop reaching it within 1 s.
 	unready := "web-" + c.hosts[1].name
-	stopsWithin(t, c, from, web.Spec.ClusterIP, unready, func() time.Time {
+	stopsWithin(t, c, from, web.Spec.ClusterIP, unready, webs[c.hosts[1].name].Status.PodIP, func() time.Time {
 		runSkiff(t, []string{"SKIFF_CONFIG=" + srv.srv.config}, "", "exec", unready, "--", "rm", "/w/ready").must(t, "exec rm")
 		// From when the API says so (its transition times are in whole
 		// seconds), polled every 100 ms.
@@ -503,7 +528,7 @@ func testMultiHost(t *testing.T, c *testCluster) {
 			t.Fatalf("%s: no rule names endpoint %s before it goes:\n%s", h.name, deletedIP, rules)
 		}
 	}
-	stopsWithin(t, c, from, web.Spec.ClusterIP, deleted, func() time.Time {
+	stopsWithin(t, c, from, web.Spec.ClusterIP, deleted, deletedIP, func() time.Time {
 		at := time.Now()
 		if _, err := c.hosts[2].pods().Delete(ctx, deleted, api.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
 			t.Fatal(err)
@@ -534,7 +559,13 @@ func testMultiHost(t *testing.T, c *testCluster) {
 	for _, h := range c.hosts {
 		h.waitNodeReady()
 	}
-	time.Sleep(2 * time.Second) // a first sync of each node's rules and routes
+	// A service made now is on every host: each restarted proxy has
+	// synced (and a sync that broke connections would have).
+	later := mkSvc("after-restarts", api.ServiceSpec{})
+	c.eventuallyEveryHost("the restarted proxies' rules name "+later.Spec.ClusterIP, func(h *testNode) (bool, string) {
+		rules := c.nft(h)
+		return mentions(rules, later.Spec.ClusterIP), rules
+	})
 	if err := roundTrip("after restarts"); err != nil {
 		t.Errorf("a connection through a service did not survive agent restarts: %v\n%s", err, debug())
 	}
@@ -590,6 +621,12 @@ func testMultiHost(t *testing.T, c *testCluster) {
 		return err == nil && r.Rcode == dns.RcodeNameError, fmt.Sprint(err, r)
 	})
 
+	// The service selecting nothing says so to whoever looks.
+	srv.eventually(20*time.Second, "skiff describe service selects-nothing warns", func() (bool, string) {
+		out := runSkiff(t, []string{"SKIFF_CONFIG=" + srv.srv.config}, "", "describe", "service", "selects-nothing").out
+		return strings.Contains(out, "NoPodsSelected") && strings.Contains(out, "selector app=nothing matches no pod"), out
+	})
+
 	// Deleting a node (its agent stopped) leaves no route to its pods.
 	gone := c.hosts[2]
 	n, err := nodes.Get(ctx, gone.name)
@@ -625,7 +662,7 @@ func testMultiHost(t *testing.T, c *testCluster) {
 	// The machine that left: `skiff cleanup-node` removes what its agent
 	// kept for its pods across restarts — and refuses on a live node.
 	cleanup := func(h *testNode) (string, error) {
-		args := append([]string{"--net=/run/netns/" + h.netns, "--", skiffBin, "cleanup-node"}, h.agentArgs...)
+		args := append([]string{"--net=/run/netns/" + h.netns, "--", skiffBin, "cleanup-node", "--data-dir", h.dataDir}, h.agentArgs...)
 		out, err := exec.Command("nsenter", args...).CombinedOutput()
 		return string(out), err
 	}
@@ -635,8 +672,14 @@ func testMultiHost(t *testing.T, c *testCluster) {
 	if rules := c.nft(c.hosts[1]); !strings.Contains(rules, "table ip skiff-proxy") {
 		t.Errorf("a refused cleanup-node touched the live node's rules:\n%s", rules)
 	}
+	if _, err := os.Stat(filepath.Join(gone.dataDir, agentNetworkFile)); err != nil {
+		t.Errorf("the agent kept no copy of the cluster's network settings: %v", err)
+	}
 	if out, err := cleanup(gone); err != nil {
 		t.Fatalf("cleanup-node: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(gone.dataDir, agentNetworkFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cleanup-node left the network settings' copy: %v", err)
 	}
 	tables := mustRun(t, "ip", "netns", "exec", gone.netns, "nft", "list", "tables")
 	links := mustRun(t, "ip", "-n", gone.netns, "-o", "link")
@@ -646,18 +689,21 @@ func testMultiHost(t *testing.T, c *testCluster) {
 		t.Errorf("service rules left after cleanup-node:\n%s", tables)
 	case strings.TrimSpace(mustRun(t, "ip", "-n", gone.netns, "route", "show", "proto", "0x5a")) != "":
 		t.Errorf("routes left after cleanup-node:\n%s", c.routes(gone))
-	case strings.Contains(links, "skiff.vxlan") || strings.Contains(links, "skiff.wg") || strings.Contains(links, dnsLink):
+	case strings.Contains(links, "skiff.vxlan") || strings.Contains(links, "skiff.wg") || (c.overlay != "host-gw" && strings.Contains(links, c.device(2))) || strings.Contains(links, dnsLink):
 		t.Errorf("devices left after cleanup-node:\n%s", links)
 	case strings.Contains(addrs, "10.43.0.10/32"):
 		t.Errorf("the cluster DNS address left after cleanup-node:\n%s", addrs)
 	}
 }
 
-// stopsWithin starts new connections to vip from the namespace at from,
-// back to back, while act makes pod leave the service; it checks that
-// no connection started more than 1 s after the time act returns was
-// answered by pod, and that pod answered before.
-func stopsWithin(t *testing.T, c *testCluster, from, vip, pod string, act func() time.Time) {
+// stopsWithin starts new connections to vip from the namespace at from
+// (a pod's on host 0), back to back, while act makes pod (at podIP)
+// leave the service. It checks that pod answered before; that no
+// connection started after host 0's rules stopped naming podIP reached
+// it; that none started more than 1 s after the time act returns did
+// (the acceptance bound; typically it is tens of milliseconds); and that
+// the service went on answering.
+func stopsWithin(t *testing.T, c *testCluster, from, vip, pod, podIP string, act func() time.Time) {
 	t.Helper()
 	type answer struct {
 		at   time.Time
@@ -699,7 +745,13 @@ func stopsWithin(t *testing.T, c *testCluster, from, vip, pod string, act func()
 		return false, fmt.Sprint(len(answers), " answers")
 	})
 	left := act()
-	time.Sleep(2 * time.Second)
+	var rulesGone time.Time
+	c.hosts[0].eventually(10*time.Second, "host 0's rules without "+podIP, func() (bool, string) {
+		rules := c.nft(c.hosts[0])
+		rulesGone = time.Now()
+		return !mentions(rules, podIP), rules
+	})
+	time.Sleep(left.Add(2 * time.Second).Sub(time.Now())) // a second of answers past the bound
 	close(stop)
 	<-done
 	last := time.Time{}
@@ -708,11 +760,15 @@ func stopsWithin(t *testing.T, c *testCluster, from, vip, pod string, act func()
 		if a.body == pod && a.at.After(last) {
 			last = a.at
 		}
+		if a.body == pod && a.at.After(rulesGone) {
+			t.Errorf("%s answered a connection started %v after host 0's rules stopped naming it", pod, a.at.Sub(rulesGone))
+		}
 		if a.at.After(left.Add(time.Second)) {
 			after++
 		}
 	}
-	t.Logf("%s: last new connection answered %v after it left the service (%d answers after 1 s)", pod, last.Sub(left).Round(time.Millisecond), after)
+	t.Logf("%s: last new connection answered %v after it left the service; rules without it after %v (%d answers after 1 s)",
+		pod, last.Sub(left).Round(time.Millisecond), rulesGone.Sub(left).Round(time.Millisecond), after)
 	if last.After(left.Add(time.Second)) {
 		t.Errorf("%s still got new connections %v after it left the service, want within 1 s", pod, last.Sub(left))
 	}
@@ -745,6 +801,7 @@ func (c *testCluster) nft(h *testNode) string {
 // its FDB).
 func (c *testCluster) routes(h *testNode) string {
 	out, _ := exec.Command("ip", "-n", h.netns, "route", "show", "proto", "0x5a").CombinedOutput()
+	// (with host-gw, the LAN device lan0, and no FDB to show)
 	fdb, _ := exec.Command("ip", "netns", "exec", h.netns, "bridge", "fdb", "show", "dev", "skiff.vxlan").CombinedOutput()
 	return string(out) + string(fdb)
 }

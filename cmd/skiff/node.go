@@ -61,9 +61,13 @@ type NodeConfig struct {
 	// ClusterCIDR is the cluster's pod network (the server's; default
 	// 10.42.0.0/16): pods reach it with their own addresses, unmasqueraded.
 	ClusterCIDR string `json:"clusterCIDR,omitempty"`
-	// Overlay is how pod traffic crosses to other nodes (the server's
-	// --overlay; default host-gw): host-gw, vxlan or wireguard.
-	Overlay string `json:"overlay,omitempty"`
+	// Overlay is how pod traffic crosses to other nodes: the server's
+	// --overlay (a cluster setting, not the node's own: not in the config
+	// file's node section); host-gw, vxlan or wireguard.
+	Overlay string `json:"-"`
+	// WireGuardPort is the wireguard overlay's UDP port, the server's
+	// --wireguard-port (0: 51820).
+	WireGuardPort int `json:"-"`
 	// OverlayDevice names the tunnel device of vxlan or wireguard
 	// (default skiff.vxlan, skiff.wg). Userspace WireGuard (wireguard-go,
 	// where the kernel has none) keeps its sockets machine-wide, so nodes
@@ -81,7 +85,7 @@ func addNodeFlags(f *pflag.FlagSet) {
 	f.String("cgroup-root", "/skiff", "parent cgroup of every pod")
 	f.String("bridge", "skiff0", "the pods' bridge")
 	f.Int("agent-port", 10250, "the agent's HTTPS port, for the API server's log and exec requests")
-	f.String("cluster-dns", "10.43.0.10", `the cluster DNS address this node serves and gives its pods ("none": off)`)
+	f.String("cluster-dns", "", `the cluster DNS address this node serves and gives its pods ("none": off; default the service range's .10, 10.43.0.10, or on an agent the server's)`)
 	f.String("overlay-device", "", "the overlay's tunnel device (default skiff.vxlan or skiff.wg)")
 }
 

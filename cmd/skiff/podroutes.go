@@ -35,7 +35,7 @@ type podRoutes struct {
 // <data-dir>/agent/wireguard.key (made on the first start).
 func newPodRoutes(cfg NodeConfig, dataDir string, log *slog.Logger) (*podRoutes, error) {
 	backend := overlay.Backend(cfg.Overlay)
-	o, err := overlay.New(overlay.Config{Backend: backend, Device: cfg.OverlayDevice, Log: log,
+	o, err := overlay.New(overlay.Config{Backend: backend, Device: cfg.OverlayDevice, WireGuardPort: cfg.WireGuardPort, Log: log,
 		WireGuardKeyFile: filepath.Join(dataDir, "agent", "wireguard.key")})
 	if err != nil {
 		return nil, err
@@ -59,24 +59,10 @@ func newPodRoutes(cfg NodeConfig, dataDir string, log *slog.Logger) (*podRoutes,
 		r.annotations[overlay.WireGuardKeyAnnotation] = key
 	}
 	if over := overlay.TunnelOverhead(backend); over > 0 {
-		r.podMTU = underlayMTU(cfg.NodeIP) - over
+		ip, _ := netip.ParseAddr(cfg.NodeIP)
+		r.podMTU = overlay.UnderlayMTU(ip) - over
 	}
 	return r, nil
-}
-
-// underlayMTU is the MTU of the interface that holds ip (1500 if none
-// does).
-func underlayMTU(ip string) int {
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		addrs, _ := i.Addrs()
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.String() == ip {
-				return i.MTU
-			}
-		}
-	}
-	return 1500
 }
 
 // run keeps this node's routes to every other node's pod subnet from an
@@ -86,14 +72,7 @@ func underlayMTU(ip string) int {
 func (r *podRoutes) run(ctx context.Context, inf *client.Informers, self string, log *slog.Logger) error {
 	nodes := client.Shared[*api.Node](inf, "", api.ListOptions{})
 	kick := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
-	nodes.AddHandlerUntil(ctx, client.HandlerFuncs[*api.Node]{
-		AddFunc: func(*api.Node) { poke() }, UpdateFunc: func(_, _ *api.Node) { poke() }, DeleteFunc: func(*api.Node) { poke() }})
+	client.KickOnChange(ctx, nodes, kick)
 	go nodes.Run(ctx)
 	if !nodes.WaitForSync(ctx) {
 		return nil

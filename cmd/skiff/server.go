@@ -62,6 +62,9 @@ to <data-dir>/admin.yaml.`,
 			if f.Changed("overlay") {
 				final.Overlay = cfg.Overlay
 			}
+			if f.Changed("wireguard-port") {
+				final.WireGuardPort = cfg.WireGuardPort
+			}
 			if f.Changed("service-cidr") {
 				final.ServiceCIDR = cfg.ServiceCIDR
 			}
@@ -92,7 +95,7 @@ to <data-dir>/admin.yaml.`,
 				final.Node.AgentPort, _ = f.GetInt("agent-port")
 			}
 			final.Node.ClusterCIDR = final.ClusterCIDR
-			final.Node.Overlay = final.Overlay
+			final.Node.Overlay, final.Node.WireGuardPort = final.Overlay, final.WireGuardPort
 			if final.Node.ClusterDNS == "" {
 				// The service range's tenth, kept for it.
 				if dns, err := registry.ClusterDNSAddress(final.ServiceCIDR); err == nil {
@@ -114,6 +117,7 @@ to <data-dir>/admin.yaml.`,
 	f.IntVar(&cfg.BookmarkSeconds, "bookmark-seconds", cfg.BookmarkSeconds, "seconds between BOOKMARK events on an idle watch")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.StringVar(&cfg.Overlay, "overlay", cfg.Overlay, "how pod traffic crosses between nodes: host-gw (one LAN), vxlan (routed) or wireguard (over the internet)")
+	f.IntVar(&cfg.WireGuardPort, "wireguard-port", cfg.WireGuardPort, "the wireguard overlay's UDP port on every node")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "services' cluster IPs (.1 kept for the API, .10 for DNS)")
 	f.StringVar(&cfg.ServiceNodePortRange, "service-node-port-range", cfg.ServiceNodePortRange, "NodePort services' ports, low-high within 30000-32767")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no pods on this machine")
@@ -194,7 +198,7 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient, CAs: pki.CAPool()},
 		Version: apiserver.VersionInfo{Version: version, Commit: commit},
 		Network: &client.ClusterNetwork{ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
-			ClusterDNS: cfg.Node.ClusterDNS, Overlay: cfg.Overlay},
+			ClusterDNS: cfg.clusterDNS(), Overlay: cfg.Overlay, WireGuardPort: cfg.WireGuardPort},
 		Log: log.With("component", "apiserver"),
 	})
 	if err != nil {

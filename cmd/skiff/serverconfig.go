@@ -37,6 +37,9 @@ type ServerConfig struct {
 	// node on one LAN), vxlan (nodes that reach each other only by IP) or
 	// wireguard (nodes joined over the internet; encrypted).
 	Overlay string `json:"overlay,omitempty"`
+	// WireGuardPort is the wireguard overlay's UDP port on every node
+	// (default 51820; another where that is taken, say by a VPN).
+	WireGuardPort int `json:"wireGuardPort,omitempty"`
 	// ServiceCIDR is where services' cluster IPs come from (default
 	// 10.43.0.0/16; .1 is kept for the API, .10 for cluster DNS).
 	ServiceCIDR string `json:"serviceCIDR,omitempty"`
@@ -59,7 +62,7 @@ type ServerConfig struct {
 
 func defaultServerConfig() ServerConfig {
 	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30, ClusterCIDR: "10.42.0.0/16",
-		Overlay:     string(overlay.HostGW),
+		Overlay: string(overlay.HostGW), WireGuardPort: overlay.DefaultWireGuardPort,
 		ServiceCIDR: registry.DefaultServiceCIDR, ServiceNodePortRange: registry.DefaultNodePortRange,
 		NodeNotReadySeconds: 20, PodEvictionSeconds: 60}
 }
@@ -87,6 +90,16 @@ func (c ServerConfig) Validate() error {
 	if err := (registry.Config{ServiceCIDR: c.ServiceCIDR, NodePortRange: c.ServiceNodePortRange}).ValidateServiceRanges(); err != nil {
 		errs = append(errs, fmt.Errorf("serviceCIDR/serviceNodePortRange: %w", err))
 	}
+	if c.WireGuardPort < 1 || c.WireGuardPort > 65535 {
+		errs = append(errs, fmt.Errorf("wireGuardPort: %d is not a port", c.WireGuardPort))
+	}
+	if d := c.Node.ClusterDNS; d != "" && d != "none" {
+		ip, err := netip.ParseAddr(d)
+		svc, perr := netip.ParsePrefix(c.ServiceCIDR)
+		if err != nil || !ip.Is4() || (perr == nil && !svc.Contains(ip)) {
+			errs = append(errs, fmt.Errorf("node.clusterDNS: %q must be an IPv4 address in the service range %s (or \"none\")", d, c.ServiceCIDR))
+		}
+	}
 	if c.NodeNotReadySeconds < 10 {
 		// Agents renew their lease every 5 s: less would flap live nodes.
 		errs = append(errs, fmt.Errorf("nodeNotReadySeconds: %d must be at least 10 (agents renew every 5 s)", c.NodeNotReadySeconds))
@@ -101,6 +114,18 @@ func (c ServerConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("bookmarkSeconds: %d must be at least 1", c.BookmarkSeconds))
 	}
 	return errors.Join(errs...)
+}
+
+// clusterDNS is the cluster DNS address the server tells every node: its
+// own node's, or the service range's tenth when its own node serves none.
+func (c ServerConfig) clusterDNS() string {
+	if c.Node.ClusterDNS != "" && c.Node.ClusterDNS != "none" {
+		return c.Node.ClusterDNS
+	}
+	if ip, err := registry.ClusterDNSAddress(c.ServiceCIDR); err == nil {
+		return ip.String()
+	}
+	return ""
 }
 
 func (c ServerConfig) level() (slog.Level, error) {

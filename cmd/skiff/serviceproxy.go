@@ -35,16 +35,8 @@ func runServiceProxy(ctx context.Context, inf *client.Informers, nodeIP, skip st
 	services := client.Shared[*api.Service](inf, "", api.ListOptions{})
 	endpoints := client.Shared[*api.Endpoints](inf, "", api.ListOptions{})
 	kick := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
-	services.AddHandlerUntil(ctx, client.HandlerFuncs[*api.Service]{
-		AddFunc: func(*api.Service) { poke() }, UpdateFunc: func(_, _ *api.Service) { poke() }, DeleteFunc: func(*api.Service) { poke() }})
-	endpoints.AddHandlerUntil(ctx, client.HandlerFuncs[*api.Endpoints]{
-		AddFunc: func(*api.Endpoints) { poke() }, UpdateFunc: func(_, _ *api.Endpoints) { poke() }, DeleteFunc: func(*api.Endpoints) { poke() }})
+	client.KickOnChange(ctx, services, kick)
+	client.KickOnChange(ctx, endpoints, kick)
 	go services.Run(ctx)
 	go endpoints.Run(ctx)
 	if !services.WaitForSync(ctx) || !endpoints.WaitForSync(ctx) {

@@ -12,16 +12,22 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // Overlay programs one node's routes to the other nodes' pod subnets.
 // Its methods may be called from several goroutines; they run one at a
-// time. It keeps no state between calls: every Sync reads what the
-// kernel holds and writes only the difference.
+// time. It keeps no state between calls but the WireGuard key: every
+// Sync reads what the kernel holds and writes only the difference.
 type Overlay struct {
 	cfg Config
 	log *slog.Logger
 	mu  sync.Mutex
+	// key is the WireGuard private key once read or made: the one the
+	// Node annotation names for as long as this Overlay lives.
+	key *wgtypes.Key
+	// keyWarned: the key file's change under it has been said.
+	keyWarned bool
 }
 
 // New returns an Overlay for cfg. It touches nothing until Sync or

@@ -158,6 +158,44 @@ func linkWithAddr(h *netlink.Handle, ip netip.Addr) (netlink.Link, error) {
 	return nil, fmt.Errorf("overlay: local node IP %s is on no interface of this node: %w", ip, errdefs.ErrInvalid)
 }
 
+// underlayMTU is the MTU of the interface that holds ip or, when none
+// does (a node known by an address NAT gives it), of the interface of
+// the default route; 1500 when neither is found.
+func underlayMTU(h *netlink.Handle, ip netip.Addr) int {
+	if link, err := linkWithAddr(h, ip); err == nil {
+		return link.Attrs().MTU
+	}
+	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err == nil {
+		for _, r := range routes {
+			if r.Dst == nil || isDefaultDst(r.Dst) {
+				if link, err := h.LinkByIndex(r.LinkIndex); err == nil {
+					return link.Attrs().MTU
+				}
+			}
+		}
+	}
+	return 1500
+}
+
+func isDefaultDst(dst *net.IPNet) bool {
+	ones, _ := dst.Mask.Size()
+	return ones == 0
+}
+
+// UnderlayMTU is, in the caller's network namespace, the MTU of the
+// interface that holds ip, else of the default route's, else 1500: what
+// an agent gives its pods, less TunnelOverhead, so that they fit the
+// tunnel's device.
+func UnderlayMTU(ip netip.Addr) int {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return 1500
+	}
+	defer h.Close()
+	return underlayMTU(h, ip)
+}
+
 // syncFDB keeps one permanent FDB entry per remote node on the device:
 // its VTEP MAC → its node IP, and no other.
 func syncFDB(h *netlink.Handle, idx int, remotes []Node) (int, error) {

@@ -28,9 +28,31 @@ func (o *Overlay) LocalPublicKey() (string, error) {
 	return key.PublicKey().String(), nil
 }
 
-// privateKey reads this node's private key from Config.WireGuardKeyFile,
-// making the file with a fresh key if it is missing.
+// privateKey is this node's private key: read from
+// Config.WireGuardKeyFile (made with a fresh key if missing) the first
+// time, and the same key after, whatever becomes of the file — the other
+// nodes know this node by the public key its agent published at start,
+// so a key file that is deleted or replaced under a running agent is
+// said (it takes effect at the next start) but changes nothing now.
 func (o *Overlay) privateKey() (wgtypes.Key, error) {
+	if o.key != nil {
+		onDisk, err := readKeyFile(o.cfg.WireGuardKeyFile)
+		changed := err != nil || onDisk != *o.key
+		if changed && !o.keyWarned {
+			o.log.Error("the WireGuard key file is gone or changed under the running agent; keeping the key the other nodes know until it restarts",
+				"file", o.cfg.WireGuardKeyFile, "err", err)
+		}
+		o.keyWarned = changed
+		return *o.key, nil
+	}
+	key, err := o.loadKey()
+	if err == nil {
+		o.key = &key
+	}
+	return key, err
+}
+
+func (o *Overlay) loadKey() (wgtypes.Key, error) {
 	path := o.cfg.WireGuardKeyFile
 	if path == "" {
 		return wgtypes.Key{}, fmt.Errorf("overlay: WireGuardKeyFile is empty: the wireguard backend needs the path of this node's private key: %w", errdefs.ErrInvalid)

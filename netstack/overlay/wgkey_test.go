@@ -106,3 +106,32 @@ func TestWireGuardKeyFileBad(t *testing.T) {
 		}
 	})
 }
+
+// A key file deleted or replaced under a running Overlay changes
+// nothing until the next start: the other nodes know the old key.
+func TestWireGuardKeyKeptWhileRunning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wireguard.key")
+	o := wgOverlay(t, path)
+	pub, err := o.LocalPublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := o.LocalPublicKey(); err != nil || got != pub {
+		t.Errorf("after the key file went: %s, %v; want the same key %s", got, err, pub)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a running Overlay made a new key file: %v", err)
+	}
+	other, _ := wgtypes.GeneratePrivateKey()
+	os.WriteFile(path, []byte(other.String()+"\n"), 0o600)
+	if got, err := o.LocalPublicKey(); err != nil || got != pub {
+		t.Errorf("after the key file was replaced: %s, %v; want the same key %s", got, err, pub)
+	}
+	// The next start takes the file's key.
+	if got, err := wgOverlay(t, path).LocalPublicKey(); err != nil || got != other.PublicKey().String() {
+		t.Errorf("a new Overlay: %s, %v; want the file's key", got, err)
+	}
+}

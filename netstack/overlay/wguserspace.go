@@ -97,20 +97,13 @@ func waitUAPI(name string) error {
 	return fmt.Errorf("overlay: wireguard-go of %s did not answer on %s: %v", name, uapiSocket(name), sc.Err())
 }
 
-// userspaceEnv is the agent's environment less what would change how
-// wireguard-go starts: its fd hand-over variables, and LOG_LEVEL, with
-// which the daemon would keep writing to the pipe Sync waits on.
+// userspaceEnv is wireguard-go's environment: PATH only. A daemon that
+// outlives the agent has no use for the agent's (which may hold its join
+// token), and its WG_* fd hand-over variables or LOG_LEVEL would change
+// how it starts (with LOG_LEVEL it keeps writing to the pipe Sync waits
+// on).
 func userspaceEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "LOG_LEVEL", "WG_TUN_FD", "WG_UAPI_FD", "WG_PROCESS_FOREGROUND":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
+	return []string{"PATH=" + os.Getenv("PATH")}
 }
 
 // userspaceOutput is what wireguard-go printed, on one line, without the

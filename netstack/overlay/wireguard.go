@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -52,11 +53,9 @@ func (o *Overlay) syncWireGuard(h *netlink.Handle, local Node, remotes []Node) (
 	errs = append(errs, err)
 	mtu := o.cfg.MTU
 	if mtu == 0 {
-		under, err := linkWithAddr(h, local.IP)
-		if err != nil {
-			return res, errors.Join(append(errs, err)...)
-		}
-		mtu = under.Attrs().MTU - wireguardOverhead
+		// WireGuard binds no address: the node IP may be one NAT
+		// gives it (a VPS's public address).
+		mtu = underlayMTU(h, local.IP) - wireguardOverhead
 	}
 	link, c, err := o.ensureWireGuardLink(h)
 	res.Changes += c
@@ -142,6 +141,10 @@ func (o *Overlay) configureWireGuard(name string, key wgtypes.Key, remotes []Nod
 		return 0, nil
 	}
 	if err := wg.ConfigureDevice(name, cfg); err != nil {
+		if errors.Is(err, unix.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
+			return 0, fmt.Errorf("overlay: configure wireguard %s: UDP port %d is taken on this node (another WireGuard?): give the cluster another with the server's --wireguard-port: %w",
+				name, o.cfg.WireGuardPort, errdefs.ErrConflict)
+		}
 		return 0, fmt.Errorf("overlay: configure wireguard %s: %w", name, err)
 	}
 	return changes, nil

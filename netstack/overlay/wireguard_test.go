@@ -643,14 +643,16 @@ func TestWireGuardUnavailable(t *testing.T) {
 	}
 }
 
-// A key file that holds no key stops Sync before anything is written.
+// A key file that holds no key stops an agent's first Sync before
+// anything is written. (A running Overlay keeps the key it started with:
+// TestWireGuardKeyKeptWhileRunning.)
 func TestWireGuardBadKeyFile(t *testing.T) {
 	c := newWGCluster(t, 2, true)
 	h1 := c.hosts[0]
 	if err := os.WriteFile(c.keys[h1], []byte("not a key\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.ovl[h1].Sync(c.state(h1))
+	res, err := c.overlay(h1, Config{}).Sync(c.state(h1))
 	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), c.keys[h1]) {
 		t.Errorf("Sync with a bad key file: got error %v, want ErrInvalid naming the file", err)
 	}

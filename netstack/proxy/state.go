@@ -163,6 +163,21 @@ func (p Port) label() string {
 	return fmt.Sprint(p.Port)
 }
 
+// l4 is what a service port claims on a node: a VIP or load-balancer
+// address with its port, or (addr invalid) a node port.
+type l4 struct {
+	proto Protocol
+	addr  netip.Addr
+	port  uint16
+}
+
+func (c l4) String() string {
+	if !c.addr.IsValid() {
+		return fmt.Sprintf("nodePort %s/%d", c.proto, c.port)
+	}
+	return fmt.Sprintf("%s %s:%d", c.proto, c.addr, c.port)
+}
+
 // normalize returns the valid services of st sorted by key, headless ones
 // dropped, each port's endpoints sorted and deduplicated, and the node
 // addresses as a sorted set of IPv4 addresses; the errors of the services
@@ -177,11 +192,6 @@ func (st State) normalize() (State, error) {
 	}
 	slices.SortFunc(out.NodeAddresses, netip.Addr.Compare)
 
-	type l4 struct {
-		proto Protocol
-		addr  netip.Addr
-		port  uint16
-	}
 	owner := map[l4]string{} // a VIP, LoadBalancer or node port → service
 	seen := map[string]bool{}
 	// Sorted first, so that of two services claiming one port the same
@@ -216,16 +226,12 @@ func (st State) normalize() (State, error) {
 		var conflict error
 		mine := map[l4]bool{}
 		for _, c := range claims {
-			where := fmt.Sprintf("%s %s:%d", c.proto, c.addr, c.port)
-			if !c.addr.IsValid() {
-				where = fmt.Sprintf("nodePort %s/%d", c.proto, c.port)
-			}
 			if o, ok := owner[c]; ok && o != s.Key() {
-				conflict = fmt.Errorf("service %s: %s is already taken by service %s: %w", s.Key(), where, o, errdefs.ErrConflict)
+				conflict = fmt.Errorf("service %s: %s is already taken by service %s: %w", s.Key(), c, o, errdefs.ErrConflict)
 				break
 			}
 			if mine[c] {
-				conflict = fmt.Errorf("service %s: %s is claimed by two of its ports: %w", s.Key(), where, errdefs.ErrInvalid)
+				conflict = fmt.Errorf("service %s: %s is claimed by two of its ports: %w", s.Key(), c, errdefs.ErrInvalid)
 				break
 			}
 			mine[c] = true

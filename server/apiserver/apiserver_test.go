@@ -18,6 +18,7 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
 )
@@ -55,7 +56,8 @@ func startServer(t testing.TB, storeCfg store.Config, bookmark time.Duration) *t
 	if err := reg.EnsureNamespaces(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Backend: reg, Auth: auth.NewStaticToken(hash, auth.Identity{Name: "admin"})})
+	srv, err := New(Config{Backend: reg, Auth: auth.NewStaticToken(hash, auth.Identity{Name: "admin"}),
+		Network: &client.ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", Overlay: "vxlan"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +130,7 @@ const podJSON = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q,"labels":
 func TestAuthentication(t *testing.T) {
 	ts := startServer(t, store.Config{}, 0)
 	paths := []string{"/version", "/api/v1/pods", "/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/pods/x",
-		"/api/v1/nodes", "/api/v1/nope", "/nope", "/", "/api/v1/namespaces/default/pods?watch=true"}
+		"/api/v1/nodes", "/api/v1/nope", "/nope", "/", "/api/v1/namespaces/default/pods?watch=true", "/cluster/v1/network"}
 	for _, p := range paths {
 		for _, tok := range []string{"", "Bearer wrong", "Bearer " + ts.token + "x", "Basic abc", "Bearer "} {
 			got := ts.do(t, http.MethodGet, p, "", "Authorization", tok)
@@ -150,6 +152,20 @@ func TestAuthentication(t *testing.T) {
 	}
 	if got := ts.do(t, http.MethodGet, "/version", ""); got.code != 200 || !bytes.Contains(got.body, []byte("goVersion")) {
 		t.Errorf("GET /version: %d %s", got.code, got.body)
+	}
+}
+
+// TestClusterNetwork: the cluster's network settings, which agents take
+// from the server, to anyone authenticated.
+func TestClusterNetwork(t *testing.T) {
+	ts := startServer(t, store.Config{}, 0)
+	got := ts.do(t, http.MethodGet, "/cluster/v1/network", "")
+	want := `{"clusterCIDR":"10.42.0.0/16","serviceCIDR":"10.43.0.0/16","clusterDNS":"10.43.0.10","overlay":"vxlan"}`
+	if got.code != http.StatusOK || strings.TrimSpace(string(got.body)) != want {
+		t.Errorf("GET /cluster/v1/network: %d %s, want 200 %s", got.code, got.body, want)
+	}
+	if got := ts.do(t, http.MethodPut, "/cluster/v1/network", want); got.code != http.StatusMethodNotAllowed && got.code != http.StatusNotFound {
+		t.Errorf("PUT /cluster/v1/network: %d %s, want it refused", got.code, got.body)
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/store/atomicfile"
 )
 
 // JoinTokenPrefix starts every join token; the 10 is the format version.

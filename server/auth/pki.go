@@ -21,7 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/skiffhq/skiff/internal/atomicfile"
+	"github.com/skiffhq/skiff/server/store/atomicfile"
 )
 
 // PKIConfig tunes EnsurePKI.

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/skiffhq/skiff/internal/atomicfile"
+	"github.com/skiffhq/skiff/server/store/atomicfile"
 )
 
 const adminTokenFile = "admin-token.sha256"

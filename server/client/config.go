@@ -15,7 +15,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/skiffhq/skiff/internal/atomicfile"
+	"github.com/skiffhq/skiff/server/store/atomicfile"
 )
 
 // Config is a client config file: where the server is, the CA that signed

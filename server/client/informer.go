@@ -136,21 +136,47 @@ func (i *Informer[T]) AddHandler(h Handler[T]) {
 // AddHandlerUntil registers h as AddHandler does and removes it when ctx
 // ends: for a user of a shared informer that may stop and start again
 // (a restarted DNS server, say) while the informer runs on for others.
+//
+// Once ctx has ended h hears nothing more (each event checks ctx first);
+// the removal itself, which frees it, follows on its own goroutine. Like
+// every handler, h must not block: the informer's other users wait.
 func (i *Informer[T]) AddHandlerUntil(ctx context.Context, h Handler[T]) {
-	w := &untilHandler[T]{h}
+	w := &untilHandler[T]{ctx: ctx, h: h}
 	i.AddHandler(w)
 	context.AfterFunc(ctx, func() {
 		i.dispatch.Lock()
 		defer i.dispatch.Unlock()
 		i.mu.Lock()
 		defer i.mu.Unlock()
-		// A new slice: dispatches in flight hold the old one.
+		// A new slice, not the old one's array changed in place.
 		i.handlers = slices.DeleteFunc(slices.Clone(i.handlers), func(o Handler[T]) bool { return o == Handler[T](w) })
 	})
 }
 
-// untilHandler gives a handler an identity (its address) to be removed by.
-type untilHandler[T api.Object] struct{ Handler[T] }
+// untilHandler passes events to h while ctx lasts; its address is the
+// identity it is removed by.
+type untilHandler[T api.Object] struct {
+	ctx context.Context
+	h   Handler[T]
+}
+
+func (u *untilHandler[T]) OnAdd(obj T) {
+	if u.ctx.Err() == nil {
+		u.h.OnAdd(obj)
+	}
+}
+
+func (u *untilHandler[T]) OnUpdate(old, new T) {
+	if u.ctx.Err() == nil {
+		u.h.OnUpdate(old, new)
+	}
+}
+
+func (u *untilHandler[T]) OnDelete(obj T) {
+	if u.ctx.Err() == nil {
+		u.h.OnDelete(obj)
+	}
+}
 
 // AddIndex adds a named index: fn returns the values an object is filed
 // under. An index name means one function: adding a name that exists
@@ -486,4 +512,22 @@ func (i *Informer[T]) unindexLocked(k string, old T) {
 			}
 		}
 	}
+}
+
+// KickOnChange sends on kick, without blocking (a kick already waiting
+// stands for this one too), at every add, update and delete of inf until
+// ctx ends: for a loop that redoes all its work once per burst of
+// changes. kick should have a buffer of one.
+func KickOnChange[T api.Object](ctx context.Context, inf *Informer[T], kick chan<- struct{}) {
+	poke := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	inf.AddHandlerUntil(ctx, HandlerFuncs[T]{
+		AddFunc:    func(T) { poke() },
+		UpdateFunc: func(_, _ T) { poke() },
+		DeleteFunc: func(T) { poke() },
+	})
 }

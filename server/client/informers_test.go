@@ -95,18 +95,18 @@ func TestAddHandlerUntil(t *testing.T) {
 	defer cancel()
 	cms := client.For[*api.ConfigMap](reg, "default")
 	inf := client.NewInformer[*api.ConfigMap](reg, "", api.ListOptions{}, nil)
-	stays := &recorder{}
-	inf.AddHandler(stays)
 	go inf.Run(ctx)
 	uctx, stop := context.WithCancel(ctx)
 	leaves := &recorder{}
 	inf.AddHandlerUntil(uctx, leaves)
+	// Added after leaves: told of each change after it.
+	stays := &recorder{}
+	inf.AddHandler(stays)
 	if _, err := cms.Create(ctx, cm("a", "1")); err != nil {
 		t.Fatal(err)
 	}
 	leaves.waitFor(t, "add a=1")
 	stop()
-	time.Sleep(50 * time.Millisecond) // the removal runs on its own goroutine
 	if _, err := cms.Create(ctx, cm("b", "1")); err != nil {
 		t.Fatal(err)
 	}

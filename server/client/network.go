@@ -20,6 +20,9 @@ type ClusterNetwork struct {
 	// Overlay is how pod traffic crosses between nodes: host-gw, vxlan
 	// or wireguard (netstack/overlay).
 	Overlay string `json:"overlay"`
+	// WireGuardPort is the UDP port of the wireguard overlay on every
+	// node (0: netstack/overlay's default, 51820).
+	WireGuardPort int `json:"wireGuardPort,omitempty"`
 }
 
 // ClusterNetwork reads the cluster's network settings.

@@ -29,11 +29,14 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 	"github.com/skiffhq/skiff/server/controller/internal/worker"
+	"github.com/skiffhq/skiff/server/controller/record"
 )
 
 // Config says where the services are and how hard to work on them.
@@ -46,7 +49,15 @@ type Config struct {
 	// Kubernetes' --concurrent-endpoint-syncs: a sync is mostly waiting
 	// for its write, and the store batches concurrent writes).
 	Workers int
-	Log     *slog.Logger
+	// Events records Events about services (a Warning when a service's
+	// selector has matched no pod for NoPodsWarningAfter); nil means a
+	// recorder of the controller's own.
+	Events record.Eventer
+	// NoPodsWarningAfter is how long a service's selector may match no
+	// pod before the service gets a Warning (default 10 s: a Service
+	// applied with its Deployment has pods a moment later).
+	NoPodsWarningAfter time.Duration
+	Log                *slog.Logger
 }
 
 // Validate says what is wrong with the settings.
@@ -69,6 +80,16 @@ type Controller struct {
 	endpoints *client.Informer[*api.Endpoints]
 	queue     *client.Queue[string]
 	written   lastWrites
+	events    *record.Given
+	// unselected holds, by UID, the services whose selector matches no
+	// pod: since when, and whether they were told so.
+	unselectedMu sync.Mutex
+	unselected   map[string]*unselected
+}
+
+type unselected struct {
+	since time.Time
+	told  bool
 }
 
 // New builds a controller; Run starts it.
@@ -79,6 +100,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 5
 	}
+	if cfg.NoPodsWarningAfter == 0 {
+		cfg.NoPodsWarningAfter = 10 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -86,19 +110,25 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Informers = client.NewInformers(cfg.Backend, cfg.Log)
 	}
 	c := &Controller{
-		cfg:       cfg,
-		log:       cfg.Log,
-		services:  client.Shared[*api.Service](cfg.Informers, "", api.ListOptions{}),
-		pods:      client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
-		endpoints: client.Shared[*api.Endpoints](cfg.Informers, "", api.ListOptions{}),
-		queue:     client.NewQueue[string](nil),
+		cfg:        cfg,
+		log:        cfg.Log,
+		services:   client.Shared[*api.Service](cfg.Informers, "", api.ListOptions{}),
+		pods:       client.Shared[*api.Pod](cfg.Informers, "", api.ListOptions{}),
+		endpoints:  client.Shared[*api.Endpoints](cfg.Informers, "", api.ListOptions{}),
+		queue:      client.NewQueue[string](nil),
+		events:     record.OrNew(cfg.Events, cfg.Backend, "endpoints-controller", nil, cfg.Log),
+		unselected: map[string]*unselected{},
 	}
 	c.services.AddIndex(bySelectorLabel, selectorLabelIndex)
 	c.pods.AddIndex(byPodLabel, podLabelIndex)
 	c.services.AddHandler(client.HandlerFuncs[*api.Service]{
 		AddFunc:    func(s *api.Service) { c.queue.Add(key(s)) },
 		UpdateFunc: func(_, s *api.Service) { c.queue.Add(key(s)) },
-		DeleteFunc: func(s *api.Service) { c.written.forget(key(s)) },
+		DeleteFunc: func(s *api.Service) {
+			c.written.forget(key(s))
+			c.noteSelected(s, true)
+			c.events.Forget(string(s.UID))
+		},
 	})
 	c.pods.AddHandler(client.HandlerFuncs[*api.Pod]{
 		AddFunc:    c.podAdded,
@@ -124,7 +154,39 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.log.Warn("sync endpoints", "service", key, "err", err)
 		},
 		Informers: []worker.Informer{c.services, c.pods, c.endpoints},
+		Also:      []func(context.Context) error{c.events.Run},
 	}.Run(ctx)
+}
+
+// ReasonNoPodsSelected is the Warning a service gets when its selector
+// matches no pod: connections to it are refused until one does.
+const ReasonNoPodsSelected = "NoPodsSelected"
+
+// noteSelected records whether svc's selector matches any pod; one that
+// has matched none for NoPodsWarningAfter gets a Warning, once (a sync
+// is queued for then).
+func (c *Controller) noteSelected(svc *api.Service, any bool) {
+	uid := string(svc.UID)
+	c.unselectedMu.Lock()
+	u := c.unselected[uid]
+	switch {
+	case any:
+		delete(c.unselected, uid)
+	case u == nil:
+		c.unselected[uid] = &unselected{since: time.Now()}
+		c.queue.AddAfter(key(svc), c.cfg.NoPodsWarningAfter)
+	}
+	warn := !any && u != nil && !u.told && time.Since(u.since) >= c.cfg.NoPodsWarningAfter
+	if warn {
+		u.told = true
+	}
+	c.unselectedMu.Unlock()
+	if warn {
+		c.events.Eventf(api.ObjectReference{Kind: "Service", APIVersion: "v1", Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID},
+			api.EventTypeWarning, ReasonNoPodsSelected,
+			"selector %s matches no pod in namespace %s: connections to the service are refused until one does",
+			api.SelectorFromSet(svc.Spec.Selector), svc.Namespace)
+	}
 }
 
 func key(o api.Object) string {

@@ -419,3 +419,52 @@ func (e *env) timeFlip(service, pod string, ready bool, done func(*api.Endpoints
 	e.t.Fatalf("endpoints %s never showed pod %s ready=%v", service, pod, ready)
 	return 0
 }
+
+// TestNoPodsSelectedWarning: a service whose selector matches no pod for
+// NoPodsWarningAfter gets one Warning naming the selector; a service
+// whose pods come in time gets none.
+func TestNoPodsSelectedWarning(t *testing.T) {
+	e := newStoppedEnv(t)
+	e.writes = &countingBackend{Backend: e.reg}
+	c, err := New(Config{Backend: e.writes, NoPodsWarningAfter: 300 * time.Millisecond, Log: controllertest.Log(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c = c
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	e.service("lonely", map[string]string{"app": "nothing"})
+	e.service("web", web)
+	e.pod("w", web, "10.42.0.9", true)
+	events := client.For[*api.Event](e.reg, "default")
+	warnings := func(name string) []*api.Event {
+		list, _, _, err := events.List(e.ctx, api.ListOptions{FieldSelector: "involvedObject.name=" + name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []*api.Event
+		for _, ev := range list {
+			if ev.Reason == ReasonNoPodsSelected {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	controllertest.Eventually(t, controllertest.Poll{Within: 10 * time.Second, Every: 20 * time.Millisecond}, "a Warning for lonely", func() (bool, string) {
+		return len(warnings("lonely")) == 1, fmt.Sprint(warnings("lonely"))
+	})
+	ev := warnings("lonely")[0]
+	if ev.Type != api.EventTypeWarning || ev.Message != "selector app=nothing matches no pod in namespace default: connections to the service are refused until one does" {
+		t.Errorf("warning %s %q", ev.Type, ev.Message)
+	}
+	time.Sleep(time.Second) // past the grace for both, and a resync
+	if n := len(warnings("lonely")); n != 1 || warnings("lonely")[0].Count > 1 {
+		t.Errorf("lonely was warned %d times (count %d), want once", n, warnings("lonely")[0].Count)
+	}
+	if w := warnings("web"); len(w) != 0 {
+		t.Errorf("web, whose pod came in time, was warned: %v", w)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -24,7 +25,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	cached, inCache := c.endpoints.Get(ns, name)
 	cur, exists := c.written.current(key, cached, inCache)
-	want := desired(svc, c.podsFor(svc))
+	pods := c.podsFor(svc)
+	c.noteSelected(svc, slices.ContainsFunc(pods, func(p *api.Pod) bool { return selects(svc.Spec.Selector, p.Labels) }))
+	want := desired(svc, pods)
 	if exists && same(cur, want) {
 		return nil
 	}
