@@ -563,3 +563,37 @@ func TestUDPFlowFindsFirstEndpoint(t *testing.T) {
 		t.Errorf("the same UDP flow after the first endpoint appeared: %q, %v; want ep1", ep, err)
 	}
 }
+
+// TestSessionAffinityTimeout: a client's affinity lasts the timeout
+// after its last new connection, then the kernel forgets it.
+func TestSessionAffinityTimeout(t *testing.T) {
+	tp := newTopo(t, 2)
+	p := tp.proxy()
+	t.Cleanup(func() { p.Cleanup() })
+	st := webState(1, 2)
+	st.Services[0].AffinityTimeout = 2 * time.Second
+	mustSync(t, p, st)
+	if _, err := tp.dial(tp.client, "tcp4", netip.AddrPortFrom(vipWeb, 80).String(), 1); err != nil {
+		t.Fatal(err)
+	}
+	remembered := func() string {
+		out, err := tp.nft("list", "table", "ip", TableName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sets []string
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "10.250.0.2") && strings.Contains(line, "expires") {
+				sets = append(sets, strings.TrimSpace(line))
+			}
+		}
+		return strings.Join(sets, "; ")
+	}
+	if got := remembered(); got == "" {
+		t.Fatal("no affinity set holds the client after a connection")
+	}
+	time.Sleep(3 * time.Second)
+	if got := remembered(); got != "" {
+		t.Errorf("after its 2 s timeout the client is still remembered: %s", got)
+	}
+}
