@@ -108,16 +108,17 @@ func TestSecurity(t *testing.T) {
 	pod := &api.Pod{Spec: api.PodSpec{SecurityContext: &api.PodSecurityContext{RunAsUser: &uid, SupplementalGroups: []int64{5}}}}
 	c := &api.Container{Name: "c", SecurityContext: &api.SecurityContext{
 		ReadOnlyRootFilesystem: &yes, Capabilities: &api.Capabilities{Add: []api.Capability{"NET_ADMIN"}, Drop: []api.Capability{"ALL"}}}}
-	s, err := security(pod, c)
+	s, _, err := security(pod, c)
 	if err != nil || *s.User != 1000 || !s.ReadOnlyRootFS || s.AllowPrivilegeEscalation || s.CapAdd[0] != "NET_ADMIN" || s.CapDrop[0] != "ALL" || s.SupplementalGroups[0] != 5 {
 		t.Errorf("security = %+v, %v", s, err)
 	}
 	c.SecurityContext = &api.SecurityContext{RunAsNonRoot: &yes, RunAsUser: &zero}
-	if _, err := security(pod, c); err == nil || !strings.Contains(err.Error(), "runAsUser 0") {
+	if _, _, err := security(pod, c); err == nil || !strings.Contains(err.Error(), "runAsUser breaks non-root policy") {
 		t.Errorf("runAsNonRoot with uid 0: %v", err)
 	}
-	if _, err := security(&api.Pod{}, &api.Container{Name: "c", SecurityContext: &api.SecurityContext{RunAsNonRoot: &yes}}); err == nil {
-		t.Error("runAsNonRoot without a user was accepted")
+	// Without a runAsUser the image's user decides: see TestImageNonRoot.
+	if _, nonRoot, err := security(&api.Pod{}, &api.Container{Name: "c", SecurityContext: &api.SecurityContext{RunAsNonRoot: &yes}}); err != nil || !nonRoot {
+		t.Errorf("runAsNonRoot without a user: nonRoot %v, err %v; want true and no error yet", nonRoot, err)
 	}
 }
 

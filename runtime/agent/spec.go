@@ -1,6 +1,10 @@
 package agent
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/skiffhq/skiff/runtime/container"
 	"github.com/skiffhq/skiff/server/api"
 )
@@ -42,9 +46,14 @@ func (a *Agent) containerSpec(r run) (container.Spec, error) {
 	// The pod's /etc files go first, so a volume mounted over one of them
 	// (a ConfigMap as /etc/resolv.conf) wins.
 	ms = append(append([]container.Mount{}, r.etc...), ms...)
-	sec, err := security(r.pod, r.c)
+	sec, nonRoot, err := security(r.pod, r.c)
 	if err != nil {
 		return container.Spec{}, err
+	}
+	if nonRoot && sec.User == nil {
+		if err := a.checkImageNonRoot(r); err != nil {
+			return container.Spec{}, err
+		}
 	}
 	p := a.podPaths(r.pod.UID)
 	return container.Spec{
@@ -108,12 +117,13 @@ func (a *Agent) resources(c *api.Container) container.Resources {
 }
 
 // security merges the pod's and the container's security contexts (the
-// container's wins) and checks runAsNonRoot.
-func security(pod *api.Pod, c *api.Container) (container.Security, error) {
-	var s container.Security
-	var nonRoot *bool
+// container's wins). nonRoot is the merged runAsNonRoot: with a
+// runAsUser it is checked here, without one the image's user decides
+// (checkImageNonRoot).
+func security(pod *api.Pod, c *api.Container) (s container.Security, nonRoot bool, err error) {
+	var runAsNonRoot *bool
 	if psc := pod.Spec.SecurityContext; psc != nil {
-		s.User, s.Group, nonRoot = psc.RunAsUser, psc.RunAsGroup, psc.RunAsNonRoot
+		s.User, s.Group, runAsNonRoot = psc.RunAsUser, psc.RunAsGroup, psc.RunAsNonRoot
 		s.SupplementalGroups = psc.SupplementalGroups
 		if psc.FSGroup != nil {
 			s.SupplementalGroups = append(append([]int64{}, s.SupplementalGroups...), *psc.FSGroup)
@@ -127,11 +137,12 @@ func security(pod *api.Pod, c *api.Container) (container.Security, error) {
 			s.Group = sc.RunAsGroup
 		}
 		if sc.RunAsNonRoot != nil {
-			nonRoot = sc.RunAsNonRoot
+			runAsNonRoot = sc.RunAsNonRoot
 		}
-		s.Privileged = isTrue(sc.Privileged)
+		s.Privileged = sc.IsPrivileged()
 		s.ReadOnlyRootFS = isTrue(sc.ReadOnlyRootFilesystem)
-		s.AllowPrivilegeEscalation = isTrue(sc.AllowPrivilegeEscalation) || s.Privileged
+		// Unset is no_new_privs, unless privileged or CAP_SYS_ADMIN.
+		s.AllowPrivilegeEscalation = sc.EscalationAllowed()
 		if caps := sc.Capabilities; caps != nil {
 			for _, c := range caps.Add {
 				s.CapAdd = append(s.CapAdd, string(c))
@@ -141,13 +152,45 @@ func security(pod *api.Pod, c *api.Container) (container.Security, error) {
 			}
 		}
 	}
-	if isTrue(nonRoot) {
-		switch {
-		case s.User == nil:
-			return s, configErrorf("container %q has runAsNonRoot but no runAsUser; skiff does not guess the image's user: set runAsUser", c.Name)
-		case *s.User == 0:
-			return s, configErrorf("container %q has runAsNonRoot and runAsUser 0", c.Name)
-		}
+	nonRoot = isTrue(runAsNonRoot)
+	if nonRoot && s.User != nil && *s.User == 0 {
+		// kubelet's words.
+		return s, nonRoot, configErrorf("container's runAsUser breaks non-root policy (pod: %q, container: %s)", podDesc(pod), c.Name)
 	}
-	return s, nil
+	return s, nonRoot, nil
+}
+
+// checkImageNonRoot is runAsNonRoot without a runAsUser: the image's USER
+// decides, as kubelet has it. No USER is root; a user name (not a
+// number) cannot be checked without the image's /etc/passwd and is
+// refused too.
+func (a *Agent) checkImageNonRoot(r run) error {
+	ref, err := normalizeRef(r.c.Image)
+	if err != nil {
+		return err
+	}
+	img, err := a.cfg.Runtime.GetImage(r.src.ctx, ref)
+	if err != nil {
+		return fmt.Errorf("container %q: image %s for runAsNonRoot: %w", r.c.Name, ref, err)
+	}
+	return imageNonRoot(r.pod, r.c, img.Config.User)
+}
+
+// imageNonRoot checks an image's USER ("", "uid", "uid:gid", "name" or
+// "name:group") against runAsNonRoot.
+func imageNonRoot(pod *api.Pod, c *api.Container, user string) error {
+	name, _, _ := strings.Cut(user, ":")
+	uid, err := strconv.ParseInt(name, 10, 64)
+	switch {
+	case name == "" || err == nil && uid == 0:
+		return configErrorf("container has runAsNonRoot and image will run as root (pod: %q, container: %s)", podDesc(pod), c.Name)
+	case err != nil:
+		return configErrorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root (pod: %q, container: %s)", name, podDesc(pod), c.Name)
+	}
+	return nil
+}
+
+// podDesc is kubelet's format.Pod: name_namespace(uid).
+func podDesc(pod *api.Pod) string {
+	return fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
 }

@@ -3,12 +3,17 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/cap"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/skiffhq/skiff/runtime/container"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -40,7 +45,10 @@ func cgroupPath(s container.Spec) string {
 // specOpts turn a Spec into OCI spec options, after the image's config
 // (oci.WithImageConfig) has been applied. They set neither oom_score_adj
 // nor rlimits beyond containerd's defaults: skiff may run without
-// CAP_SYS_RESOURCE, and runc cannot raise those then.
+// CAP_SYS_RESOURCE, and runc cannot then lower oom_score_adj below its
+// own nor raise a hard rlimit above its own. withinProcessLimits turns a
+// spec that asks for either into an error that says so, instead of a
+// runc failure at start.
 func specOpts(s container.Spec, img ocispec.ImageConfig) ([]oci.SpecOpts, error) {
 	args := processArgs(s, img)
 	if len(args) == 0 {
@@ -66,10 +74,16 @@ func specOpts(s container.Spec, img ocispec.ImageConfig) ([]oci.SpecOpts, error)
 		opts = append(opts, oci.WithMounts(bindMounts(s.Mounts)))
 	}
 	opts = append(opts, resourceOpts(s.Resources)...)
-	opts = append(opts, securityOpts(s.Security)...)
+	sec, err := securityOpts(s.ID, s.Security, nodeCaps)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, sec...)
 	if s.TTY {
 		opts = append(opts, oci.WithTTY)
 	}
+	// Last, so that it sees what every other option set.
+	opts = append(opts, withinProcessLimits(s.ID, processLimits))
 	return opts, nil
 }
 
@@ -102,7 +116,25 @@ func resourceOpts(r container.Resources) []oci.SpecOpts {
 	return opts
 }
 
-func securityOpts(sec container.Security) []oci.SpecOpts {
+// securityOpts are Kubernetes' and containerd CRI's process security:
+//
+//   - capabilities: containerd's default set (Docker's: CHOWN,
+//     DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID,
+//     SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE)
+//     in the bounding, effective and permitted sets, none inheritable or
+//     ambient; then CapDrop, then CapAdd;
+//   - privileged: every capability this node has, no masked or read-only
+//     /proc paths, writable /sys and cgroupfs, seccomp unconfined, no
+//     AppArmor profile, and every host device (oci.WithPrivileged with
+//     the devices CRI adds);
+//   - no_new_privs unless AllowPrivilegeEscalation (the agent sets it for
+//     a privileged container and one that adds CAP_SYS_ADMIN, as
+//     Kubernetes does).
+//
+// have says what this node can grant: runc cannot give a container a
+// capability that containerd and the shim (skiff's children, with
+// skiff's capabilities) lack.
+func securityOpts(id string, sec container.Security, have func() ([]string, error)) ([]oci.SpecOpts, error) {
 	var opts []oci.SpecOpts
 	if sec.User != nil {
 		// Looks the user up in the image's /etc/passwd for its group.
@@ -115,29 +147,59 @@ func securityOpts(sec container.Security) []oci.SpecOpts {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
 	if sec.Privileged {
+		// Every capability skiff has (oci.WithAllCurrentCapabilities):
+		// asking for all known ones would fail where skiff lacks some.
 		opts = append(opts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices)
 	} else {
-		opts = append(opts, capabilityOpts(sec.CapAdd, sec.CapDrop)...)
+		caps, err := capabilityOpts(id, sec.CapAdd, sec.CapDrop, have)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, caps...)
 	}
 	opts = append(opts, withNoNewPrivileges(!sec.AllowPrivilegeEscalation && !sec.Privileged))
-	return opts
+	return opts, nil
+}
+
+// nodeCaps are the capabilities skiff runs with, which runc can pass on.
+func nodeCaps() ([]string, error) {
+	caps, err := cap.Current()
+	if err != nil {
+		return nil, fmt.Errorf("read this process's capabilities: %w", err)
+	}
+	return caps, nil
 }
 
 // capabilityOpts change containerd's default set: drops first, so that
-// "drop ALL, add NET_BIND_SERVICE" leaves exactly that one.
-func capabilityOpts(add, drop []string) []oci.SpecOpts {
+// "drop ALL, add NET_BIND_SERVICE" leaves exactly that one. Adding ALL
+// means every capability the node has (from have); adding one the node
+// lacks is an error naming it.
+func capabilityOpts(id string, add, drop []string, have func() ([]string, error)) ([]oci.SpecOpts, error) {
 	var opts []oci.SpecOpts
 	if hasAll(drop) {
 		opts = append(opts, oci.WithCapabilities(nil))
-	} else if len(drop) > 0 {
-		opts = append(opts, oci.WithDroppedCapabilities(capNames(drop)))
+	}
+	if d := capNames(drop); len(d) > 0 {
+		opts = append(opts, oci.WithDroppedCapabilities(d))
+	}
+	a := capNames(add)
+	if len(a) == 0 && !hasAll(add) {
+		return opts, nil
+	}
+	node, err := have()
+	if err != nil {
+		return nil, fmt.Errorf("container %q: capabilities.add: %w", id, err)
 	}
 	if hasAll(add) {
-		opts = append(opts, oci.WithAllKnownCapabilities)
-	} else if len(add) > 0 {
-		opts = append(opts, oci.WithAddedCapabilities(capNames(add)))
+		// Everything, named adds included (they are in node or fail below).
+		a = node
 	}
-	return opts
+	for _, c := range a {
+		if !slices.Contains(node, c) {
+			return nil, fmt.Errorf("container %q: capabilities.add %s: this node cannot grant it, because skiff (and so containerd and runc) runs without %s: remove it or run skiff with it: %w", id, c, c, errdefs.ErrInvalid)
+		}
+	}
+	return append(opts, oci.WithAddedCapabilities(a)), nil
 }
 
 func hasAll(caps []string) bool {
@@ -149,10 +211,15 @@ func hasAll(caps []string) bool {
 	return false
 }
 
+// capNames spells caps as the OCI spec does (CAP_NET_ADMIN), leaving ALL
+// out.
 func capNames(caps []string) []string {
 	out := make([]string, 0, len(caps))
 	for _, c := range caps {
 		c = strings.ToUpper(c)
+		if c == "ALL" {
+			continue
+		}
 		if !strings.HasPrefix(c, "CAP_") {
 			c = "CAP_" + c
 		}
@@ -191,6 +258,90 @@ func withNoNewPrivileges(on bool) oci.SpecOpts {
 			s.Process = &specs.Process{}
 		}
 		s.Process.NoNewPrivileges = on
+		return nil
+	}
+}
+
+// ownLimits is what runc, started (through containerd and the shim) with
+// skiff's own limits, can give a container.
+type ownLimits struct {
+	// sysResource: the process has CAP_SYS_RESOURCE, and nothing below
+	// binds.
+	sysResource bool
+	// oomScoreAdj is the process's; lowering below it needs
+	// CAP_SYS_RESOURCE.
+	oomScoreAdj int
+	// hard are the process's hard rlimits by OCI name (RLIMIT_NOFILE);
+	// raising one needs CAP_SYS_RESOURCE.
+	hard map[string]uint64
+}
+
+// rlimits are the OCI names of the resources setrlimit(2) knows.
+var rlimits = map[string]int{
+	"RLIMIT_CPU": unix.RLIMIT_CPU, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_DATA": unix.RLIMIT_DATA,
+	"RLIMIT_STACK": unix.RLIMIT_STACK, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK,
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO,
+	"RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
+}
+
+// processLimits reads skiff's own limits. An assumption, as for
+// capabilities: containerd is skiff's child (or was started alike), so
+// the shim and runc have what skiff has.
+func processLimits() (ownLimits, error) {
+	caps, err := cap.Current()
+	if err != nil {
+		return ownLimits{}, fmt.Errorf("read this process's capabilities: %w", err)
+	}
+	l := ownLimits{sysResource: slices.Contains(caps, "CAP_SYS_RESOURCE"), hard: map[string]uint64{}}
+	if l.sysResource {
+		return l, nil
+	}
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return ownLimits{}, err
+	}
+	if l.oomScoreAdj, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+		return ownLimits{}, fmt.Errorf("/proc/self/oom_score_adj: %w", err)
+	}
+	for name, res := range rlimits {
+		var r unix.Rlimit
+		if err := unix.Getrlimit(res, &r); err != nil {
+			return ownLimits{}, fmt.Errorf("getrlimit %s: %w", name, err)
+		}
+		l.hard[name] = r.Max
+	}
+	return l, nil
+}
+
+// withinProcessLimits fails a spec whose oom_score_adj or rlimits runc
+// could only set with CAP_SYS_RESOURCE when skiff runs without it (root
+// in a container or a restricted VM often does), naming the setting, the
+// limit, and the reason, instead of letting the container fail at start
+// with runc's "operation not permitted".
+func withinProcessLimits(id string, own func() (ownLimits, error)) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil || (s.Process.OOMScoreAdj == nil && len(s.Process.Rlimits) == 0) {
+			return nil
+		}
+		l, err := own()
+		if err != nil {
+			return fmt.Errorf("container %q: check oom_score_adj and rlimits: %w", id, err)
+		}
+		if l.sysResource {
+			return nil
+		}
+		const why = "skiff runs without CAP_SYS_RESOURCE, so runc cannot"
+		if adj := s.Process.OOMScoreAdj; adj != nil && *adj < l.oomScoreAdj {
+			return fmt.Errorf("container %q: oom_score_adj %d is below skiff's own %d: %s lower it: %w", id, *adj, l.oomScoreAdj, why, errdefs.ErrInvalid)
+		}
+		for _, r := range s.Process.Rlimits {
+			hard, ok := l.hard[r.Type]
+			if ok && r.Hard > hard {
+				return fmt.Errorf("container %q: %s hard limit %d is above skiff's own %d: %s raise it: %w", id, r.Type, r.Hard, hard, why, errdefs.ErrInvalid)
+			}
+		}
 		return nil
 	}
 }

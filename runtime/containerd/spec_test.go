@@ -3,6 +3,7 @@ package containerd
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/containers"
@@ -160,5 +161,165 @@ func TestCgroupPath(t *testing.T) {
 		if got := cgroupPath(container.Spec{ID: "c1", CgroupParent: tt.parent}); got != tt.want {
 			t.Errorf("parent %q: got %q, want %q", tt.parent, got, tt.want)
 		}
+	}
+}
+
+// dockerCaps is containerd's (and Docker's) default capability set.
+var dockerCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
+
+func TestSpecSecurityDefaults(t *testing.T) {
+	img := ocispec.ImageConfig{Cmd: []string{"/bin/sh"}}
+	s := generate(t, container.Spec{ID: "c1"}, img)
+	c := s.Process.Capabilities
+	for name, set := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted} {
+		if !slices.Equal(sorted(set), sorted(dockerCaps)) {
+			t.Errorf("%s capabilities: got %v, want containerd's default %v", name, set, dockerCaps)
+		}
+	}
+	if len(c.Inheritable) != 0 || len(c.Ambient) != 0 {
+		t.Errorf("inheritable %v, ambient %v: want both empty", c.Inheritable, c.Ambient)
+	}
+	if !s.Process.NoNewPrivileges {
+		t.Error("no_new_privs is off by default")
+	}
+	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"} {
+		if !slices.Contains(s.Linux.MaskedPaths, p) {
+			t.Errorf("masked paths %v lack %s", s.Linux.MaskedPaths, p)
+		}
+	}
+	for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq"} {
+		if !slices.Contains(s.Linux.ReadonlyPaths, p) {
+			t.Errorf("read-only paths %v lack %s", s.Linux.ReadonlyPaths, p)
+		}
+	}
+	if s.Process.OOMScoreAdj != nil {
+		t.Errorf("oom_score_adj = %d, want unset", *s.Process.OOMScoreAdj)
+	}
+	for _, r := range s.Process.Rlimits {
+		if r.Type != "RLIMIT_NOFILE" || r.Hard != 1024 {
+			t.Errorf("rlimit %+v: want only containerd's RLIMIT_NOFILE 1024", r)
+		}
+	}
+	// Devices: only the default deny-all rule and containerd's defaults.
+	if d := s.Linux.Resources.Devices; len(d) == 0 || d[0].Allow {
+		t.Errorf("device rules %+v: want deny-all first", d)
+	}
+}
+
+func TestSpecPrivileged(t *testing.T) {
+	img := ocispec.ImageConfig{Cmd: []string{"/bin/sh"}}
+	spec := container.Spec{ID: "c1"}
+	spec.Security.Privileged = true
+	spec.Security.CapDrop = []string{"ALL"} // ignored, as CRI does
+	s := generate(t, spec, img)
+	node, err := nodeCaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Process.Capabilities.Bounding; !slices.Equal(sorted(got), sorted(node)) {
+		t.Errorf("privileged bounding set: got %v, want this process's %v", got, node)
+	}
+	if s.Process.NoNewPrivileges {
+		t.Error("privileged container has no_new_privs")
+	}
+	if len(s.Linux.MaskedPaths) != 0 || len(s.Linux.ReadonlyPaths) != 0 {
+		t.Errorf("privileged: masked %v, read-only %v: want none", s.Linux.MaskedPaths, s.Linux.ReadonlyPaths)
+	}
+	if s.Linux.Seccomp != nil || s.Process.ApparmorProfile != "" {
+		t.Errorf("privileged: seccomp %v, apparmor %q: want unconfined", s.Linux.Seccomp, s.Process.ApparmorProfile)
+	}
+	d := s.Linux.Resources.Devices
+	if len(d) == 0 || !d[len(d)-1].Allow || d[len(d)-1].Access != "rwm" {
+		t.Errorf("privileged device rules %+v: want all allowed", d)
+	}
+	if len(s.Linux.Devices) == 0 {
+		t.Error("privileged container got no host devices")
+	}
+	for _, m := range s.Mounts {
+		if m.Destination == "/sys" && slices.Contains(m.Options, "ro") {
+			t.Errorf("privileged /sys mount %v is read-only", m.Options)
+		}
+	}
+}
+
+func TestCapabilityOpts(t *testing.T) {
+	node := append(slices.Clone(dockerCaps), "CAP_NET_ADMIN", "CAP_SYS_ADMIN")
+	have := func() ([]string, error) { return node, nil }
+	tests := []struct {
+		name      string
+		add, drop []string
+		want      []string // the bounding set; nil with wantErr
+		wantErr   string
+	}{
+		{"defaults", nil, nil, dockerCaps, ""},
+		{"drop all", nil, []string{"ALL"}, nil, ""},
+		{"drop all, add back", []string{"net_bind_service", "CAP_KILL"}, []string{"all"}, []string{"CAP_NET_BIND_SERVICE", "CAP_KILL"}, ""},
+		{"drop some", nil, []string{"NET_RAW", "CAP_MKNOD"}, slices.DeleteFunc(slices.Clone(dockerCaps), func(c string) bool { return c == "CAP_NET_RAW" || c == "CAP_MKNOD" }), ""},
+		{"add all", []string{"ALL"}, []string{"CHOWN"}, node, ""},
+		{"add one", []string{"NET_ADMIN"}, nil, append(slices.Clone(dockerCaps), "CAP_NET_ADMIN"), ""},
+		{"add one the node lacks", []string{"NET_ADMIN", "SYS_RESOURCE"}, nil, nil, `container "c1": capabilities.add CAP_SYS_RESOURCE: this node cannot grant it`},
+	}
+	for _, tt := range tests {
+		opts, err := capabilityOpts("c1", tt.add, tt.drop, have)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errdefs.IsInvalid(err) {
+				t.Errorf("%s: got %v, want invalid %q", tt.name, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		ctx := namespaces.WithNamespace(context.Background(), Namespace)
+		s, err := oci.GenerateSpec(ctx, nil, &containers.Container{ID: "c1"}, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := s.Process.Capabilities
+		if !slices.Equal(sorted(c.Bounding), sorted(tt.want)) || !slices.Equal(sorted(c.Effective), sorted(tt.want)) || !slices.Equal(sorted(c.Permitted), sorted(tt.want)) {
+			t.Errorf("%s: got bounding %v effective %v permitted %v, want %v", tt.name, c.Bounding, c.Effective, c.Permitted, tt.want)
+		}
+		if len(c.Inheritable) != 0 || len(c.Ambient) != 0 {
+			t.Errorf("%s: inheritable %v ambient %v, want none", tt.name, c.Inheritable, c.Ambient)
+		}
+	}
+}
+
+func TestWithinProcessLimits(t *testing.T) {
+	own := ownLimits{oomScoreAdj: 0, hard: map[string]uint64{"RLIMIT_NOFILE": 20000, "RLIMIT_NPROC": 100}}
+	adj := func(v int) *int { return &v }
+	tests := []struct {
+		name    string
+		own     ownLimits
+		adj     *int
+		rlimits []specs.POSIXRlimit
+		wantErr string
+	}{
+		{"containerd's default", own, nil, []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}}, ""},
+		{"nofile at the hard limit", own, nil, []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 20000, Soft: 20000}}, ""},
+		{"nofile above", own, nil, []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1 << 20, Soft: 1024}},
+			`container "c1": RLIMIT_NOFILE hard limit 1048576 is above skiff's own 20000: skiff runs without CAP_SYS_RESOURCE, so runc cannot raise it`},
+		{"oom_score_adj raised", own, adj(500), nil, ""},
+		{"oom_score_adj lowered", own, adj(-998), nil,
+			`container "c1": oom_score_adj -998 is below skiff's own 0: skiff runs without CAP_SYS_RESOURCE, so runc cannot lower it`},
+		{"with CAP_SYS_RESOURCE anything goes", ownLimits{sysResource: true}, adj(-998), []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1 << 20}}, ""},
+	}
+	for _, tt := range tests {
+		s := &oci.Spec{Process: &specs.Process{OOMScoreAdj: tt.adj, Rlimits: tt.rlimits}}
+		err := withinProcessLimits("c1", func() (ownLimits, error) { return tt.own, nil })(context.Background(), nil, nil, s)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errdefs.IsInvalid(err)):
+			t.Errorf("%s: got %v, want invalid %q", tt.name, err, tt.wantErr)
+		}
+	}
+	// This process's own limits pass containerd's default spec.
+	if _, err := processLimits(); err != nil {
+		t.Errorf("processLimits: %v", err)
 	}
 }

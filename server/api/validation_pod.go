@@ -520,18 +520,28 @@ func validateSecurityContext(sc *SecurityContext, p string) FieldErrors {
 		errs = append(errs, Invalid(p+".allowPrivilegeEscalation", false, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
 	}
 	if sc.Capabilities != nil {
-		for i, c := range sc.Capabilities.Add {
-			if c == "" {
-				errs = append(errs, Required(pathIdx(p+".capabilities.add", i), ""))
-			}
-			if noEscalation && (c == "SYS_ADMIN" || c == "CAP_SYS_ADMIN") {
+		errs = validateCapabilities(errs, p+".capabilities.add", sc.Capabilities.Add)
+		errs = validateCapabilities(errs, p+".capabilities.drop", sc.Capabilities.Drop)
+		for _, c := range sc.Capabilities.Add {
+			if noEscalation && c.Is("SYS_ADMIN") {
 				errs = append(errs, Invalid(p+".allowPrivilegeEscalation", false, "cannot set `allowPrivilegeEscalation` to false and `capabilities.add` CAP_SYS_ADMIN"))
+				break
 			}
 		}
-		for i, c := range sc.Capabilities.Drop {
-			if c == "" {
-				errs = append(errs, Required(pathIdx(p+".capabilities.drop", i), ""))
-			}
+	}
+	return errs
+}
+
+// validateCapabilities checks that every name is a Linux capability, with
+// or without CAP_, or ALL.
+func validateCapabilities(errs FieldErrors, p string, caps []Capability) FieldErrors {
+	for i, c := range caps {
+		if c == "" {
+			errs = append(errs, Required(pathIdx(p, i), "a capability name such as NET_BIND_SERVICE, or ALL"))
+			continue
+		}
+		if _, ok := c.Canonical(); !ok {
+			errs = append(errs, Invalid(pathIdx(p, i), string(c), "not a Linux capability: use a name from capabilities(7) such as NET_BIND_SERVICE or CAP_NET_BIND_SERVICE, or ALL"))
 		}
 	}
 	return errs

@@ -343,6 +343,26 @@ func TestValidatePod(t *testing.T) {
 		{"negative run-as user", podWith(t, func(p *Pod) { p.Spec.SecurityContext.RunAsUser = refOf[int64](-1) }), []string{"spec.securityContext.runAsUser"}},
 		{"privileged without escalation", c0(t, func(c *Container) { c.SecurityContext.Privileged = refOf(true) }), []string{"spec.containers[0].securityContext.allowPrivilegeEscalation"}},
 		{"SYS_ADMIN without escalation", c0(t, func(c *Container) { c.SecurityContext.Capabilities.Add = []Capability{"SYS_ADMIN"} }), []string{"spec.containers[0].securityContext.allowPrivilegeEscalation"}},
+		{"cap_sys_admin without escalation", c0(t, func(c *Container) { c.SecurityContext.Capabilities.Add = []Capability{"cap_sys_admin"} }), []string{"spec.containers[0].securityContext.allowPrivilegeEscalation"}},
+		{"privileged with escalation unset", c0(t, func(c *Container) {
+			c.SecurityContext.Privileged, c.SecurityContext.AllowPrivilegeEscalation = refOf(true), nil
+		}), nil},
+		{"capability names with and without CAP_", c0(t, func(c *Container) {
+			c.SecurityContext.Capabilities = &Capabilities{Add: []Capability{"NET_BIND_SERVICE", "CAP_NET_RAW", "net_admin"}, Drop: []Capability{"ALL", "CAP_CHOWN"}}
+		}), nil},
+		{"add ALL", c0(t, func(c *Container) {
+			c.SecurityContext.AllowPrivilegeEscalation = nil
+			c.SecurityContext.Capabilities = &Capabilities{Add: []Capability{"ALL"}}
+		}), nil},
+		{"unknown and empty capabilities", c0(t, func(c *Container) {
+			c.SecurityContext.Capabilities = &Capabilities{Add: []Capability{"NET_BIND_SERVICE", "NET_ADMINS", "CAP_"}, Drop: []Capability{"", "CAP_ALL"}}
+		}), []string{"spec.containers[0].securityContext.capabilities.add[1]", "spec.containers[0].securityContext.capabilities.add[2]",
+			"spec.containers[0].securityContext.capabilities.drop[0]", "spec.containers[0].securityContext.capabilities.drop[1]"}},
+		{"init container bad capability", podWith(t, func(p *Pod) {
+			p.Spec.InitContainers[0].SecurityContext = &SecurityContext{Capabilities: &Capabilities{Drop: []Capability{"SYS_MAGIC"}}}
+		}), []string{"spec.initContainers[0].securityContext.capabilities.drop[0]"}},
+		{"bad container run-as group", c0(t, func(c *Container) { c.SecurityContext.RunAsGroup = refOf[int64](-5) }), []string{"spec.containers[0].securityContext.runAsGroup"}},
+		{"bad pod supplemental group", podWith(t, func(p *Pod) { p.Spec.SecurityContext.SupplementalGroups = []int64{1, -1} }), []string{"spec.securityContext.supplementalGroups[1]"}},
 		{"bad status phase and IP", podWith(t, func(p *Pod) { p.Status.Phase, p.Status.PodIP = "Done", "10.42.0.300" }), []string{"status.phase", "status.podIP"}},
 		{"bad condition status", podWith(t, func(p *Pod) { p.Status.Conditions = []PodCondition{{Type: PodReady, Status: "Yes"}} }), []string{"status.conditions[0].status"}},
 	})
