@@ -29,7 +29,14 @@ type Config struct {
 	HistorySize int
 	// MaxBatch caps how many writes share one transaction. Default 512.
 	MaxBatch int
-	Log      *slog.Logger
+	// Transformers, by resource ("secrets"), turn objects' JSON into
+	// what is written to disk and back (server/store/encrypt seals
+	// Secrets). Open checks that every stored value of these resources
+	// can be read, and rewrites those not in the transformer's current
+	// form (plaintext, an older key) before it serves anything; see
+	// Transformer.
+	Transformers map[string]Transformer
+	Log          *slog.Logger
 }
 
 // Validate reports what is wrong with c.
@@ -49,6 +56,7 @@ type Bolt struct {
 	log      *slog.Logger
 	maxBatch int
 	hist     *history
+	tf       transformers
 
 	writes   chan *writeOp
 	rev      atomic.Int64 // last committed revision
@@ -82,22 +90,31 @@ func Open(cfg Config) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{
-		Timeout: time.Second,
-		// The freelist is rebuilt at open instead of written on every
-		// commit: fewer bytes per write on flash.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	db, err := openDB(cfg.Path)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("store: %s is locked by another process (is another skiff server running?)", cfg.Path)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", cfg.Path, err)
+		return nil, err
 	}
 	if err := migrate(db, migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", cfg.Path, err)
+	}
+	if len(cfg.Transformers) > 0 {
+		n, err := rewriteStale(db, cfg.Transformers)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: %s: %w", cfg.Path, err)
+		}
+		if n > 0 {
+			// What was rewritten may linger in free pages: copy the
+			// live pages to a fresh file.
+			if err := compact(db, cfg.Path); err != nil {
+				return nil, fmt.Errorf("store: %w", err)
+			}
+			cfg.Log.Info("rewrote stored values in their transformer's current form and compacted the database", "values", n, "path", cfg.Path)
+			if db, err = openDB(cfg.Path); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var rev int64
 	if err := db.View(func(tx *bolt.Tx) error {
@@ -112,6 +129,7 @@ func Open(cfg Config) (*Bolt, error) {
 		log:      cfg.Log,
 		maxBatch: cfg.MaxBatch,
 		hist:     newHistory(cfg.HistorySize, rev),
+		tf:       cfg.Transformers,
 		writes:   make(chan *writeOp, cfg.MaxBatch),
 		stop:     make(chan struct{}),
 	}
@@ -119,6 +137,28 @@ func Open(cfg Config) (*Bolt, error) {
 	s.writerWG.Add(1)
 	go s.writer()
 	return s, nil
+}
+
+// openDB opens the bbolt file at path for writing.
+func openDB(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: time.Second,
+		// The freelist is rebuilt at open instead of written on every
+		// commit: fewer bytes per write on flash.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	return db, nil
+}
+
+func openError(path string, err error) error {
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("store: %s is locked by another process (is another skiff server running?)", path)
+	}
+	return fmt.Errorf("store: open %s: %w", path, err)
 }
 
 // Stats are counters of the store's work since Open.
@@ -171,14 +211,19 @@ func (s *Bolt) Get(ctx context.Context, key api.Key) (api.Object, error) {
 // and an encode.
 func (s *Bolt) GetRaw(ctx context.Context, key api.Key) ([]byte, error) {
 	var out []byte
-	err := s.view(key, func(_ api.Kind, data []byte) error {
+	err := s.view(key, func(k api.Kind, data []byte) error {
+		if s.tf[k.Resource] != nil {
+			out = data // already a copy, made by the transformer
+			return nil
+		}
 		out = append([]byte(nil), data...) // data lives in the mmap only during the transaction
 		return nil
 	})
 	return out, err
 }
 
-// view calls fn with the stored bytes of key, inside a read transaction.
+// view calls fn with the stored JSON of key (plaintext: transformed
+// back), inside a read transaction.
 func (s *Bolt) view(key api.Key, fn func(k api.Kind, data []byte) error) error {
 	k, ok := api.LookupResource(key.Resource)
 	if !ok {
@@ -189,11 +234,16 @@ func (s *Bolt) view(key api.Key, fn func(k api.Kind, data []byte) error) error {
 		if data == nil {
 			return notFound(k, key)
 		}
+		data, err := s.tf.plain(k.Resource, objectKey(key.Namespace, key.Name), data)
+		if err != nil {
+			return err
+		}
 		return fn(k, data)
 	})
 }
 
-// storedData is the stored JSON of key, or nil.
+// storedData is the stored bytes of key (as on disk: see
+// transformers.plain), or nil.
 func storedData(tx *bolt.Tx, k api.Kind, key api.Key) []byte {
 	b := resourceBucket(tx, k.Resource)
 	if b == nil {
@@ -291,6 +341,10 @@ func (s *Bolt) List(ctx context.Context, resource string, opts ListOptions) (*Li
 				last := res.Items[len(res.Items)-1].GetObjectMeta()
 				res.Continue = encodeContinue(continueToken{Rev: res.Revision, After: string(objectKey(last.Namespace, last.Name))})
 				return nil
+			}
+			val, err := s.tf.plain(k.Resource, key, val)
+			if err != nil {
+				return err
 			}
 			obj, err := decode(k, val)
 			if err != nil {

@@ -102,6 +102,10 @@ func (t *txn) namespaceClosed(ns string) error {
 	if data == nil {
 		return nil
 	}
+	data, err := t.tf.plain("namespaces", objectKey("", ns), data)
+	if err != nil {
+		return err
+	}
 	var meta struct {
 		Metadata struct {
 			DeletionTimestamp *api.Time `json:"deletionTimestamp"`

@@ -12,6 +12,10 @@
 //	  <resource>/               one nested bucket per resource ("pods")
 //	    "<namespace>/<name>"    -> object JSON (namespaced kinds)
 //	    "<name>"                -> object JSON (cluster-scoped kinds)
+//	  secrets/                  (and any resource with a Config.Transformers entry)
+//	    "<namespace>/<name>"    -> the transformer's form of the object JSON:
+//	                               "skiff:enc:aesgcm:v1:<key>:" nonce ciphertext
+//	                               (server/store/encrypt), or JSON from before
 //
 // Keys sort by namespace, then name, so a namespace is a prefix scan. The
 // object's metadata.resourceVersion is the revision of its last change.
@@ -29,6 +33,20 @@
 // which nothing changed (an update with the same content, a failed
 // precondition) is rolled back, so nothing is written to disk when nothing
 // changes: flash cards wear out.
+//
+// # Values at rest
+//
+// A resource with a Transformer (Config.Transformers; Secrets, sealed by
+// server/store/encrypt) is transformed in put and read back in every read
+// path — Get, GetRaw, List, the transaction reads that updates and
+// deletes start from — so no path bypasses it; the watch history holds
+// decoded objects in memory and needs nothing. Open checks every such
+// value before serving (a value sealed with a key the ring lacks fails
+// the open, naming the object, with nothing written), rewrites those not
+// in the transformer's current form in batches of 256 (one transaction
+// each; resourceVersions unchanged, no events), and then compacts the file
+// into a fresh copy, since bbolt's free pages keep what was overwritten.
+// See transform.go.
 //
 // # Deletion
 //

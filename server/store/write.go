@@ -99,7 +99,7 @@ func (s *Bolt) commit(batch []*writeOp) {
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
 	}
-	t := &txn{tx: tx, rev: s.rev.Load()}
+	t := &txn{tx: tx, rev: s.rev.Load(), tf: s.tf}
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			results[i].err = err
@@ -142,17 +142,23 @@ func (s *Bolt) commit(batch []*writeOp) {
 // events that are published once the transaction commits.
 type txn struct {
 	tx     *bolt.Tx
+	tf     transformers
 	rev    int64
 	events []event
 	// fatal is a storage error that dooms the whole batch.
 	fatal error
 }
 
-// get reads the current (in-transaction) state of key.
+// get reads the current (in-transaction) state of key: the object and
+// its JSON (plaintext, whatever its transformer keeps on disk).
 func (t *txn) get(k api.Kind, key api.Key) (api.Object, []byte, error) {
 	data := storedData(t.tx, k, key)
 	if data == nil {
 		return nil, nil, notFound(k, key)
+	}
+	data, err := t.tf.plain(k.Resource, objectKey(key.Namespace, key.Name), data)
+	if err != nil {
+		return nil, nil, err
 	}
 	obj, err := decode(k, data)
 	if err != nil {
@@ -176,9 +182,14 @@ func (t *txn) put(k api.Kind, obj api.Object, prev api.Object) (api.Object, erro
 	if err != nil {
 		return nil, fmt.Errorf("store: encode %s %q: %w", k.Kind, m.Name, err)
 	}
+	okey := objectKey(m.Namespace, m.Name)
+	stored, err := t.tf.stored(k.Resource, okey, data)
+	if err != nil {
+		return nil, err // the object's own trouble, not the batch's
+	}
 	b, err := t.tx.Bucket(bucketObjects).CreateBucketIfNotExists([]byte(k.Resource))
 	if err == nil {
-		err = b.Put(objectKey(m.Namespace, m.Name), data)
+		err = b.Put(okey, stored)
 	}
 	if err != nil {
 		t.fatal = fmt.Errorf("store: put %s %q: %w", k.Kind, m.Name, err)
