@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -149,7 +150,56 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	}
 	go watchNetwork(ctx, c, client.ClusterNetwork{ClusterCIDR: o.node.ClusterCIDR, Overlay: o.node.Overlay,
 		ServiceCIDR: netw.ServiceCIDR, ClusterDNS: netw.ClusterDNS}, log)
-	return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: pair, ca: pool}, version, log)
+	var cert atomic.Pointer[tls.Certificate]
+	cert.Store(&pair)
+	go renewNodeCert(ctx, c, cfg, o.dataDir, o.node.NodeName, func(p tls.Certificate) { cert.Store(&p) }, log)
+	return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: cert.Load, ca: pool}, version, log)
+}
+
+// renewNodeCert renews the node's certificate (POST /join/v1/renew, with
+// a fresh key) at two thirds of its lifetime, saves it with the node's
+// credentials, and puts it into use — on new connections to the server
+// (open ones, such as watches, keep theirs and are not dropped) and on
+// the agent's endpoint, through use — without a restart. A failed
+// renewal is tried again a minute later (sooner for short lifetimes)
+// until the certificate runs out; after that the node must rejoin.
+func renewNodeCert(ctx context.Context, c *client.HTTP, cfg client.Config, dataDir, node string, use func(tls.Certificate), log *slog.Logger) {
+	path := filepath.Join(dataDir, agentCredentials)
+	for {
+		pair, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+		if err != nil {
+			log.Error("node certificate unreadable; not renewing", "err", err)
+			return
+		}
+		lifetime := pair.Leaf.NotAfter.Sub(pair.Leaf.NotBefore)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(auth.RenewAt(pair.Leaf))):
+		}
+		for {
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			next, err := c.RenewNodeCert(rctx, cfg, node)
+			cancel()
+			if err == nil {
+				if err = client.WriteConfig(path, next); err == nil {
+					np, _ := tls.X509KeyPair([]byte(next.ClientCertificate), []byte(next.ClientKey))
+					c.SetClientCertificate(np)
+					use(np)
+					cfg = next
+					log.Info("renewed the node certificate", "expires", np.Leaf.NotAfter.Format(time.RFC3339))
+					break
+				}
+			}
+			retry := min(time.Minute, lifetime/20)
+			log.Error("renewing the node certificate; trying again", "in", retry, "expires", pair.Leaf.NotAfter.Format(time.RFC3339), "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retry):
+			}
+		}
+	}
 }
 
 // agentNetworkFile keeps, under the data directory, the cluster's network

@@ -155,9 +155,10 @@ type nodeDeps struct {
 	// backend reaches the API: the registry in-process, or HTTPS.
 	backend client.Backend
 	lease   agent.LeaseRenewer
-	// cert is the node's certificate, which the agent's endpoint serves;
-	// ca verifies the API server's client certificate on it.
-	cert tls.Certificate
+	// cert is the node's certificate, which the agent's endpoint serves
+	// (read per handshake: it is renewed while the node runs); ca
+	// verifies the API server's client certificate on it.
+	cert func() *tls.Certificate
 	ca   *x509.CertPool
 }
 
@@ -314,10 +315,12 @@ func serveAgent(ctx context.Context, ln net.Listener, h http.Handler, deps nodeD
 	srv := &http.Server{
 		Handler: h,
 		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{deps.cert},
-			ClientAuth:   tls.VerifyClientCertIfGiven,
-			ClientCAs:    deps.ca,
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return deps.cert(), nil
+			},
+			ClientAuth: tls.VerifyClientCertIfGiven,
+			ClientCAs:  deps.ca,
 			// A certificate, if given, must be the API server's: other
 			// nodes' certificates are of the same CA.
 			VerifyConnection: func(cs tls.ConnectionState) error {

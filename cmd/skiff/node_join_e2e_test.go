@@ -195,14 +195,14 @@ func TestNodeJoin(t *testing.T) {
 // 10.250.<si>.1 on the server node, .2 on the other), starts the server
 // on the first, and readies the second for `skiff agent` (its images,
 // and the server's client for reading pods). It returns the join token.
-func newJoinPair(t testing.TB, si, ai int) (srv, ag *testNode, token string) {
+func newJoinPair(t testing.TB, si, ai int, serverArgs ...string) (srv, ag *testNode, token string) {
 	t.Helper()
 	srv, ag = newTestNode(t, si), newTestNode(t, ai)
 	// Fast failover, so the lifecycle test need not wait a minute.
 	lan := func(host int) string { return fmt.Sprintf("10.250.%d.%d", si, host) }
 	// The nodes know each other by their LAN addresses (their
 	// InternalIPs), where each routes to the other's pods.
-	srv.serverArgs = []string{"--node-not-ready-seconds", "10", "--pod-eviction-seconds", "3", "--node-ip", lan(1)}
+	srv.serverArgs = append([]string{"--node-not-ready-seconds", "10", "--pod-eviction-seconds", "3", "--node-ip", lan(1)}, serverArgs...)
 	mustRun(t, "ip", "-n", srv.netns, "link", "add", "eth1", "type", "veth", "peer", "name", "lan0", "netns", ag.netns)
 	mustRun(t, "ip", "-n", srv.netns, "addr", "add", lan(1)+"/24", "dev", "eth1")
 	mustRun(t, "ip", "-n", srv.netns, "link", "set", "eth1", "up")

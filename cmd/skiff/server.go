@@ -21,11 +21,13 @@ import (
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
+	"github.com/skiffhq/skiff/server/store/encrypt"
 )
 
 func newServerCommand(io streams) *cobra.Command {
 	cfg := defaultServerConfig()
 	var configPath string
+	var certValidity time.Duration
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API server and state store",
@@ -61,6 +63,9 @@ to <data-dir>/admin.yaml.`,
 			}
 			if f.Changed("overlay") {
 				final.Overlay = cfg.Overlay
+			}
+			if f.Changed("certificate-validity") {
+				final.CertificateValiditySeconds = int(certValidity / time.Second)
 			}
 			if f.Changed("wireguard-port") {
 				final.WireGuardPort = cfg.WireGuardPort
@@ -117,6 +122,7 @@ to <data-dir>/admin.yaml.`,
 	f.IntVar(&cfg.BookmarkSeconds, "bookmark-seconds", cfg.BookmarkSeconds, "seconds between BOOKMARK events on an idle watch")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.StringVar(&cfg.Overlay, "overlay", cfg.Overlay, "how pod traffic crosses between nodes: host-gw (one LAN), vxlan (routed) or wireguard (over the internet)")
+	f.DurationVar(&certValidity, "certificate-validity", auth.DefaultCertValidity, "how long the serving and node certificates last; each renews itself, without a restart, after two thirds of it")
 	f.IntVar(&cfg.WireGuardPort, "wireguard-port", cfg.WireGuardPort, "the wireguard overlay's UDP port on every node")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "services' cluster IPs (.1 kept for the API, .10 for DNS)")
 	f.StringVar(&cfg.ServiceNodePortRange, "service-node-port-range", cfg.ServiceNodePortRange, "NodePort services' ports, low-high within 30000-32767")
@@ -124,6 +130,7 @@ to <data-dir>/admin.yaml.`,
 	f.IntVar(&cfg.NodeNotReadySeconds, "node-not-ready-seconds", cfg.NodeNotReadySeconds, "a node silent this long is NotReady and tainted unreachable")
 	f.IntVar(&cfg.PodEvictionSeconds, "pod-eviction-seconds", cfg.PodEvictionSeconds, "pods of an unreachable node are deleted after this long")
 	addNodeFlags(f)
+	cmd.AddCommand(newSecretsKeyCommand(io))
 	return cmd
 }
 
@@ -137,7 +144,8 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	}
 
 	pkiDir := filepath.Join(cfg.DataDir, "pki")
-	pki, err := auth.EnsurePKI(pkiDir, auth.PKIConfig{ExtraSANs: cfg.TLSSANs}, log.With("component", "pki"))
+	pki, err := auth.EnsurePKI(pkiDir, auth.PKIConfig{ExtraSANs: cfg.TLSSANs, CertValidity: time.Duration(cfg.CertificateValiditySeconds) * time.Second},
+		log.With("component", "pki"))
 	if err != nil {
 		return err
 	}
@@ -155,7 +163,10 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	}
 	leases := nodelease.New(nil)
 
-	st, err := store.Open(store.Config{Path: filepath.Join(cfg.DataDir, "state.db"), Log: log.With("component", "store")})
+	// Secrets are sealed at rest with the key ring under pki/ (made at
+	// the first start; see server/store/encrypt).
+	st, _, err := encrypt.Open(filepath.Join(pkiDir, encrypt.KeyFile),
+		store.Config{Path: filepath.Join(cfg.DataDir, "state.db"), Log: log.With("component", "store")})
 	if err != nil {
 		return err
 	}
@@ -177,16 +188,18 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		return err
 	}
 
-	apiClient, err := pki.APIServerClientPair()
+	// The API server's client certificate (for agents) and the embedded
+	// agent's are made at every start, kept in memory only, and renewed
+	// in place when due.
+	apiClient, err := auth.NewRenewingPair(pki.APIServerClientPair, log.With("component", "pki"))
 	if err != nil {
 		return err
 	}
-	var nodeCert tls.Certificate
+	var nodeCert *auth.RenewingPair
 	if !cfg.DisableAgent {
-		// The embedded agent's certificate is made at every start and
-		// kept in memory only.
 		cfg.Node.setDefaults()
-		if nodeCert, err = pki.NodeKeyPair(cfg.Node.NodeName); err != nil {
+		name := cfg.Node.NodeName
+		if nodeCert, err = auth.NewRenewingPair(func() (tls.Certificate, error) { return pki.NodeKeyPair(name) }, log.With("component", "pki")); err != nil {
 			return err
 		}
 	}
@@ -195,7 +208,7 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		Auth:    auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
 		Join:    &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki, Secret: auth.NewJoinSecret(joinToken.Secret)},
 		Leases:  leases,
-		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient, CAs: pki.CAPool()},
+		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient.Get, CAs: pki.CAPool()},
 		Version: apiserver.VersionInfo{Version: version, Commit: commit},
 		Network: &client.ClusterNetwork{ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
 			ClusterDNS: cfg.clusterDNS(), Overlay: cfg.Overlay, WireGuardPort: cfg.WireGuardPort},
@@ -239,9 +252,10 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
 	g.Go(func() error { return loops.Run(ctx) })
+	g.Go(func() error { return pki.RunRenewal(ctx, log.With("component", "pki")) })
 	if !cfg.DisableAgent {
 		g.Go(func() error {
-			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert, ca: pki.CAPool()}, version, log)
+			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert.Get, ca: pki.CAPool()}, version, log)
 		})
 	}
 	err = g.Wait()

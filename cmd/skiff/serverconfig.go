@@ -8,10 +8,12 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/skiffhq/skiff/netstack/overlay"
+	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/registry"
 )
 
@@ -37,6 +39,10 @@ type ServerConfig struct {
 	// node on one LAN), vxlan (nodes that reach each other only by IP) or
 	// wireguard (nodes joined over the internet; encrypted).
 	Overlay string `json:"overlay,omitempty"`
+	// CertificateValiditySeconds is how long the serving and node
+	// certificates last (default a year); each renews itself, without a
+	// restart, after two thirds of it.
+	CertificateValiditySeconds int `json:"certificateValiditySeconds,omitempty"`
 	// WireGuardPort is the wireguard overlay's UDP port on every node
 	// (default 51820; another where that is taken, say by a VPN).
 	WireGuardPort int `json:"wireGuardPort,omitempty"`
@@ -89,6 +95,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if err := (registry.Config{ServiceCIDR: c.ServiceCIDR, NodePortRange: c.ServiceNodePortRange}).ValidateServiceRanges(); err != nil {
 		errs = append(errs, fmt.Errorf("serviceCIDR/serviceNodePortRange: %w", err))
+	}
+	if v := time.Duration(c.CertificateValiditySeconds) * time.Second; c.CertificateValiditySeconds != 0 && v < auth.MinCertValidity {
+		errs = append(errs, fmt.Errorf("certificateValiditySeconds: %d must be 0 (a year) or at least %d", c.CertificateValiditySeconds, int(auth.MinCertValidity/time.Second)))
 	}
 	if c.WireGuardPort < 1 || c.WireGuardPort > 65535 {
 		errs = append(errs, fmt.Errorf("wireGuardPort: %d is not a port", c.WireGuardPort))

@@ -105,6 +105,45 @@ func (s *Server) joinNode(c *echo.Context) error {
 	})
 }
 
+// renewNode issues a node a new certificate for a fresh key before its
+// current one runs out, with the same identity: the caller must present
+// a valid node certificate (a bearer token, even the admin's, does not
+// do), and the certificate names the node the presented one names,
+// whatever the request says — a node can renew only itself.
+func (s *Server) renewNode(c *echo.Context) error {
+	if s.join == nil {
+		return fmt.Errorf("this server does not take joining nodes: %w", errdefs.ErrNotFound)
+	}
+	r := c.Request()
+	id, _ := auth.IdentityFrom(r.Context())
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || id == nil || id.NodeName() == "" {
+		return fmt.Errorf("renewing a node certificate needs the node's current certificate: %w", errdefs.ErrForbidden)
+	}
+	var req client.JoinRequest
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return fmt.Errorf("renew request: %v: %w", err, errdefs.ErrBadRequest)
+	}
+	if req.NodeName != id.NodeName() {
+		return fmt.Errorf("renew request: %w", api.FieldErrors{api.Invalid("nodeName", req.NodeName,
+			fmt.Sprintf("the certificate presented is node %q's; a node renews only its own", id.NodeName()))})
+	}
+	csr, err := auth.ParseCSR([]byte(req.CSR))
+	if err != nil {
+		return fmt.Errorf("renew request: %w", api.FieldErrors{{Type: api.FieldInvalid, Field: "csr", Detail: err.Error()}})
+	}
+	cert, err := s.join.Issuer.IssueNodeCert(auth.NodeCertRequest{NodeName: id.NodeName(), PublicKey: csr.PublicKey})
+	if err != nil {
+		return err
+	}
+	s.log.Info("node certificate renewed", "node", id.NodeName(), "serial", cert.SerialNumber.Text(16), "expires", cert.NotAfter.Format(time.RFC3339))
+	return c.JSON(http.StatusOK, client.JoinResponse{
+		Certificate:          string(auth.EncodeCert(cert)),
+		CertificateAuthority: string(s.join.CAPEM),
+	})
+}
+
 // nodeLease renews (PUT) or reads (GET) a node's lease. A node may renew
 // only its own; the node must exist.
 func (s *Server) nodeLease(c *echo.Context) error {

@@ -26,7 +26,9 @@ import (
 // AgentProxyConfig lets the API server reach node agents for logs and
 // exec: its own client certificate, and the CA that signed the agents'.
 type AgentProxyConfig struct {
-	ClientCert tls.Certificate
+	// ClientCert is the API server's client certificate, read per
+	// connection (it is renewed while the server runs).
+	ClientCert func() *tls.Certificate
 	CAs        *x509.CertPool
 }
 
@@ -89,8 +91,10 @@ func (p *agentProxy) transport(node, uid string, now time.Time) *http.Transport 
 	tr := &http.Transport{
 		DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{p.cfg.ClientCert},
+			MinVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				return p.cfg.ClientCert(), nil
+			},
 			// The agent is known by its node certificate, whatever address
 			// it was reached at: verified here instead of by host name.
 			InsecureSkipVerify: true,

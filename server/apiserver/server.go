@@ -117,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/version", s.getVersion)
 	e.GET("/cacerts", s.getCACerts)
 	e.POST("/join/v1/node", s.joinNode)
+	e.POST("/join/v1/renew", s.renewNode)
 	e.GET("/api/v1/nodes/:name/lease", s.nodeLease)
 	e.GET("/cluster/v1/network", s.clusterNetwork)
 	e.PUT("/api/v1/nodes/:name/lease", s.nodeLease)

@@ -11,13 +11,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"sync"
 	"time"
 )
-
-// nodeCertValidity is how long a node certificate lasts. Renewal without
-// a restart is the identity issue's; until then an agent rejoins.
-const nodeCertValidity = 365 * 24 * time.Hour
 
 // NodeCertRequest is what a node asks to be certified as.
 type NodeCertRequest struct {
@@ -75,12 +73,12 @@ func (p *PKI) sign(pub crypto.PublicKey, subject pkix.Name, usage []x509.ExtKeyU
 	if err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
 	}
-	now := time.Now()
+	now := p.now()
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
 		Subject:      subject,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(nodeCertValidity),
+		NotBefore:    now.Add(-p.backdate()),
+		NotAfter:     now.Add(p.validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  usage,
 		IPAddresses:  ips,
@@ -118,4 +116,49 @@ func ParseCSR(pemData []byte) (*x509.CertificateRequest, error) {
 // EncodeCert is a certificate as PEM.
 func EncodeCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// RenewingPair is a key pair held in memory that replaces itself with a
+// fresh one from make once RenewAt has passed: the embedded agent's node
+// certificate and the API server's client certificate for agents, read
+// per TLS handshake through Get, so they never run out on a server that
+// is never restarted.
+type RenewingPair struct {
+	make func() (tls.Certificate, error)
+	now  func() time.Time
+	mu   sync.Mutex
+	cur  *tls.Certificate
+	log  *slog.Logger
+}
+
+// NewRenewingPair makes the first pair with make.
+func NewRenewingPair(make func() (tls.Certificate, error), log *slog.Logger) (*RenewingPair, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pair, err := make()
+	if err != nil {
+		return nil, err
+	}
+	return &RenewingPair{make: make, now: time.Now, cur: &pair, log: log}, nil
+}
+
+// Get returns the current pair, renewed first if it is due. A renewal
+// that fails keeps the old pair (good until it expires) and is tried at
+// the next Get.
+func (r *RenewingPair) Get() *tls.Certificate {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.now().Before(RenewAt(r.cur.Leaf)) {
+		return r.cur
+	}
+	pair, err := r.make()
+	if err != nil {
+		r.log.Error("renewing a certificate; keeping the current one", "subject", r.cur.Leaf.Subject.CommonName,
+			"expires", r.cur.Leaf.NotAfter.Format(time.RFC3339), "err", err)
+		return r.cur
+	}
+	r.log.Info("renewed a certificate", "subject", pair.Leaf.Subject.CommonName, "expires", pair.Leaf.NotAfter.Format(time.RFC3339))
+	r.cur = &pair
+	return r.cur
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -30,20 +31,45 @@ type PKIConfig struct {
 	ExtraSANs []string
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// CertValidity is how long the serving certificate and the
+	// certificates signed for nodes and the API server last (default
+	// DefaultCertValidity). Each is renewed, without a restart, once two
+	// thirds of it have passed (RenewAt).
+	CertValidity time.Duration
 }
 
-const (
-	caValidity     = 10 * 365 * 24 * time.Hour
-	serverValidity = 365 * 24 * time.Hour
-	renewBefore    = 30 * 24 * time.Hour
-)
+// DefaultCertValidity is a certificate's lifetime unless configured: a
+// year, renewed after eight months.
+const DefaultCertValidity = 365 * 24 * time.Hour
+
+// MinCertValidity keeps renewals from becoming a busy loop.
+const MinCertValidity = 6 * time.Second
+
+const caValidity = 10 * 365 * 24 * time.Hour
+
+// backdate is how far before now a certificate starts, for clocks a
+// little behind: an hour, or a tenth of a short validity.
+func (p *PKI) backdate() time.Duration { return min(time.Hour, p.validity/10) }
+
+// RenewAt is when c should be replaced: after two thirds of its
+// lifetime, which leaves a third (four months of a year) to retry in.
+func RenewAt(c *x509.Certificate) time.Time {
+	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) * 2 / 3)
+}
 
 // PKI is the cluster CA and the API server's serving certificate.
 type PKI struct {
-	caCert  *x509.Certificate
-	caPEM   []byte
-	caKey   *ecdsa.PrivateKey
-	serving atomic.Pointer[tls.Certificate]
+	caCert   *x509.Certificate
+	caPEM    []byte
+	caKey    *ecdsa.PrivateKey
+	serving  atomic.Pointer[tls.Certificate]
+	validity time.Duration
+	now      func() time.Time
+	// Where the serving pair lives and the names it carries, for renewal.
+	srvCrt, srvKey string
+	hostname       string
+	dnsNames       []string
+	ips            []net.IP
 }
 
 // CAPEM is the CA certificate, PEM-encoded.
@@ -94,7 +120,13 @@ func EnsurePKI(dir string, cfg PKIConfig, log *slog.Logger) (*PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
 	}
-	p := &PKI{}
+	p := &PKI{validity: cfg.CertValidity, now: now}
+	if p.validity == 0 {
+		p.validity = DefaultCertValidity
+	}
+	if p.validity < MinCertValidity {
+		return nil, fmt.Errorf("pki: certificate validity %s: at least %s", p.validity, MinCertValidity)
+	}
 	caCrt, caKey := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
 	cert, key, err := loadPair(caCrt, caKey)
 	switch {
@@ -115,15 +147,20 @@ func EnsurePKI(dir string, cfg PKIConfig, log *slog.Logger) (*PKI, error) {
 	hostname, _ := os.Hostname()
 	dnsNames, ips := wantedSANs(hostname, cfg.ExtraSANs)
 	srvCrt, srvKey := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	p.srvCrt, p.srvKey, p.hostname, p.dnsNames, p.ips = srvCrt, srvKey, hostname, dnsNames, ips
 	scert, skey, err := loadPair(srvCrt, srvKey)
 	reason := ""
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		reason = "none yet"
+	case errors.Is(err, errPairMismatch):
+		reason = "its key is another's (a renewal was interrupted)"
 	case err != nil:
 		return nil, err
-	case scert.NotAfter.Sub(now()) < renewBefore:
-		reason = "expires " + scert.NotAfter.Format(time.RFC3339)
+	case !now().Before(RenewAt(scert)):
+		reason = "due for renewal; expires " + scert.NotAfter.Format(time.RFC3339)
+	case scert.NotAfter.Sub(scert.NotBefore) > p.validity+2*time.Hour:
+		reason = "lasts longer than the configured validity " + p.validity.String()
 	case scert.CheckSignatureFrom(p.caCert) != nil:
 		reason = "signed by another CA"
 	default:
@@ -140,18 +177,67 @@ func EnsurePKI(dir string, cfg PKIConfig, log *slog.Logger) (*PKI, error) {
 			return nil, err
 		}
 	}
-	keyDER, err := x509.MarshalECPrivateKey(skey)
+	if err := p.useServing(scert, skey); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// useServing makes cert (and key) the one ServerTLSConfig serves.
+func (p *PKI) useServing(cert *x509.Certificate, key *ecdsa.PrivateKey) error {
+	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("pki: %w", err)
+		return fmt.Errorf("pki: %w", err)
 	}
 	tc, err := tls.X509KeyPair(
-		append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: scert.Raw}), p.caPEM...),
+		append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), p.caPEM...),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 	if err != nil {
-		return nil, fmt.Errorf("pki: serving key pair: %w", err)
+		return fmt.Errorf("pki: serving key pair: %w", err)
 	}
 	p.serving.Store(&tc)
-	return p, nil
+	return nil
+}
+
+// ServingCertificate is the serving certificate in use.
+func (p *PKI) ServingCertificate() *x509.Certificate { return p.serving.Load().Leaf }
+
+// RunRenewal renews the serving certificate at RenewAt, writes it (the
+// key first: a start after a crash between the two files sees a pair
+// that does not match and issues another) and serves it from the next
+// handshake on; connections already open keep theirs. A failed renewal
+// is tried again a minute later (sooner for short validities). It runs
+// until ctx ends.
+func (p *PKI) RunRenewal(ctx context.Context, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	retry := min(time.Minute, p.validity/20)
+	for {
+		wait := RenewAt(p.ServingCertificate()).Sub(p.now())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(max(wait, 0)):
+		}
+		cert, key, err := p.issueServing(p.now(), p.hostname, p.dnsNames, p.ips)
+		if err == nil {
+			err = writePair(p.srvCrt, p.srvKey, cert, key)
+		}
+		if err == nil {
+			err = p.useServing(cert, key)
+		}
+		if err != nil {
+			log.Error("renewing the serving certificate; trying again", "in", retry, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(retry):
+			}
+			continue
+		}
+		log.Info("renewed the serving certificate", "serial", cert.SerialNumber.Text(16), "expires", cert.NotAfter.Format(time.RFC3339))
+	}
 }
 
 // wantedSANs are the names a client on this machine or the LAN may use.
@@ -274,8 +360,8 @@ func (p *PKI) issueServing(now time.Time, hostname string, dns []string, ips []n
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
 		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(serverValidity),
+		NotBefore:    now.Add(-p.backdate()),
+		NotAfter:     now.Add(p.validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     dns,
@@ -288,6 +374,9 @@ func (p *PKI) issueServing(now time.Time, hostname string, dns []string, ips []n
 	cert, err := x509.ParseCertificate(der)
 	return cert, key, err
 }
+
+// errPairMismatch: a key file that is not the certificate's.
+var errPairMismatch = errors.New("key and certificate do not match")
 
 // loadPair reads a PEM certificate and EC key; os.ErrNotExist if either is
 // missing.
@@ -318,7 +407,7 @@ func loadPair(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, e
 	}
 	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok || !pub.Equal(&key.PublicKey) {
-		return nil, nil, fmt.Errorf("pki: %s does not belong to %s", keyPath, certPath)
+		return nil, nil, fmt.Errorf("pki: %s does not belong to %s: %w", keyPath, certPath, errPairMismatch)
 	}
 	return cert, key, nil
 }

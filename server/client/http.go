@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
@@ -26,6 +27,9 @@ type HTTP struct {
 	token string
 	tls   *tls.Config
 	hc    *http.Client
+	// cert is the client certificate new connections present (a node's,
+	// renewed in place by SetClientCertificate); nil: none.
+	cert atomic.Pointer[tls.Certificate]
 }
 
 var _ Backend = (*HTTP)(nil)
@@ -44,13 +48,19 @@ func New(c Config) (*HTTP, error) {
 	if !pool.AppendCertsFromPEM([]byte(c.CA)) {
 		return nil, errors.New("client config: certificateAuthority holds no PEM certificate")
 	}
+	h := &HTTP{base: u, token: c.Token}
 	tlsConfig := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if c.ClientCertificate != "" {
 		pair, err := tls.X509KeyPair([]byte(c.ClientCertificate), []byte(c.ClientKey))
 		if err != nil {
 			return nil, fmt.Errorf("client config: clientCertificate/clientKey: %w", err)
 		}
-		tlsConfig.Certificates = []tls.Certificate{pair}
+		h.cert.Store(&pair)
+		// Read per handshake: a renewed certificate is used from the next
+		// connection on; open ones (a watch) keep theirs.
+		tlsConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return h.cert.Load(), nil
+		}
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
@@ -61,8 +71,13 @@ func New(c Config) (*HTTP, error) {
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	return &HTTP{base: u, token: c.Token, tls: tlsConfig, hc: &http.Client{Transport: tr}}, nil
+	h.tls, h.hc = tlsConfig, &http.Client{Transport: tr}
+	return h, nil
 }
+
+// SetClientCertificate makes pair the certificate of every connection
+// made from now on (a client made with one).
+func (h *HTTP) SetClientCertificate(pair tls.Certificate) { h.cert.Store(&pair) }
 
 // path builds /api/v1/[namespaces/{ns}/]{resource}[/{name}[/{sub}]].
 func objectPath(resource, namespace, name, sub string) string {
@@ -394,3 +409,7 @@ func fieldError(c api.StatusCause) *api.FieldError {
 	}
 	return fe
 }
+
+// CloseIdleConnections closes the connections not in use, so that the
+// next request makes a new one (with the current client certificate).
+func (h *HTTP) CloseIdleConnections() { h.hc.CloseIdleConnections() }

@@ -66,20 +66,11 @@ func Join(ctx context.Context, server string, token auth.JoinToken, node JoinNod
 	if err != nil {
 		return Config{}, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, csr, err := nodeCSR(node.Name)
 	if err != nil {
-		return Config{}, fmt.Errorf("join: key: %w", err)
+		return Config{}, fmt.Errorf("join: %w", err)
 	}
-	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: auth.NodeUserPrefix + node.Name, Organization: []string{auth.GroupNodes}},
-	}, key)
-	if err != nil {
-		return Config{}, fmt.Errorf("join: certificate request: %w", err)
-	}
-	body, _ := json.Marshal(JoinRequest{
-		NodeName: node.Name,
-		CSR:      string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
-	})
+	body, _ := json.Marshal(JoinRequest{NodeName: node.Name, CSR: csr})
 	h, err := New(Config{Server: server, CA: string(caPEM), Token: token.Secret})
 	if err != nil {
 		return Config{}, err
@@ -90,31 +81,74 @@ func Join(ctx context.Context, server string, token auth.JoinToken, node JoinNod
 		return Config{}, fmt.Errorf("join: %w", err)
 	}
 	defer resp.Body.Close()
+	cfg := Config{Server: server, CA: string(caPEM)}
+	if err := cfg.takeNodeCert(resp.Body, key, node.Name); err != nil {
+		return Config{}, fmt.Errorf("join: %w", err)
+	}
+	return cfg, nil
+}
+
+// nodeCSR makes a fresh key and a certificate request for node name.
+func nodeCSR(name string) (*ecdsa.PrivateKey, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("key: %w", err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: auth.NodeUserPrefix + name, Organization: []string{auth.GroupNodes}},
+	}, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("certificate request: %w", err)
+	}
+	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), nil
+}
+
+// takeNodeCert reads a JoinResponse from body into c's client
+// certificate and key, checking that the certificate is key's, signed by
+// c's CA, and for node name.
+func (c *Config) takeNodeCert(body io.Reader, key *ecdsa.PrivateKey, name string) error {
 	var jr JoinResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&jr); err != nil {
-		return Config{}, fmt.Errorf("join: reading the answer: %w", err)
+	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&jr); err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return Config{}, err
+		return err
 	}
-	cfg := Config{
-		Server:            server,
-		CA:                string(caPEM),
-		ClientCertificate: jr.Certificate,
-		ClientKey:         string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})),
-	}
-	pair, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+	certPEM, keyPEM := jr.Certificate, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
 	if err != nil {
-		return Config{}, fmt.Errorf("join: the node certificate the server issued does not fit this node's key: %w", err)
+		return fmt.Errorf("the node certificate the server issued does not fit this node's key: %w", err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
+	pool.AppendCertsFromPEM([]byte(c.CA))
 	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return Config{}, fmt.Errorf("join: the node certificate the server issued is not signed by its CA: %w", err)
+		return fmt.Errorf("the node certificate the server issued is not signed by its CA: %w", err)
 	}
-	if want := auth.NodeUserPrefix + node.Name; pair.Leaf.Subject.CommonName != want {
-		return Config{}, fmt.Errorf("join: the server issued a certificate for %q, not %q", pair.Leaf.Subject.CommonName, want)
+	if want := auth.NodeUserPrefix + name; pair.Leaf.Subject.CommonName != want {
+		return fmt.Errorf("the server issued a certificate for %q, not %q", pair.Leaf.Subject.CommonName, want)
+	}
+	c.ClientCertificate, c.ClientKey = certPEM, keyPEM
+	return nil
+}
+
+// RenewNodeCert asks the server (POST /join/v1/renew, authenticated by
+// the node's current certificate) for a new certificate for a fresh key,
+// and returns cfg with it. Nothing changes on the client: the caller
+// saves the config, then SetClientCertificate.
+func (h *HTTP) RenewNodeCert(ctx context.Context, cfg Config, node string) (Config, error) {
+	key, csr, err := nodeCSR(node)
+	if err != nil {
+		return cfg, fmt.Errorf("renew node certificate: %w", err)
+	}
+	body, _ := json.Marshal(JoinRequest{NodeName: node, CSR: csr})
+	resp, err := h.do(ctx, http.MethodPost, "/join/v1/renew", nil, body, "application/json")
+	if err != nil {
+		return cfg, fmt.Errorf("renew node certificate: %w", err)
+	}
+	defer resp.Body.Close()
+	if err := cfg.takeNodeCert(resp.Body, key, node); err != nil {
+		return cfg, fmt.Errorf("renew node certificate: %w", err)
 	}
 	return cfg, nil
 }

@@ -233,3 +233,50 @@ func encodeKey(t *testing.T, pair tls.Certificate) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
+
+// TestRenewNodeCert: a node renews its certificate with its current one,
+// gets a fresh key's certificate for the same identity, and calls the API
+// with it at once on the same client; a token (even the admin's) cannot
+// renew, and a node cannot renew another.
+func TestRenewNodeCert(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newJoinServer(t)
+	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := node.RenewNodeCert(ctx, cfg, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewed.ClientCertificate == cfg.ClientCertificate || renewed.ClientKey == cfg.ClientKey {
+		t.Fatal("renewal kept the certificate or the key")
+	}
+	pair, err := tls.X509KeyPair([]byte(renewed.ClientCertificate), []byte(renewed.ClientKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pair.Leaf.Subject.CommonName != "system:node:n1" {
+		t.Errorf("renewed certificate for %q", pair.Leaf.Subject.CommonName)
+	}
+	node.SetClientCertificate(pair)
+	node.CloseIdleConnections()
+	if _, err := node.List(ctx, "pods", "", api.ListOptions{}); err != nil {
+		t.Errorf("the renewed certificate does not authenticate: %v", err)
+	}
+	if _, err := node.RenewNodeCert(ctx, renewed, "n2"); !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "renews only its own") {
+		t.Errorf("n1 renewing as n2: %v, want Invalid", err)
+	}
+	admin, err := client.New(s.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RenewNodeCert(ctx, s.admin, "n1"); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("the admin token renewing a node certificate: %v, want Forbidden", err)
+	}
+}
