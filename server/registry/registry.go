@@ -188,6 +188,9 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 	// defaulting: a Job's generated selector is made from it.
 	obj.GetObjectMeta().UID = store.NewUID()
 	api.Default(obj)
+	if err := admitPrivilege(ctx, k, obj, nil); err != nil {
+		return nil, err
+	}
 	if p, ok := obj.(*api.Pod); ok {
 		if err := r.admitPod(ctx, p); err != nil {
 			if errs, ok := err.(api.FieldErrors); ok {
@@ -367,6 +370,11 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 	old, err := r.store.Get(ctx, key(k, m.Namespace, m.Name))
 	if err != nil {
 		return nil, err
+	}
+	if subresource == "" {
+		if err := admitPrivilege(ctx, k, obj, old); err != nil {
+			return nil, err
+		}
 	}
 	api.Default(obj)
 	if p, ok := obj.(*api.Pod); ok && subresource == "" {
