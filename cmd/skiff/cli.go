@@ -27,15 +27,8 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 
 // backend connects to the server named by the config.
 func (f *clientFlags) backend() (*client.HTTP, error) {
-	path, err := client.FindConfig(f.config, f.dataDir)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := client.LoadConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	return client.New(cfg)
+	_, b, err := f.configAndBackend()
+	return b, err
 }
 
 func addClientCommands(root *cobra.Command, io streams) {
@@ -49,6 +42,7 @@ func addClientCommands(root *cobra.Command, io streams) {
 		newVersionCommand(io),
 		newRolloutCommand(io),
 		newScaleCommand(io),
+		newJoinTokenCommand(io),
 	)
 }
 

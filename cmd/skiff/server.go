@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/apiserver"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
@@ -206,7 +207,10 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	api, err := apiserver.New(apiserver.Config{
 		Backend: reg,
 		Auth:    auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
-		Join:    &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki, Secret: auth.NewJoinSecret(joinToken.Secret)},
+		Join: &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki,
+			Tokens: auth.NewJoinTokens(joinToken.Secret, func(ctx context.Context, name string) (*api.Secret, error) {
+				return client.For[*api.Secret](reg, auth.JoinTokenNamespace).Get(ctx, name)
+			})},
 		Leases:  leases,
 		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient.Get, CAs: pki.CAPool()},
 		Version: apiserver.VersionInfo{Version: version, Commit: commit},

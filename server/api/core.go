@@ -178,6 +178,19 @@ const (
 	SecretTypeBasicAuth        SecretType = "kubernetes.io/basic-auth"
 	SecretTypeSSHAuth          SecretType = "kubernetes.io/ssh-auth"
 	SecretTypeTLS              SecretType = "kubernetes.io/tls"
+	// SecretTypeJoinToken is a join token (skiff join-token create), in
+	// namespace skiff-system as join-token-<id>: the hash of its secret,
+	// not the secret.
+	SecretTypeJoinToken SecretType = "skiff.dev/join-token"
+)
+
+// The keys of a join token Secret.
+const (
+	JoinTokenIDKey          = "token-id"
+	JoinTokenSecretHashKey  = "secret-sha256"
+	JoinTokenExpiresKey     = "expires" // RFC 3339; absent: never
+	JoinTokenNodeKey        = "node"    // the node it may rejoin as; absent: any new name
+	JoinTokenDescriptionKey = "description"
 )
 
 // The keys the typed secrets must have.

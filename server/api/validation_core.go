@@ -152,6 +152,8 @@ func validateSecret(s *Secret) FieldErrors {
 		need(SSHAuthPrivateKey)
 	case SecretTypeTLS:
 		need(TLSCertKey, TLSPrivateKeyKey)
+	case SecretTypeJoinToken:
+		need(JoinTokenIDKey, JoinTokenSecretHashKey)
 	}
 	return errs
 }

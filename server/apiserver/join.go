@@ -30,8 +30,8 @@ type NodeCertIssuer interface {
 type JoinConfig struct {
 	CAPEM  []byte
 	Issuer NodeCertIssuer
-	// Secret authenticates the join secret (auth.JoinSecret).
-	Secret auth.TokenAuthenticator
+	// Tokens checks join secrets (auth.JoinTokens).
+	Tokens auth.JoinAuthenticator
 }
 
 // maxLeaseSeconds bounds a lease so a typo cannot keep a dead node alive
@@ -54,7 +54,8 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if !ok {
 		return fmt.Errorf("joining a node needs the join token's secret as the bearer token: %w", errdefs.ErrUnauthorized)
 	}
-	if _, err := s.join.Secret.AuthenticateToken(c.Request().Context(), token); err != nil {
+	grant, err := s.join.Tokens.AuthenticateJoin(c.Request().Context(), token)
+	if err != nil {
 		return err
 	}
 	var req client.JoinRequest
@@ -80,17 +81,27 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if len(fes) > 0 {
 		return fmt.Errorf("join request: %w", fes)
 	}
-	// A name in use by a live node is not up for grabs: every Pi is called
-	// raspberrypi out of the box, and the second would take over the
-	// first's node, subnet and pods. A node whose lease has run out (a
-	// reinstalled machine) may rejoin under its name.
-	if _, err := s.backend.Get(c.Request().Context(), "nodes", "", req.NodeName); err == nil {
-		if l, ok := s.leaseOf(req.NodeName); ok && !l.Expired(time.Now()) {
-			return fmt.Errorf("node %q is in the cluster and alive (lease renewed %s ago); give this machine another --node-name, or stop that node first: %w",
-				req.NodeName, time.Since(l.RenewTime).Round(time.Second), errdefs.ErrAlreadyExists)
+	// A name in use is not up for grabs: every Pi is called raspberrypi
+	// out of the box, and the second would take over the first's node,
+	// subnet and pods; knowing a node's name is not being it. A machine
+	// reinstalled under its old name comes back with a token made for
+	// that node (used once).
+	ctx := c.Request().Context()
+	if _, err := s.backend.Get(ctx, "nodes", "", req.NodeName); err == nil {
+		if grant.Node != req.NodeName {
+			alive := ""
+			if l, ok := s.leaseOf(req.NodeName); ok && !l.Expired(time.Now()) {
+				alive = fmt.Sprintf(" and alive (lease renewed %s ago)", time.Since(l.RenewTime).Round(time.Second))
+			}
+			return fmt.Errorf("node %q is in the cluster%s, and this machine does not hold its identity: give it another --node-name; "+
+				"or, to reinstall %s, make a token for it (`skiff join-token create --node %s`) or delete the node first: %w",
+				req.NodeName, alive, req.NodeName, req.NodeName, errdefs.ErrAlreadyExists)
 		}
 	} else if !errdefs.IsNotFound(err) {
 		return err
+	} else if grant.Node != "" && grant.Node != req.NodeName {
+		return fmt.Errorf("this join token is for node %q only: join with --node-name %s, or use another token: %w",
+			grant.Node, grant.Node, errdefs.ErrForbidden)
 	}
 	// The certificate names no address: the agent is known by its CN, and
 	// a node must not be able to pass for the API server to a client.
@@ -98,7 +109,13 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("node joined", "node", req.NodeName, "from", c.Request().RemoteAddr, "serial", cert.SerialNumber.Text(16))
+	if grant.Node != "" {
+		// A token for one reinstall: spent.
+		if _, err := s.backend.Delete(ctx, "secrets", auth.JoinTokenNamespace, auth.JoinTokenSecretPrefix+grant.TokenID, api.DeleteOptions{}); err != nil && !errdefs.IsNotFound(err) {
+			s.log.Warn("cannot delete a spent join token", "token", grant.TokenID, "err", err)
+		}
+	}
+	s.log.Info("node joined", "node", req.NodeName, "token", grant.TokenID, "from", c.Request().RemoteAddr, "serial", cert.SerialNumber.Text(16))
 	return c.JSON(http.StatusOK, client.JoinResponse{
 		Certificate:          string(auth.EncodeCert(cert)),
 		CertificateAuthority: string(s.join.CAPEM),

@@ -1,10 +1,8 @@
 package auth
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -94,25 +92,6 @@ func EnsureJoinToken(dataDir, caHash string) (JoinToken, error) {
 	default:
 		return JoinToken{}, fmt.Errorf("join token: %w", err)
 	}
-}
-
-// JoinSecret authenticates the join secret as a bootstrapper.
-type JoinSecret struct{ hash [sha256.Size]byte }
-
-var _ TokenAuthenticator = (*JoinSecret)(nil)
-
-// NewJoinSecret accepts secret (of a JoinToken).
-func NewJoinSecret(secret string) *JoinSecret {
-	return &JoinSecret{hash: sha256.Sum256([]byte(secret))}
-}
-
-// AuthenticateToken compares in constant time.
-func (j *JoinSecret) AuthenticateToken(_ context.Context, token string) (*Identity, error) {
-	sum := sha256.Sum256([]byte(token))
-	if token == "" || subtle.ConstantTimeCompare(sum[:], j.hash[:]) != 1 {
-		return nil, errBadToken
-	}
-	return &Identity{Name: "skiff:bootstrap", Groups: []string{GroupBootstrappers}}, nil
 }
 
 // InGroup reports whether id is in group g.

@@ -58,8 +58,11 @@ func newJoinServer(t *testing.T) *joinServer {
 	srv, err := apiserver.New(apiserver.Config{
 		Backend: reg,
 		Auth:    auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
-		Join:    &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki, Secret: auth.NewJoinSecret(jt.Secret)},
-		Leases:  js.leases,
+		Join: &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki,
+			Tokens: auth.NewJoinTokens(jt.Secret, func(ctx context.Context, name string) (*api.Secret, error) {
+				return client.For[*api.Secret](reg, auth.JoinTokenNamespace).Get(ctx, name)
+			})},
+		Leases: js.leases,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -197,9 +200,30 @@ func TestJoinPinsTheCAAndIssuesANodeCertificate(t *testing.T) {
 			!strings.Contains(err.Error(), "another --node-name") {
 			t.Errorf("joining as a live node: %v, want AlreadyExists naming --node-name", err)
 		}
-		// n2 is registered but holds no lease (a reinstalled machine): it may rejoin.
-		if _, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n2"}); err != nil {
-			t.Errorf("rejoining as a node without a live lease: %v", err)
+		// n2 is registered but holds no lease (a reinstalled machine, or
+		// another that knows its name): the server's token is not enough.
+		if _, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n2"}); !errors.Is(err, errdefs.ErrAlreadyExists) ||
+			!strings.Contains(err.Error(), "does not hold its identity") || !strings.Contains(err.Error(), "join-token create --node n2") {
+			t.Errorf("joining as a registered node with the server's token: %v, want AlreadyExists naming the way back", err)
+		}
+		// A token made for n2 takes it back, once; one for n2 does not
+		// join as another name.
+		secret, sec, err := auth.NewJoinTokenSecret(time.Hour, "n2", "reinstall", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Create(ctx, "secrets", auth.JoinTokenNamespace, secret); err != nil {
+			t.Fatal(err)
+		}
+		forN2 := auth.JoinToken{CAHash: s.token.CAHash, Secret: sec}
+		if _, err := client.Join(ctx, s.url, forN2, client.JoinNode{Name: "n3"}); !errors.Is(err, errdefs.ErrForbidden) {
+			t.Errorf("a token for n2 joining as n3: %v, want Forbidden", err)
+		}
+		if _, err := client.Join(ctx, s.url, forN2, client.JoinNode{Name: "n2"}); err != nil {
+			t.Errorf("rejoining as n2 with a token for it: %v", err)
+		}
+		if _, err := client.Join(ctx, s.url, forN2, client.JoinNode{Name: "n2"}); !errors.Is(err, errdefs.ErrUnauthorized) {
+			t.Errorf("the same reinstall token again: %v, want Unauthorized (spent)", err)
 		}
 	})
 
