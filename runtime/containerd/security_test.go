@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd/v2/pkg/cap"
 	"github.com/containerd/containerd/v2/pkg/netns"
 
 	"github.com/skiffhq/skiff/runtime/container"
@@ -20,13 +21,10 @@ import (
 // capMask is the bitmask /proc/PID/status shows for a set of capabilities.
 func capMask(t *testing.T, caps []string) uint64 {
 	t.Helper()
-	bits := map[string]uint{"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
-		"CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_ADMIN": 12,
-		"CAP_NET_RAW": 13, "CAP_SYS_CHROOT": 18, "CAP_SYS_ADMIN": 21, "CAP_MKNOD": 27, "CAP_AUDIT_WRITE": 29, "CAP_SETFCAP": 31}
 	var m uint64
 	for _, c := range caps {
-		b, ok := bits[c]
-		if !ok {
+		b := slices.Index(cap.Known(), c) // in bit order
+		if b < 0 {
 			t.Fatalf("capMask: no bit for %s", c)
 		}
 		m |= 1 << b
@@ -138,6 +136,7 @@ func TestSecurityDefault(t *testing.T) {
 		{[]string{"sh", "-c", "mkdir -p /m && mount -t tmpfs none /m"}, false, ""},
 		{[]string{"sh", "-c", "echo 1 > /proc/sys/kernel/sysrq"}, false, ""}, // read-only /proc/sys
 		{[]string{"chown", "65534", "/bin"}, true, ""},                       // CAP_CHOWN is in the default set
+		{[]string{"sh", "-c", "ulimit -n 4096"}, false, ""},                  // raising the hard limit needs CAP_SYS_RESOURCE
 	})
 }
 
@@ -217,35 +216,67 @@ func TestSecurityRunAsNobody(t *testing.T) {
 	})
 }
 
-// TestSecurityNodeLacksCapability: adding a capability skiff itself does
-// not have (CAP_SYS_RESOURCE on this machine) fails at create, naming it.
-func TestSecurityNodeLacksCapability(t *testing.T) {
+// TestSecurityAddAllDropOne: capabilities.add ALL with drop SYS_ADMIN is
+// every capability skiff has but CAP_SYS_ADMIN, as in containerd's CRI
+// plugin (a drop wins over an add), so the container cannot mount.
+func TestSecurityAddAllDropOne(t *testing.T) {
 	node, err := nodeCaps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var missing string
-	for _, c := range []string{"CAP_SYS_RESOURCE", "CAP_SYS_MODULE", "CAP_SYS_TIME", "CAP_MAC_ADMIN"} {
-		if !slices.Contains(node, c) {
-			missing = c
-			break
-		}
-	}
-	if missing == "" {
-		t.Skip("skiff has every capability here; nothing to refuse")
+	if !slices.Contains(node, "CAP_SYS_ADMIN") {
+		t.Fatalf("skiff runs without CAP_SYS_ADMIN (%v): it cannot run containers", node)
 	}
 	r := newTestRuntime(t)
-	s := testSpec(t, "sleep", "1000")
-	s.Security.CapAdd = []string{strings.TrimPrefix(missing, "CAP_")}
-	err = r.Create(context.Background(), s)
-	if err == nil {
-		r.Remove(context.Background(), s.ID)
+	s, status := startSecure(t, r, container.Security{CapAdd: []string{"ALL"}, CapDrop: []string{"SYS_ADMIN"}})
+	want := capMask(t, without(node, "CAP_SYS_ADMIN"))
+	checkCaps(t, status, want, want)
+	checkExecs(t, r, s.ID, []execCase{
+		{[]string{"sh", "-c", "mkdir -p /m && mount -t tmpfs none /m"}, false, ""},
+		{[]string{"ip", "link", "set", "lo", "mtu", "1300"}, true, ""}, // CAP_NET_ADMIN came with ALL
+	})
+}
+
+// TestSecurityAddBeyondDefault: adding a capability outside the default
+// set gives the container exactly that one more if skiff has it, and
+// fails at create, naming it, if skiff lacks it (CAP_SYS_RESOURCE in a
+// restricted VM). Each capability here takes the path this machine
+// calls for, so both root with every capability (CI) and a restricted
+// root test a real container; capabilityOpts' unit test covers the
+// refusal for every machine.
+func TestSecurityAddBeyondDefault(t *testing.T) {
+	node, err := nodeCaps()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !errdefs.IsInvalid(err) || !strings.Contains(err.Error(), "capabilities.add "+missing+": this node cannot grant it") {
-		t.Errorf("create adding %s: got %v, want invalid naming it", missing, err)
-	}
-	if _, err := r.Inspect(context.Background(), s.ID); !errdefs.IsNotFound(err) {
-		t.Errorf("after the refusal: inspect %v, want not found", err)
+	r := newTestRuntime(t)
+	for _, c := range []string{"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_PTRACE"} {
+		t.Run(c, func(t *testing.T) {
+			name := strings.TrimPrefix(c, "CAP_")
+			if !slices.Contains(node, c) {
+				s := testSpec(t, "sleep", "1000")
+				s.Security.CapAdd = []string{name}
+				err := r.Create(context.Background(), s)
+				if err == nil {
+					r.Remove(context.Background(), s.ID)
+				}
+				if !errdefs.IsInvalid(err) || !strings.Contains(err.Error(), "capabilities.add "+c+": this node cannot grant it") {
+					t.Errorf("create adding %s, which skiff lacks: got %v, want invalid naming it", c, err)
+				}
+				if _, err := r.Inspect(context.Background(), s.ID); !errdefs.IsNotFound(err) {
+					t.Errorf("after the refusal: inspect %v, want not found", err)
+				}
+				return
+			}
+			s, status := startSecure(t, r, container.Security{CapAdd: []string{name}})
+			want := capMask(t, append(slices.Clone(dockerCaps), c))
+			checkCaps(t, status, want, want)
+			if c == "CAP_SYS_RESOURCE" {
+				// Raising a hard limit (containerd's RLIMIT_NOFILE 1024)
+				// is what it allows.
+				checkExecs(t, r, s.ID, []execCase{{[]string{"sh", "-c", "ulimit -n 4096 && ulimit -H -n"}, true, "4096"}})
+			}
+		})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skiffhq/skiff/runtime/container"
+	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 )
 
@@ -122,7 +123,8 @@ func resourceOpts(r container.Resources) []oci.SpecOpts {
 //     DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID,
 //     SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE)
 //     in the bounding, effective and permitted sets, none inheritable or
-//     ambient; then CapDrop, then CapAdd;
+//     ambient; then CapAdd and CapDrop in the CRI plugin's order, where
+//     a drop always wins (capabilityOpts);
 //   - privileged: every capability this node has, no masked or read-only
 //     /proc paths, writable /sys and cgroupfs, seccomp unconfined, no
 //     AppArmor profile, and every host device (oci.WithPrivileged with
@@ -170,62 +172,80 @@ func nodeCaps() ([]string, error) {
 	return caps, nil
 }
 
-// capabilityOpts change containerd's default set: drops first, so that
-// "drop ALL, add NET_BIND_SERVICE" leaves exactly that one. Adding ALL
-// means every capability the node has (from have); adding one the node
-// lacks is an error naming it.
+// capabilityOpts change containerd's default set in the order of
+// containerd's CRI plugin (WithCapabilities in internal/cri/opts): add
+// ALL sets every capability the node has, then drop ALL sets none, then
+// the named adds are added, then the named drops removed. So a drop
+// always wins: "add ALL, drop CHOWN" is all but CAP_CHOWN, "add
+// NET_ADMIN, drop NET_ADMIN" lacks it, and "drop ALL, add
+// NET_BIND_SERVICE" is exactly that one. have gives what the node can
+// grant; a capability the container would get that the node lacks is
+// an error naming it, as is a name that is no Linux capability.
 func capabilityOpts(id string, add, drop []string, have func() ([]string, error)) ([]oci.SpecOpts, error) {
-	var opts []oci.SpecOpts
-	if hasAll(drop) {
-		opts = append(opts, oci.WithCapabilities(nil))
-	}
-	if d := capNames(drop); len(d) > 0 {
-		opts = append(opts, oci.WithDroppedCapabilities(d))
-	}
-	a := capNames(add)
-	if len(a) == 0 && !hasAll(add) {
-		return opts, nil
-	}
-	node, err := have()
+	addAll, adds, err := capNames(id, "add", add)
 	if err != nil {
-		return nil, fmt.Errorf("container %q: capabilities.add: %w", id, err)
+		return nil, err
 	}
-	if hasAll(add) {
-		// Everything, named adds included (they are in node or fail below).
-		a = node
+	dropAll, drops, err := capNames(id, "drop", drop)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range a {
+	// What the node must be able to grant: the named adds no drop
+	// takes away, and with add ALL (unless drop ALL undoes it) the
+	// node's own set.
+	var granted []string
+	for _, c := range adds {
+		if !slices.Contains(drops, c) {
+			granted = append(granted, c)
+		}
+	}
+	var node []string
+	if len(granted) > 0 || addAll && !dropAll {
+		if node, err = have(); err != nil {
+			return nil, fmt.Errorf("container %q: capabilities.add: %w", id, err)
+		}
+	}
+	for _, c := range granted {
 		if !slices.Contains(node, c) {
 			return nil, fmt.Errorf("container %q: capabilities.add %s: this node cannot grant it, because skiff (and so containerd and runc) runs without %s: remove it or run skiff with it: %w", id, c, c, errdefs.ErrInvalid)
 		}
 	}
-	return append(opts, oci.WithAddedCapabilities(a)), nil
+	var opts []oci.SpecOpts
+	switch {
+	case dropAll:
+		// After add ALL in CRI's order, so it undoes it.
+		opts = append(opts, oci.WithCapabilities(nil))
+	case addAll:
+		// A copy: WithCapabilities shares it among the three sets, and
+		// the adds below append to each.
+		opts = append(opts, oci.WithCapabilities(slices.Clone(node)))
+	}
+	if len(adds) > 0 {
+		opts = append(opts, oci.WithAddedCapabilities(adds))
+	}
+	if len(drops) > 0 {
+		opts = append(opts, oci.WithDroppedCapabilities(drops))
+	}
+	return opts, nil
 }
 
-func hasAll(caps []string) bool {
+// capNames spells caps as the OCI spec does (api.Capability.Canonical:
+// "net_admin" is CAP_NET_ADMIN), without ALL, and says whether ALL is
+// among them. A name that is no Linux capability is an error naming it:
+// the API server refuses those, but this package trusts no caller.
+func capNames(id, field string, caps []string) (all bool, names []string, err error) {
 	for _, c := range caps {
-		if strings.EqualFold(c, "ALL") {
-			return true
+		name, ok := api.Capability(c).Canonical()
+		switch {
+		case !ok:
+			return false, nil, fmt.Errorf("container %q: capabilities.%s %q: not a Linux capability: %w", id, field, c, errdefs.ErrInvalid)
+		case name == string(api.CapabilityAll):
+			all = true
+		case !slices.Contains(names, name):
+			names = append(names, name)
 		}
 	}
-	return false
-}
-
-// capNames spells caps as the OCI spec does (CAP_NET_ADMIN), leaving ALL
-// out.
-func capNames(caps []string) []string {
-	out := make([]string, 0, len(caps))
-	for _, c := range caps {
-		c = strings.ToUpper(c)
-		if c == "ALL" {
-			continue
-		}
-		if !strings.HasPrefix(c, "CAP_") {
-			c = "CAP_" + c
-		}
-		out = append(out, c)
-	}
-	return out
+	return all, names, nil
 }
 
 func withGroups(group *int64, supplemental []int64) oci.SpecOpts {

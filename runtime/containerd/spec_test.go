@@ -170,6 +170,11 @@ var dockerCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FO
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
+// without is caps less c.
+func without(caps []string, c string) []string {
+	return slices.DeleteFunc(slices.Clone(caps), func(x string) bool { return x == c })
+}
+
 func TestSpecSecurityDefaults(t *testing.T) {
 	img := ocispec.ImageConfig{Cmd: []string{"/bin/sh"}}
 	s := generate(t, container.Spec{ID: "c1"}, img)
@@ -258,9 +263,20 @@ func TestCapabilityOpts(t *testing.T) {
 		{"drop all", nil, []string{"ALL"}, nil, ""},
 		{"drop all, add back", []string{"net_bind_service", "CAP_KILL"}, []string{"all"}, []string{"CAP_NET_BIND_SERVICE", "CAP_KILL"}, ""},
 		{"drop some", nil, []string{"NET_RAW", "CAP_MKNOD"}, slices.DeleteFunc(slices.Clone(dockerCaps), func(c string) bool { return c == "CAP_NET_RAW" || c == "CAP_MKNOD" }), ""},
-		{"add all", []string{"ALL"}, []string{"CHOWN"}, node, ""},
+		{"add all", []string{"ALL"}, nil, node, ""},
+		// CRI's order: add ALL, drop ALL, add, drop; a drop always wins.
+		{"add all, drop one", []string{"ALL"}, []string{"CHOWN"}, without(node, "CAP_CHOWN"), ""},
+		{"add all, drop sys_admin", []string{"all"}, []string{"cap_sys_admin"}, without(node, "CAP_SYS_ADMIN"), ""},
+		{"add all, drop all", []string{"ALL"}, []string{"ALL"}, nil, ""},
+		{"add all and one, drop all", []string{"ALL", "KILL"}, []string{"ALL"}, []string{"CAP_KILL"}, ""},
+		{"add and drop the same", []string{"NET_ADMIN", "CHOWN"}, []string{"CAP_NET_ADMIN", "chown"}, without(dockerCaps, "CAP_CHOWN"), ""},
 		{"add one", []string{"NET_ADMIN"}, nil, append(slices.Clone(dockerCaps), "CAP_NET_ADMIN"), ""},
 		{"add one the node lacks", []string{"NET_ADMIN", "SYS_RESOURCE"}, nil, nil, `container "c1": capabilities.add CAP_SYS_RESOURCE: this node cannot grant it`},
+		{"add all and one the node lacks", []string{"ALL", "SYS_RESOURCE"}, nil, nil, `container "c1": capabilities.add CAP_SYS_RESOURCE: this node cannot grant it`},
+		// Dropped again, so the node need not have it.
+		{"add and drop one the node lacks", []string{"SYS_RESOURCE"}, []string{"SYS_RESOURCE"}, dockerCaps, ""},
+		{"add no capability", []string{"NET_ADMINS"}, nil, nil, `container "c1": capabilities.add "NET_ADMINS": not a Linux capability`},
+		{"drop no capability", nil, []string{"CAP_ALL"}, nil, `container "c1": capabilities.drop "CAP_ALL": not a Linux capability`},
 	}
 	for _, tt := range tests {
 		opts, err := capabilityOpts("c1", tt.add, tt.drop, have)

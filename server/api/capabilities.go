@@ -1,6 +1,9 @@
 package api
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // CapabilityAll in capabilities.add or capabilities.drop stands for every
 // capability.
@@ -8,8 +11,8 @@ const CapabilityAll Capability = "ALL"
 
 // knownCapabilities are the Linux capabilities (capabilities(7), up to
 // CAP_CHECKPOINT_RESTORE, Linux 5.9) without their CAP_ prefix, in bit
-// order.
-var knownCapabilities = []string{
+// order: the index is the capability's number.
+var knownCapabilities = [...]string{
 	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
 	"SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
 	"NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
@@ -68,7 +71,11 @@ func (sc *SecurityContext) AddsCapability(c Capability) bool {
 // privileges beyond their parent's (setuid binaries, file capabilities):
 // only if allowPrivilegeEscalation is true, or the container is
 // privileged or adds CAP_SYS_ADMIN, as Kubernetes says. Unlike
-// Kubernetes, unset means false: the process runs with no_new_privs.
+// Kubernetes, unset means false: the process runs with no_new_privs,
+// the stricter default skiff keeps. An image whose setuid binaries or
+// file capabilities then do nothing fails with errors skiff cannot tell
+// apart, so the field's doc and docs/api.md say so and give the fix
+// (allowPrivilegeEscalation: true).
 func (sc *SecurityContext) EscalationAllowed() bool {
 	if sc == nil {
 		return false
@@ -79,27 +86,92 @@ func (sc *SecurityContext) EscalationAllowed() bool {
 	return sc.IsPrivileged() || sc.AddsCapability("SYS_ADMIN")
 }
 
-// PowerfulCapabilities are the added capabilities that reach past the
-// container (the node's mounts and network); admission treats a pod that
-// adds one like a privileged pod.
-var PowerfulCapabilities = []Capability{"SYS_ADMIN", "NET_ADMIN"}
+// baselineCapabilities are the capabilities anyone may add: what the
+// Kubernetes Pod Security Standards' baseline profile allows in
+// capabilities.add. Adding any other one (ALL included) reaches past the
+// container (module loading, raw devices, reading any file, tracing,
+// BPF, the clock, the node's network and mounts), so admission treats it
+// like a privileged container. NET_RAW is in the default set but not
+// here, as in Kubernetes: a pod keeps it unless it drops it, but may not
+// ask for it.
+var baselineCapabilities = [...]string{
+	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
+	"MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID",
+	"SYS_CHROOT",
+}
 
-// NeedsPrivilege reports whether any of the pod's containers (init
-// containers included) is privileged or adds ALL, CAP_SYS_ADMIN or
-// CAP_NET_ADMIN: what only an admin may create.
-func (s *PodSpec) NeedsPrivilege() bool {
-	for _, cs := range [][]Container{s.InitContainers, s.Containers} {
-		for i := range cs {
-			sc := cs[i].SecurityContext
-			if sc.IsPrivileged() {
-				return true
-			}
-			for _, c := range PowerfulCapabilities {
-				if sc.AddsCapability(c) {
-					return true
-				}
-			}
+// InBaseline reports whether c is a capability anyone may add
+// (baselineCapabilities); ALL and unknown names are not.
+func (c Capability) InBaseline() bool {
+	name, ok := c.Canonical()
+	if !ok || name == string(CapabilityAll) {
+		return false
+	}
+	for _, b := range baselineCapabilities {
+		if "CAP_"+b == name {
+			return true
 		}
 	}
 	return false
+}
+
+// PrivilegeRequest is one thing a pod asks for that only an admin may
+// grant.
+type PrivilegeRequest struct {
+	// Field is its path under the pod spec, such as
+	// "containers[0].securityContext.capabilities.add[1]".
+	Field string
+	// Container is the name of the container that asks.
+	Container string
+	// What is "privileged", or the capability added without its CAP_
+	// prefix ("SYS_MODULE", "ALL"), or as given if it is no capability.
+	What string
+}
+
+// PrivilegeRequests are the fields of the pod spec (init containers
+// first) that ask for what only an admin may grant: a privileged
+// container, a capability added beyond the baseline set (InBaseline),
+// the node's network (hostNetwork) or a directory of the node (a
+// hostPath volume). None for a pod that asks for none of these (skiff
+// has no hostPID, hostIPC or host ports beyond hostPort, which the node
+// maps without privilege).
+func (s *PodSpec) PrivilegeRequests() []PrivilegeRequest {
+	var out []PrivilegeRequest
+	for _, group := range []struct {
+		name string
+		cs   []Container
+	}{{"initContainers", s.InitContainers}, {"containers", s.Containers}} {
+		for i := range group.cs {
+			c := &group.cs[i]
+			sc := c.SecurityContext
+			p := fmt.Sprintf("%s[%d].securityContext", group.name, i)
+			if sc.IsPrivileged() {
+				out = append(out, PrivilegeRequest{Field: p + ".privileged", Container: c.Name, What: "privileged"})
+			}
+			if sc == nil || sc.Capabilities == nil {
+				continue
+			}
+			for j, capability := range sc.Capabilities.Add {
+				if capability.InBaseline() {
+					continue
+				}
+				what := string(capability)
+				if name, ok := capability.Canonical(); ok {
+					what = strings.TrimPrefix(name, "CAP_")
+				}
+				out = append(out, PrivilegeRequest{Field: fmt.Sprintf("%s.capabilities.add[%d]", p, j), Container: c.Name, What: what})
+			}
+		}
+	}
+	// The node's own network and files are as good as privileged: a root
+	// container with a hostPath of / owns the node.
+	if s.HostNetwork {
+		out = append(out, PrivilegeRequest{Field: "hostNetwork", What: "hostNetwork"})
+	}
+	for i, v := range s.Volumes {
+		if v.HostPath != nil {
+			out = append(out, PrivilegeRequest{Field: fmt.Sprintf("volumes[%d].hostPath", i), What: "hostPath " + v.HostPath.Path})
+		}
+	}
+	return out
 }

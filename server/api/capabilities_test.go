@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,7 +34,11 @@ func TestCapabilityCanonical(t *testing.T) {
 	}
 }
 
-func TestNeedsPrivilege(t *testing.T) {
+// TestPrivilegeRequests: privileged, and any added capability outside
+// the Pod Security Standards' baseline set (ALL included), is what only
+// an admin may ask for, named by its field; baseline ones and drops are
+// not.
+func TestPrivilegeRequests(t *testing.T) {
 	yes, no := true, false
 	with := func(sc *SecurityContext) PodSpec {
 		return PodSpec{Containers: []Container{{Name: "a"}, {Name: "b", SecurityContext: sc}}}
@@ -41,24 +46,56 @@ func TestNeedsPrivilege(t *testing.T) {
 	caps := func(add ...Capability) *SecurityContext {
 		return &SecurityContext{Capabilities: &Capabilities{Add: add, Drop: []Capability{"ALL"}}}
 	}
+	const b = "containers[1].securityContext"
 	tests := []struct {
 		name string
 		spec PodSpec
-		want bool
+		want []PrivilegeRequest
 	}{
-		{"plain", with(nil), false},
-		{"privileged false", with(&SecurityContext{Privileged: &no}), false},
-		{"privileged", with(&SecurityContext{Privileged: &yes}), true},
-		{"adds NET_BIND_SERVICE", with(caps("NET_BIND_SERVICE")), false},
-		{"adds NET_ADMIN", with(caps("NET_ADMIN")), true},
-		{"adds cap_sys_admin", with(caps("cap_sys_admin")), true},
-		{"adds ALL", with(caps("ALL")), true},
-		{"drops SYS_ADMIN", with(&SecurityContext{Capabilities: &Capabilities{Drop: []Capability{"SYS_ADMIN"}}}), false},
-		{"init container privileged", PodSpec{InitContainers: []Container{{Name: "i", SecurityContext: &SecurityContext{Privileged: &yes}}}, Containers: []Container{{Name: "a"}}}, true},
+		{"plain", with(nil), nil},
+		{"privileged false", with(&SecurityContext{Privileged: &no}), nil},
+		{"privileged", with(&SecurityContext{Privileged: &yes}), []PrivilegeRequest{{b + ".privileged", "b", "privileged"}}},
+		{"adds baseline ones", with(caps("NET_BIND_SERVICE", "cap_chown", "SYS_CHROOT", "AUDIT_WRITE", "SETFCAP")), nil},
+		{"adds SYS_MODULE", with(caps("SYS_MODULE")), []PrivilegeRequest{{b + ".capabilities.add[0]", "b", "SYS_MODULE"}}},
+		{"adds DAC_READ_SEARCH", with(caps("CHOWN", "CAP_DAC_READ_SEARCH")), []PrivilegeRequest{{b + ".capabilities.add[1]", "b", "DAC_READ_SEARCH"}}},
+		{"adds NET_ADMIN", with(caps("NET_ADMIN")), []PrivilegeRequest{{b + ".capabilities.add[0]", "b", "NET_ADMIN"}}},
+		{"adds cap_sys_admin", with(caps("cap_sys_admin")), []PrivilegeRequest{{b + ".capabilities.add[0]", "b", "SYS_ADMIN"}}},
+		{"adds ALL", with(caps("all")), []PrivilegeRequest{{b + ".capabilities.add[0]", "b", "ALL"}}},
+		// In the default set, but not in the baseline's add list.
+		{"adds NET_RAW", with(caps("NET_RAW")), []PrivilegeRequest{{b + ".capabilities.add[0]", "b", "NET_RAW"}}},
+		{"adds no capability", with(caps("NOPE")), []PrivilegeRequest{{b + ".capabilities.add[0]", "b", "NOPE"}}},
+		{"drops SYS_ADMIN", with(&SecurityContext{Capabilities: &Capabilities{Drop: []Capability{"SYS_ADMIN", "ALL"}}}), nil},
+		{"privileged and BPF", with(&SecurityContext{Privileged: &yes, Capabilities: &Capabilities{Add: []Capability{"KILL", "BPF"}}}),
+			[]PrivilegeRequest{{b + ".privileged", "b", "privileged"}, {b + ".capabilities.add[1]", "b", "BPF"}}},
+		{"init container privileged", PodSpec{InitContainers: []Container{{Name: "i", SecurityContext: &SecurityContext{Privileged: &yes}}}, Containers: []Container{{Name: "a"}}},
+			[]PrivilegeRequest{{"initContainers[0].securityContext.privileged", "i", "privileged"}}},
 	}
 	for _, tt := range tests {
-		if got := tt.spec.NeedsPrivilege(); got != tt.want {
-			t.Errorf("%s: NeedsPrivilege() = %v, want %v", tt.name, got, tt.want)
+		if got := tt.spec.PrivilegeRequests(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: PrivilegeRequests() = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestInBaseline(t *testing.T) {
+	for _, c := range baselineCapabilities {
+		if _, ok := Capability(c).Canonical(); !ok {
+			t.Errorf("baseline capability %s is not a known one", c)
+		}
+	}
+	tests := []struct {
+		in   Capability
+		want bool
+	}{
+		{"CHOWN", true}, {"cap_net_bind_service", true}, {"SETPCAP", true}, {"MKNOD", true},
+		{"SYS_MODULE", false}, {"DAC_READ_SEARCH", false}, {"SYS_RAWIO", false}, {"BPF", false},
+		{"PERFMON", false}, {"SYS_PTRACE", false}, {"SYS_TIME", false}, {"MAC_ADMIN", false},
+		{"SYS_BOOT", false}, {"NET_ADMIN", false}, {"SYS_ADMIN", false}, {"NET_RAW", false},
+		{"ALL", false}, {"all", false}, {"", false}, {"NOPE", false},
+	}
+	for _, tt := range tests {
+		if got := tt.in.InBaseline(); got != tt.want {
+			t.Errorf("Capability(%q).InBaseline() = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

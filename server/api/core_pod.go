@@ -323,15 +323,32 @@ type Capabilities struct {
 }
 
 // SecurityContext is a container's security settings; they override the
-// pod's.
+// pod's. docs/api.md ("Container security defaults") lists what an
+// unset field means.
 type SecurityContext struct {
-	Capabilities             *Capabilities `json:"capabilities,omitempty"`
-	Privileged               *bool         `json:"privileged,omitempty"`
-	RunAsUser                *int64        `json:"runAsUser,omitempty"`
-	RunAsGroup               *int64        `json:"runAsGroup,omitempty"`
-	RunAsNonRoot             *bool         `json:"runAsNonRoot,omitempty"`
-	ReadOnlyRootFilesystem   *bool         `json:"readOnlyRootFilesystem,omitempty"`
-	AllowPrivilegeEscalation *bool         `json:"allowPrivilegeEscalation,omitempty"`
+	// Capabilities change containerd's default set: adds and drops as
+	// containerd's CRI plugin applies them, a drop winning. Adding one
+	// outside the baseline set (Capability.InBaseline), ALL included,
+	// needs an admin.
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
+	// Privileged gives every capability the node has, its devices, and
+	// no confinement. Needs an admin.
+	Privileged             *bool  `json:"privileged,omitempty"`
+	RunAsUser              *int64 `json:"runAsUser,omitempty"`
+	RunAsGroup             *int64 `json:"runAsGroup,omitempty"`
+	RunAsNonRoot           *bool  `json:"runAsNonRoot,omitempty"`
+	ReadOnlyRootFilesystem *bool  `json:"readOnlyRootFilesystem,omitempty"`
+	// AllowPrivilegeEscalation false sets no_new_privs: no process of
+	// the container gains privileges through setuid or setgid binaries
+	// or file capabilities. Unlike Kubernetes, unset means false too,
+	// unless the container is privileged or adds CAP_SYS_ADMIN
+	// (EscalationAllowed). An image that relies on setuid binaries (su,
+	// sudo, a setuid ping run by a non-root user) or file capabilities
+	// then fails inside the container, typically with "operation not
+	// permitted" (EPERM) or as if the binary lacked them, and skiff
+	// cannot tell that failure from any other exit: set it to true for
+	// such an image.
+	AllowPrivilegeEscalation *bool `json:"allowPrivilegeEscalation,omitempty"`
 }
 
 // PodSecurityContext holds security settings for every container of a pod.

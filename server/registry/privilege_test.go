@@ -9,11 +9,12 @@ import (
 	"github.com/skiffhq/skiff/server/auth"
 )
 
-// TestPrivilegeNeedsAnAdmin: a privileged pod, or one adding
-// CAP_NET_ADMIN, or a workload template that does, is refused to a
-// caller outside the admins group (403 naming the field), allowed to an
-// admin and to the server's own controllers; an update that keeps an
-// admin's privilege is allowed, one that brings it in is not.
+// TestPrivilegeNeedsAnAdmin: a privileged pod, or one adding a
+// capability beyond the baseline set, or a workload template that does,
+// is refused to a caller outside the admins group (403 naming the field
+// and what it asks for), allowed to an admin and to the server's own
+// controllers; a baseline capability needs nobody; an update that keeps
+// an admin's privilege is allowed, one that brings one in is not.
 func TestPrivilegeNeedsAnAdmin(t *testing.T) {
 	r, _ := newRegistry(t)
 	node := auth.WithIdentity(ctx, &auth.Identity{Name: "system:node:n1", Groups: []string{auth.GroupNodes}})
@@ -23,14 +24,32 @@ func TestPrivilegeNeedsAnAdmin(t *testing.T) {
 		return &api.Pod{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"},
 			Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "busybox", SecurityContext: sc}}}}
 	}
+	adds := func(caps ...api.Capability) *api.SecurityContext {
+		return &api.SecurityContext{Capabilities: &api.Capabilities{Add: caps}}
+	}
 	privileged := &api.SecurityContext{Privileged: &yes}
-	netAdmin := &api.SecurityContext{Capabilities: &api.Capabilities{Add: []api.Capability{"NET_ADMIN"}}}
+	netAdmin := adds("NET_ADMIN")
 
-	for _, sc := range []*api.SecurityContext{privileged, netAdmin} {
-		_, err := r.Create(node, "pods", "default", pod("p", sc))
-		if !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), "spec: only members of the "+auth.GroupAdmins+" group") {
-			t.Errorf("a node creating %+v: %v, want Forbidden naming the rule", sc, err)
+	refused := []struct {
+		sc         *api.SecurityContext
+		field, why string
+	}{
+		{privileged, "spec.containers[0].securityContext.privileged", "privileged"},
+		{netAdmin, "spec.containers[0].securityContext.capabilities.add[0]", "NET_ADMIN"},
+		{adds("CHOWN", "sys_module"), "spec.containers[0].securityContext.capabilities.add[1]", "SYS_MODULE"},
+		{adds("CAP_DAC_READ_SEARCH"), "spec.containers[0].securityContext.capabilities.add[0]", "DAC_READ_SEARCH"},
+		{adds("ALL"), "spec.containers[0].securityContext.capabilities.add[0]", "ALL"},
+	}
+	for _, tt := range refused {
+		_, err := r.Create(node, "pods", "default", pod("p", tt.sc))
+		want := tt.field + ": only members of the " + auth.GroupAdmins +
+			" group may create pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: " + tt.why + "), and system:node:n1 is not one"
+		if !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("a node creating a pod asking for %s: %v, want Forbidden with %q", tt.why, err, want)
 		}
+	}
+	if _, err := r.Create(node, "pods", "default", pod("baseline", adds("NET_BIND_SERVICE", "CHOWN", "SETUID"))); err != nil {
+		t.Errorf("a node creating a pod adding baseline capabilities: %v", err)
 	}
 	dep := &api.Deployment{ObjectMeta: api.ObjectMeta{Name: "d", Namespace: "default"},
 		Spec: api.DeploymentSpec{Selector: &api.LabelSelector{MatchLabels: map[string]string{"a": "b"}},
@@ -65,5 +84,42 @@ func TestPrivilegeNeedsAnAdmin(t *testing.T) {
 	dd.Spec.Template.Spec.Containers[0].SecurityContext = netAdmin
 	if _, err := r.Update(node, "deployments", "default", dd, ""); !errdefs.IsForbidden(err) {
 		t.Errorf("a node adding NET_ADMIN to a deployment: %v, want Forbidden", err)
+	}
+	// An admin's NET_ADMIN deployment: a node may keep NET_ADMIN (even
+	// spelt otherwise) but not trade it for privileged or SYS_MODULE.
+	dd.Spec.Template.Spec.Containers[0].SecurityContext = netAdmin
+	d, err = r.Update(admin, "deployments", "default", dd, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd = d.(*api.Deployment)
+	dd.Spec.Template.Spec.Containers[0].SecurityContext = adds("cap_net_admin", "KILL")
+	if d, err = r.Update(node, "deployments", "default", dd, ""); err != nil {
+		t.Fatalf("a node keeping an admin's NET_ADMIN: %v", err)
+	}
+	for _, sc := range []*api.SecurityContext{privileged, adds("NET_ADMIN", "SYS_MODULE")} {
+		dd = d.(*api.Deployment)
+		dd.Spec.Template.Spec.Containers[0].SecurityContext = sc
+		if _, err := r.Update(node, "deployments", "default", dd, ""); !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), "spec.template.spec.containers[0].securityContext.") {
+			t.Errorf("a node turning an admin's NET_ADMIN into %+v: %v, want Forbidden naming the field", sc, err)
+		}
+	}
+}
+
+// TestHostAccessNeedsAnAdmin: the node's network or a directory of the
+// node is as good as privileged.
+func TestHostAccessNeedsAnAdmin(t *testing.T) {
+	r, _ := newRegistry(t)
+	node := auth.WithIdentity(ctx, &auth.Identity{Name: "system:node:n1", Groups: []string{auth.GroupNodes}})
+	hostNet := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "hn", Namespace: "default"},
+		Spec: api.PodSpec{HostNetwork: true, Containers: []api.Container{{Name: "c", Image: "busybox"}}}}
+	if _, err := r.Create(node, "pods", "default", hostNet); !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), "spec.hostNetwork") {
+		t.Errorf("a node creating a hostNetwork pod: %v, want Forbidden naming spec.hostNetwork", err)
+	}
+	hostPath := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "hp", Namespace: "default"},
+		Spec: api.PodSpec{Volumes: []api.Volume{{Name: "root", VolumeSource: api.VolumeSource{HostPath: &api.HostPathVolumeSource{Path: "/"}}}},
+			Containers: []api.Container{{Name: "c", Image: "busybox", VolumeMounts: []api.VolumeMount{{Name: "root", MountPath: "/host"}}}}}}
+	if _, err := r.Create(node, "pods", "default", hostPath); !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), "spec.volumes[0].hostPath") {
+		t.Errorf("a node creating a pod with a hostPath of /: %v, want Forbidden naming spec.volumes[0].hostPath", err)
 	}
 }
