@@ -87,6 +87,9 @@ Back up the key file with state.db: without it, the Secrets cannot be read.`,
 // printKeyStatus prints a status as a table, then what needs attention.
 func printKeyStatus(w io.Writer, s *encrypt.Status) error {
 	fmt.Fprintf(w, "Key file: %s\n", s.KeyFile)
+	for _, warning := range s.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warning)
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tACTIVE\tCREATED\tSECRETS")
 	known := map[string]bool{}

@@ -98,22 +98,28 @@ func Open(cfg Config) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", cfg.Path, err)
 	}
+	n := 0
 	if len(cfg.Transformers) > 0 {
-		n, err := rewriteStale(db, cfg.Transformers)
-		if err != nil {
+		if n, err = rewriteStale(db, cfg.Transformers); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("store: %s: %w", cfg.Path, err)
 		}
-		if n > 0 {
-			// What was rewritten may linger in free pages: copy the
-			// live pages to a fresh file.
-			if err := compact(db, cfg.Path); err != nil {
-				return nil, fmt.Errorf("store: %w", err)
-			}
-			cfg.Log.Info("rewrote stored values in their transformer's current form and compacted the database", "values", n, "path", cfg.Path)
-			if db, err = openDB(cfg.Path); err != nil {
-				return nil, err
-			}
+	}
+	// What was rewritten — by this open, or by one that died or failed
+	// before its compaction — may linger in free pages: copy the live
+	// pages to a fresh file.
+	pending, err := compactPending(db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", cfg.Path, err)
+	}
+	if pending {
+		if err := compact(db, cfg.Path); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		cfg.Log.Info("compacted the database after rewriting stored values in their transformer's current form", "values", n, "path", cfg.Path)
+		if db, err = openDB(cfg.Path); err != nil {
+			return nil, err
 		}
 	}
 	var rev int64
@@ -210,13 +216,27 @@ func (s *Bolt) Get(ctx context.Context, key api.Key) (api.Object, error) {
 // readers that only pass it on (the API server's GET), it saves a decode
 // and an encode.
 func (s *Bolt) GetRaw(ctx context.Context, key api.Key) ([]byte, error) {
+	k, ok := api.LookupResource(key.Resource)
+	if !ok {
+		return nil, fmt.Errorf("resource %q: %w", key.Resource, errdefs.ErrNotFound)
+	}
 	var out []byte
-	err := s.view(key, func(k api.Kind, data []byte) error {
-		if s.tf[k.Resource] != nil {
-			out = data // already a copy, made by the transformer
-			return nil
+	err := s.db.View(func(tx *bolt.Tx) error {
+		stored := storedData(tx, k, key)
+		if stored == nil {
+			return notFound(k, key)
 		}
-		out = append([]byte(nil), data...) // data lives in the mmap only during the transaction
+		data, err := s.tf.plain(k.Resource, objectKey(key.Namespace, key.Name), stored)
+		if err != nil {
+			return err
+		}
+		// stored lives in the mmap only during the transaction. A
+		// transformer's result is its own copy (Transformer says so);
+		// copy anyway if it is not, or if there is no transformer.
+		if aliases(data, stored) {
+			data = append([]byte(nil), data...)
+		}
+		out = data
 		return nil
 	})
 	return out, err

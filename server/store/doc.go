@@ -8,6 +8,8 @@
 //	meta/                       bucket
 //	  "schema"    -> uint64 BE  schema version; see migrate.go
 //	  "revision"  -> uint64 BE  revision of the last change, deletions included
+//	  "compactPending" -> 0x01  values were rewritten and the file not yet
+//	                            compacted: Open compacts first (transform.go)
 //	objects/                    bucket
 //	  <resource>/               one nested bucket per resource ("pods")
 //	    "<namespace>/<name>"    -> object JSON (namespaced kinds)
@@ -46,7 +48,10 @@
 // in the transformer's current form in batches of 256 (one transaction
 // each; resourceVersions unchanged, no events), and then compacts the file
 // into a fresh copy, since bbolt's free pages keep what was overwritten.
-// See transform.go.
+// The first rewrite transaction sets meta/compactPending and only the
+// compacted copy lacks it, so an open that dies or fails (no space for
+// the copy) between the rewrites and the rename compacts at the next
+// open. See transform.go.
 //
 // # Deletion
 //

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/store/atomicfile"
 )
 
 // A Transformer turns the stored JSON of one resource's objects into what
@@ -32,6 +35,13 @@ type Transformer interface {
 	// it is not in the form TransformToStorage writes now (plaintext
 	// from before the transformer, an older key) and should be
 	// rewritten.
+	//
+	// stored is bbolt's memory-mapped page, valid only during the read
+	// transaction; plain is kept after it (GetRaw hands it to the API
+	// server), so plain must not share memory with stored: copy, even
+	// when the value passes through unchanged. (GetRaw copies a result
+	// that does anyway, so a transformer that gets this wrong costs a
+	// copy, not a crash.)
 	TransformFromStorage(stored, aad []byte) (plain []byte, stale bool, err error)
 	// Stale is TransformFromStorage's stale without the work of
 	// decrypting; an error says the value cannot be read at all (its
@@ -127,11 +137,20 @@ func rewriteStale(db *bolt.DB, ts transformers) (int, error) {
 		return 0, err
 	}
 	n := 0
+	marked := false
 	for resource, tf := range ts {
 		var after []byte
 		for {
 			done := false
 			err := db.Update(func(tx *bolt.Tx) error {
+				if !marked {
+					// Committed with the first rewrites or not at
+					// all: whatever they free, the next Open
+					// compacts even if this one dies first.
+					if err := tx.Bucket(bucketMeta).Put(keyCompactPending, []byte{1}); err != nil {
+						return err
+					}
+				}
 				b := resourceBucket(tx, resource)
 				if b == nil {
 					done = true
@@ -178,6 +197,9 @@ func rewriteStale(db *bolt.DB, ts transformers) (int, error) {
 				n += len(batch)
 				return nil
 			})
+			if err == nil {
+				marked = true
+			}
 			if err != nil {
 				return n, fmt.Errorf("re-encrypt stored %s: %w", resource, err)
 			}
@@ -189,22 +211,60 @@ func rewriteStale(db *bolt.DB, ts transformers) (int, error) {
 	return n, nil
 }
 
+// keyCompactPending, in the meta bucket, says values were rewritten
+// (rewriteStale's first transaction sets it) and the file has not been
+// compacted since: the old bytes — plaintext, values sealed with a key
+// being retired — may be in its free pages. Open compacts while it is
+// set; the compacted copy does not have it.
+var keyCompactPending = []byte("compactPending")
+
+// compactPending reports whether db holds keyCompactPending.
+func compactPending(db *bolt.DB) (bool, error) {
+	pending := false
+	err := db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			pending = meta.Get(keyCompactPending) != nil
+		}
+		return nil
+	})
+	return pending, err
+}
+
 // compact rewrites the database at path into a fresh file and puts it in
 // place: bbolt keeps freed pages as they were, so after plaintext (or
 // values sealed with a key being retired) was rewritten, the old bytes
 // may still sit in the file's free pages until they are reused. The copy
-// holds only live pages. db is closed; the caller reopens path.
+// holds only live pages, without keyCompactPending; until it has been
+// renamed over path, path keeps the marker, so a compaction that fails or
+// is killed is done again at the next Open. db is closed; the caller
+// reopens path.
 func compact(db *bolt.DB, path string) error {
+	return compactWith(db, path, bolt.Compact)
+}
+
+// compactWith is compact with bolt.Compact passed in, for tests.
+func compactWith(db *bolt.DB, path string, copyDB func(dst, src *bolt.DB, txMaxSize int64) error) error {
+	var size int64
+	db.View(func(tx *bolt.Tx) error {
+		size = tx.Size()
+		return nil
+	})
 	tmp := path + ".compact"
 	os.Remove(tmp)
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("compact %s: %w", path, err)
-	}
-	err = bolt.Compact(dst, db, 4<<20)
-	if cerr := dst.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		err = copyDB(dst, db, 4<<20)
+		if err == nil {
+			err = dst.Update(func(tx *bolt.Tx) error {
+				if meta := tx.Bucket(bucketMeta); meta != nil {
+					return meta.Delete(keyCompactPending)
+				}
+				return nil
+			})
+		}
+		if cerr := dst.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -213,25 +273,34 @@ func compact(db *bolt.DB, path string) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = atomicfile.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("compact %s: %w", path, err)
+		return compactError(path, size, err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+// compactError says that compacting path failed and what to do: it needs
+// a second copy of the live data beside the file, at most its size.
+func compactError(path string, size int64, err error) error {
+	dir := filepath.Dir(path)
+	mb := (size + 1<<20 - 1) >> 20
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("compact %s: %w: compacting needs about %d MB free in %s; free space and start again (until then, values rewritten in their new form may remain readable in the file's free pages)", path, err, mb, dir)
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
+	return fmt.Errorf("compact %s: %w: start again to retry (compacting needs about %d MB free in %s; until it succeeds, values rewritten in their new form may remain readable in the file's free pages)", path, err, mb, dir)
+}
+
+// aliases reports whether a and b share memory.
+func aliases(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
 	}
-	return nil
+	a0 := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	b0 := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
 }
 
 // ReadStored calls fn with the key and the bytes on disk of every object

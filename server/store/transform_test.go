@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/skiffhq/skiff/server/api"
 )
@@ -147,5 +149,55 @@ func TestStoreOpenRewritesStaleValues(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Error("a failed open changed the file")
+	}
+}
+
+// identity is a Transformer that returns what is stored as it is — the
+// input slice itself, which Transformer forbids — to check that GetRaw
+// does not hand out bbolt's mmap anyway.
+type identity struct{}
+
+func (identity) TransformToStorage(plain, aad []byte) ([]byte, error) { return plain, nil }
+func (identity) TransformFromStorage(stored, aad []byte) ([]byte, bool, error) {
+	return stored, false, nil
+}
+func (identity) Stale([]byte) (bool, error) { return false, nil }
+
+func TestGetRawCopiesAnAliasingTransformersResult(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := newStore(t, Config{Path: path, Transformers: map[string]Transformer{"configmaps": identity{}}})
+	key := api.Key{Resource: "configmaps", Namespace: "default", Name: "c"}
+	// Big enough that the bucket has pages of its own: bbolt copies a
+	// small bucket kept inline in its parent out of the mmap.
+	if _, err := s.Create(ctx, configMap("c", strings.Repeat("first-value ", 400))); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.GetRaw(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mmap, p := s.db.Info().Data, uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
+	if p >= mmap && p < mmap+uintptr(fi.Size()) {
+		t.Fatal("GetRaw returned memory in bbolt's mmap, valid only during the read transaction")
+	}
+	want := string(raw)
+	// Overwrite the object until its old pages are reused: a slice of
+	// the mmap would change under the caller.
+	for i := range 20 {
+		got, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.(*api.ConfigMap).Data["v"] = strings.Repeat(fmt.Sprintf("other-value-%02d ", i), 300)
+		if _, err := s.Update(ctx, got, UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(raw) != want {
+		t.Errorf("the bytes GetRaw returned changed under the caller: %q, were %q", raw, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -57,10 +58,14 @@ var keyName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 // Load reads the key ring at path. A missing file is an error that
 // errors.Is(err, os.ErrNotExist); a file that is not a key ring says what
 // is wrong with it.
+//
+// The file must be its owner's alone: readable or writable by every user
+// it is refused, by its group it loads with a warning (KeyRing.warning),
+// both saying "chmod 600 <path>".
 func Load(path string) (*KeyRing, error) {
-	data, err := os.ReadFile(path)
+	data, warning, err := readKeyFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("secrets encryption keys: %w", err)
+		return nil, err
 	}
 	var f keyFile
 	if err := json.Unmarshal(data, &f); err != nil {
@@ -75,7 +80,7 @@ func Load(path string) (*KeyRing, error) {
 	if len(f.Keys) == 0 {
 		return nil, corrupt(path, "it lists no keys")
 	}
-	r := &KeyRing{path: path}
+	r := &KeyRing{path: path, warning: warning}
 	seen := map[string]bool{}
 	for i, k := range f.Keys {
 		if !keyName.MatchString(k.Name) {
@@ -96,6 +101,31 @@ func Load(path string) (*KeyRing, error) {
 		r.keys = append(r.keys, key)
 	}
 	return r, nil
+}
+
+// readKeyFile reads the key file at path, refusing it when every user may
+// read or change it; warning says its group may.
+func readKeyFile(path string) (data []byte, warning string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("secrets encryption keys: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, "", fmt.Errorf("secrets encryption keys: %w", err)
+	}
+	switch perm := fi.Mode().Perm(); {
+	case perm&0o006 != 0:
+		return nil, "", fmt.Errorf("secrets encryption key file %s has mode %04o: every user of this machine can read or replace the keys to every Secret; chmod 600 %s, and rotate the key if anyone may have copied it", path, perm, path)
+	case perm&0o060 != 0:
+		warning = fmt.Sprintf("secrets encryption key file %s has mode %04o: its group can read or replace the keys to every Secret; chmod 600 %s", path, perm, path)
+	}
+	data, err = io.ReadAll(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("secrets encryption keys: %w", err)
+	}
+	return data, warning, nil
 }
 
 func corrupt(path, why string) error {

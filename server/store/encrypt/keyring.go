@@ -35,10 +35,10 @@ import (
 	"github.com/skiffhq/skiff/server/store"
 )
 
-// Resources are the resources whose stored values are sealed. Everything
-// else (ConfigMaps included) is stored as plaintext JSON: cheaper, and
-// nothing in it is meant to be secret.
-var Resources = []string{"secrets"}
+// Resources returns the resources whose stored values are sealed, a new
+// slice each call. Everything else (ConfigMaps included) is stored as
+// plaintext JSON: cheaper, and nothing in it is meant to be secret.
+func Resources() []string { return []string{"secrets"} }
 
 // envelopePrefix starts every sealed value; the key's name and a colon
 // follow.
@@ -59,11 +59,18 @@ func (e *UnknownKeyError) Error() string {
 	return fmt.Sprintf("encrypted with key %q, which %s lacks: restore the key file", e.Key, e.File)
 }
 
-// KeyRing is a list of AES-256-GCM keys: the first seals, all open. It is
-// safe for concurrent use and never changes once loaded.
+// KeyRing is a list of AES-256-GCM keys: the first seals, all open. Its
+// exported methods only read it, so it is safe for concurrent use, and the
+// ring a store was opened with stays as it was loaded. Rotate and
+// Reencrypt (ops.go) change the key file, and their own ring loaded from
+// it, while no server runs; a ring loaded before them does not see their
+// changes — load the file again.
 type KeyRing struct {
 	path string // the key file, for messages and saving
 	keys []*key
+	// warning is what is wrong with the key file that Load did not
+	// refuse (it is readable by its group); Open logs it.
+	warning string
 }
 
 var _ store.Transformer = (*KeyRing)(nil)
@@ -125,7 +132,7 @@ func (r *KeyRing) find(name string) *key {
 // Transformers is the store's Config.Transformers for this ring.
 func (r *KeyRing) Transformers() map[string]store.Transformer {
 	ts := map[string]store.Transformer{}
-	for _, res := range Resources {
+	for _, res := range Resources() {
 		ts[res] = r
 	}
 	return ts

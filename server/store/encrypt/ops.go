@@ -23,6 +23,9 @@ func Open(keyFile string, cfg store.Config) (*store.Bolt, *KeyRing, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if ring.warning != "" && cfg.Log != nil {
+		cfg.Log.Warn(ring.warning, "path", keyFile)
+	}
 	cfg.Transformers = ring.Transformers()
 	st, err := store.Open(cfg)
 	var unknown *UnknownKeyError
@@ -63,6 +66,15 @@ func (e *openError) Unwrap() error { return e.err }
 // drops from the key file every key that no longer seals any Secret. The
 // store must not be open elsewhere (a running server holds it). It is
 // also how an interrupted Rotate is finished.
+//
+// Keys are dropped only after the store's Open has rewritten and
+// compacted: when the compaction fails (no space for the copy), Reencrypt
+// fails with the store's error and the key file keeps every key, and the
+// store stays marked for compaction, which its next Open (Reencrypt again,
+// or a server start) does first. Dropping a key earlier would lose no
+// Secret — every live value is sealed with the active key by then — but
+// the point of the ordering is that the command reports success only once
+// the file holds neither plaintext nor old-key ciphertext in free pages.
 func Reencrypt(keyFile, dbPath string) (*Status, error) {
 	if _, err := readable(keyFile, dbPath); err != nil {
 		return nil, err
@@ -154,6 +166,9 @@ type Status struct {
 	// Plaintext counts Secrets stored unencrypted (from before
 	// encryption; the next open of the store seals them).
 	Plaintext int
+	// Warnings say what is wrong with the key file short of refusing
+	// it: it is readable by its group.
+	Warnings []string
 	// Unreadable names each Secret that does not open, with why.
 	Unreadable []string
 }
@@ -174,7 +189,10 @@ func ReadStatus(keyFile, dbPath string) (*Status, error) {
 		return nil, err
 	}
 	s := &Status{KeyFile: keyFile, Sealed: map[string]int{}}
-	for _, res := range Resources {
+	if ring.warning != "" {
+		s.Warnings = append(s.Warnings, ring.warning)
+	}
+	for _, res := range Resources() {
 		err := store.ReadStored(dbPath, res, func(objKey string, stored []byte) error {
 			name, sealed, err := KeyOf(stored)
 			switch {
