@@ -158,46 +158,70 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 
 // renewNodeCert renews the node's certificate (POST /join/v1/renew, with
 // a fresh key) at two thirds of its lifetime, saves it with the node's
-// credentials, and puts it into use — on new connections to the server
-// (open ones, such as watches, keep theirs and are not dropped) and on
-// the agent's endpoint, through use — without a restart. A failed
-// renewal is tried again a minute later (sooner for short lifetimes)
-// until the certificate runs out; after that the node must rejoin.
+// credentials, and puts it into use — on new requests to the server
+// (watches in progress keep their connections and are not dropped) and
+// on the agent's endpoint, through use — without a restart. It wakes at
+// least hourly to compare against the wall clock (a suspended board, a
+// clock stepped by NTP), waits at least a retry interval after each
+// renewal (a clock far ahead of the server's would otherwise ask again
+// at once), and tries a failed renewal again every retry interval; once
+// the certificate has run out, the node must rejoin, and it says so.
 func renewNodeCert(ctx context.Context, c *client.HTTP, cfg client.Config, dataDir, node string, use func(tls.Certificate), log *slog.Logger) {
 	path := filepath.Join(dataDir, agentCredentials)
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
 	for {
 		pair, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
 		if err != nil {
 			log.Error("node certificate unreadable; not renewing", "err", err)
 			return
 		}
-		lifetime := pair.Leaf.NotAfter.Sub(pair.Leaf.NotBefore)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Until(auth.RenewAt(pair.Leaf))):
-		}
-		for {
-			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			next, err := c.RenewNodeCert(rctx, cfg, node)
-			cancel()
-			if err == nil {
-				if err = client.WriteConfig(path, next); err == nil {
-					np, _ := tls.X509KeyPair([]byte(next.ClientCertificate), []byte(next.ClientKey))
-					c.SetClientCertificate(np)
-					use(np)
-					cfg = next
-					log.Info("renewed the node certificate", "expires", np.Leaf.NotAfter.Format(time.RFC3339))
-					break
-				}
-			}
-			retry := min(time.Minute, lifetime/20)
-			log.Error("renewing the node certificate; trying again", "in", retry, "expires", pair.Leaf.NotAfter.Format(time.RFC3339), "err", err)
-			select {
-			case <-ctx.Done():
+		retry := min(time.Minute, pair.Leaf.NotAfter.Sub(pair.Leaf.NotBefore)/20)
+		for wait := time.Until(auth.RenewAt(pair.Leaf)); wait > 0; wait = time.Until(auth.RenewAt(pair.Leaf)) {
+			if !sleep(min(wait, time.Hour)) {
 				return
-			case <-time.After(retry):
 			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		next, err := c.RenewNodeCert(rctx, cfg, node)
+		cancel()
+		if err == nil {
+			err = client.WriteConfig(path, next)
+		}
+		var np tls.Certificate
+		if err == nil {
+			np, err = tls.X509KeyPair([]byte(next.ClientCertificate), []byte(next.ClientKey))
+		}
+		if err == nil {
+			c.SetClientCertificate(np)
+			use(np)
+			cfg = next
+			log.Info("renewed the node certificate", "expires", np.Leaf.NotAfter.Format(time.RFC3339))
+			if !sleep(retry) {
+				return
+			}
+			continue
+		}
+		switch {
+		case time.Now().After(pair.Leaf.NotAfter):
+			log.Error("the node certificate has expired: rejoin this machine with a token made for it (skiff join-token create --node "+node+
+				"; then skiff agent --token TOKEN)", "expired", pair.Leaf.NotAfter.Format(time.RFC3339), "err", err)
+			retry = 10 * time.Minute
+		case errdefs.IsNotFound(err):
+			log.Error("the server does not renew node certificates (it is older than this agent): upgrade the server before this one expires",
+				"expires", pair.Leaf.NotAfter.Format(time.RFC3339))
+			retry = max(retry, 10*time.Minute)
+		default:
+			log.Error("renewing the node certificate; trying again", "in", retry, "expires", pair.Leaf.NotAfter.Format(time.RFC3339), "err", err)
+		}
+		if !sleep(retry) {
+			return
 		}
 	}
 }

@@ -66,6 +66,9 @@ to <data-dir>/admin.yaml.`,
 				final.Overlay = cfg.Overlay
 			}
 			if f.Changed("certificate-validity") {
+				if certValidity < auth.MinCertValidity {
+					return fmt.Errorf("--certificate-validity %s: at least %s", certValidity, auth.MinCertValidity)
+				}
 				final.CertificateValiditySeconds = int(certValidity / time.Second)
 			}
 			if f.Changed("wireguard-port") {

@@ -58,15 +58,9 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req client.JoinRequest
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("join request: larger than %d bytes: %w", mbe.Limit, errdefs.ErrTooLarge)
-		}
-		return fmt.Errorf("join request: %v: %w", err, errdefs.ErrBadRequest)
+	req, err := decodeJoinRequest(c, "join request")
+	if err != nil {
+		return err
 	}
 	var fes api.FieldErrors
 	if req.NodeName == "" {
@@ -122,6 +116,21 @@ func (s *Server) joinNode(c *echo.Context) error {
 	})
 }
 
+// decodeJoinRequest reads a JoinRequest body of at most 64 KiB, strictly.
+func decodeJoinRequest(c *echo.Context, what string) (client.JoinRequest, error) {
+	var req client.JoinRequest
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return req, fmt.Errorf("%s: larger than %d bytes: %w", what, mbe.Limit, errdefs.ErrTooLarge)
+		}
+		return req, fmt.Errorf("%s: %v: %w", what, err, errdefs.ErrBadRequest)
+	}
+	return req, nil
+}
+
 // renewNode issues a node a new certificate for a fresh key before its
 // current one runs out, with the same identity: the caller must present
 // a valid node certificate (a bearer token, even the admin's, does not
@@ -136,11 +145,16 @@ func (s *Server) renewNode(c *echo.Context) error {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || id == nil || id.NodeName() == "" {
 		return fmt.Errorf("renewing a node certificate needs the node's current certificate: %w", errdefs.ErrForbidden)
 	}
-	var req client.JoinRequest
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return fmt.Errorf("renew request: %v: %w", err, errdefs.ErrBadRequest)
+	req, err := decodeJoinRequest(c, "renew request")
+	if err != nil {
+		return err
+	}
+	// A node deleted from the cluster is done: its certificate renews
+	// no more (it joins again, with a token, if it comes back).
+	if _, err := s.backend.Get(r.Context(), "nodes", "", id.NodeName()); errdefs.IsNotFound(err) {
+		return fmt.Errorf("node %q is not in the cluster (deleted?): its certificate is not renewed; join it again with a join token: %w", id.NodeName(), errdefs.ErrForbidden)
+	} else if err != nil {
+		return err
 	}
 	if req.NodeName != id.NodeName() {
 		return fmt.Errorf("renew request: %w", api.FieldErrors{api.Invalid("nodeName", req.NodeName,

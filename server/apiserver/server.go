@@ -153,7 +153,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-			id := auth.CertIdentity(r.TLS.VerifiedChains[0][0])
+			// The chain was verified at the handshake; a connection may
+			// outlive the certificate (HTTP/2 keeps one for days): each
+			// new request checks it again. A request in progress (a
+			// watch) runs on.
+			leaf := r.TLS.VerifiedChains[0][0]
+			if now := time.Now(); now.After(leaf.NotAfter) {
+				writeError(w, fmt.Errorf("the client certificate of %s expired at %s: a node rejoins with a join token (skiff agent --token): %w",
+					leaf.Subject.CommonName, leaf.NotAfter.Format(time.RFC3339), errdefs.ErrUnauthorized))
+				return
+			}
+			id := auth.CertIdentity(leaf)
 			next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 			return
 		}

@@ -124,38 +124,45 @@ func EncodeCert(c *x509.Certificate) []byte {
 // per TLS handshake through Get, so they never run out on a server that
 // is never restarted.
 type RenewingPair struct {
-	make func() (tls.Certificate, error)
-	now  func() time.Time
-	mu   sync.Mutex
-	cur  *tls.Certificate
-	log  *slog.Logger
+	issue func() (tls.Certificate, error)
+	now   func() time.Time
+	mu    sync.Mutex
+	cur   *tls.Certificate
+	// failed is when a renewal last failed: the next is tried a retry
+	// interval later, not at every handshake.
+	failed time.Time
+	log    *slog.Logger
 }
 
-// NewRenewingPair makes the first pair with make.
-func NewRenewingPair(make func() (tls.Certificate, error), log *slog.Logger) (*RenewingPair, error) {
+// NewRenewingPair makes the first pair with issue.
+func NewRenewingPair(issue func() (tls.Certificate, error), log *slog.Logger) (*RenewingPair, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pair, err := make()
+	pair, err := issue()
 	if err != nil {
 		return nil, err
 	}
-	return &RenewingPair{make: make, now: time.Now, cur: &pair, log: log}, nil
+	return &RenewingPair{issue: issue, now: time.Now, cur: &pair, log: log}, nil
 }
 
 // Get returns the current pair, renewed first if it is due. A renewal
-// that fails keeps the old pair (good until it expires) and is tried at
-// the next Get.
+// that fails keeps the old pair (good until it expires) and is tried
+// again a minute later (sooner for short lifetimes).
 func (r *RenewingPair) Get() *tls.Certificate {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.now().Before(RenewAt(r.cur.Leaf)) {
+	now := r.now()
+	leaf := r.cur.Leaf
+	retry := min(time.Minute, leaf.NotAfter.Sub(leaf.NotBefore)/20)
+	if now.Before(RenewAt(leaf)) || now.Sub(r.failed) < retry {
 		return r.cur
 	}
-	pair, err := r.make()
+	pair, err := r.issue()
 	if err != nil {
-		r.log.Error("renewing a certificate; keeping the current one", "subject", r.cur.Leaf.Subject.CommonName,
-			"expires", r.cur.Leaf.NotAfter.Format(time.RFC3339), "err", err)
+		r.failed = now
+		r.log.Error("renewing a certificate; keeping the current one", "subject", leaf.Subject.CommonName,
+			"expires", leaf.NotAfter.Format(time.RFC3339), "retry-in", retry, "err", err)
 		return r.cur
 	}
 	r.log.Info("renewed a certificate", "subject", pair.Leaf.Subject.CommonName, "expires", pair.Leaf.NotAfter.Format(time.RFC3339))

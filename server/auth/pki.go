@@ -106,9 +106,10 @@ func (p *PKI) ServerTLSConfig() *tls.Config {
 }
 
 // EnsurePKI loads the CA and serving certificate from dir, creating them on
-// first start. The serving certificate is made again only when it expires
-// within 30 days, was signed by another CA, or lacks a wanted name; when
-// nothing changed, nothing is written.
+// first start. The serving certificate is made again only when it is due
+// for renewal (RenewAt), lasts longer than the configured validity, was
+// signed by another CA, lacks a wanted name, or does not match its key;
+// when nothing changed, nothing is written.
 func EnsurePKI(dir string, cfg PKIConfig, log *slog.Logger) (*PKI, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -214,11 +215,15 @@ func (p *PKI) RunRenewal(ctx context.Context, log *slog.Logger) error {
 	}
 	retry := min(time.Minute, p.validity/20)
 	for {
-		wait := RenewAt(p.ServingCertificate()).Sub(p.now())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(max(wait, 0)):
+		// Woken at least hourly to look at the wall clock again: the
+		// timer's monotonic clock stops while a board is suspended.
+		if wait := RenewAt(p.ServingCertificate()).Sub(p.now()); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(wait, time.Hour)):
+			}
+			continue
 		}
 		cert, key, err := p.issueServing(p.now(), p.hostname, p.dnsNames, p.ips)
 		if err == nil {

@@ -249,6 +249,10 @@ func TestRenewingPair(t *testing.T) {
 		t.Error("a failed renewal dropped the current pair")
 	}
 	fail = false
+	if r.Get() != first {
+		t.Error("a renewal was tried again at once after a failure")
+	}
+	clock = clock.Add(time.Minute)
 	if second := r.Get(); second == first || second.Leaf.Subject.CommonName != "system:node:n1" {
 		t.Errorf("due pair not renewed: %v", second.Leaf.Subject)
 	}

@@ -30,6 +30,7 @@ type HTTP struct {
 	// cert is the client certificate new connections present (a node's,
 	// renewed in place by SetClientCertificate); nil: none.
 	cert atomic.Pointer[tls.Certificate]
+	tr   *swappableTransport
 }
 
 var _ Backend = (*HTTP)(nil)
@@ -71,13 +72,36 @@ func New(c Config) (*HTTP, error) {
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	h.tls, h.hc = tlsConfig, &http.Client{Transport: tr}
+	h.tr = &swappableTransport{}
+	h.tr.cur.Store(tr)
+	h.tls, h.hc = tlsConfig, &http.Client{Transport: h.tr}
 	return h, nil
 }
 
-// SetClientCertificate makes pair the certificate of every connection
-// made from now on (a client made with one).
-func (h *HTTP) SetClientCertificate(pair tls.Certificate) { h.cert.Store(&pair) }
+// SetClientCertificate makes pair the certificate of every request from
+// now on (a client made with one): new requests go over new connections
+// (an HTTP/2 connection is shared by all requests and would carry the
+// old certificate for as long as a watch keeps it busy), while requests
+// in progress — watches — run on over the old ones, undisturbed.
+func (h *HTTP) SetClientCertificate(pair tls.Certificate) {
+	h.cert.Store(&pair)
+	old := h.tr.cur.Load()
+	h.tr.cur.Store(old.Clone())
+	old.CloseIdleConnections()
+}
+
+// swappableTransport sends each request through the transport current
+// when it starts.
+type swappableTransport struct {
+	cur atomic.Pointer[http.Transport]
+}
+
+func (t *swappableTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.cur.Load().RoundTrip(r)
+}
+
+// CloseIdleConnections is http.Client's, for the current transport.
+func (t *swappableTransport) CloseIdleConnections() { t.cur.Load().CloseIdleConnections() }
 
 // path builds /api/v1/[namespaces/{ns}/]{resource}[/{name}[/{sub}]].
 func objectPath(resource, namespace, name, sub string) string {

@@ -122,7 +122,10 @@ func (c *Config) takeNodeCert(body io.Reader, key *ecdsa.PrivateKey, name string
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(c.CA))
-	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	// Checked as of its own start: this machine's clock may be behind
+	// the server's.
+	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		CurrentTime: pair.Leaf.NotBefore.Add(time.Second)}); err != nil {
 		return fmt.Errorf("the node certificate the server issued is not signed by its CA: %w", err)
 	}
 	if want := auth.NodeUserPrefix + name; pair.Leaf.Subject.CommonName != want {

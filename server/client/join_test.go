@@ -39,12 +39,14 @@ func (s *joinServer) requests() []string {
 	return append([]string(nil), s.seen...)
 }
 
-func newJoinServer(t *testing.T) *joinServer {
+func newJoinServer(t *testing.T) *joinServer { return newJoinServerWith(t, auth.PKIConfig{}) }
+
+func newJoinServerWith(t *testing.T, pc auth.PKIConfig) *joinServer {
 	t.Helper()
 	dir := t.TempDir()
 	reg, st := newRegistry(t, dir, 8)
 	t.Cleanup(func() { st.Close() })
-	pki, err := auth.EnsurePKI(filepath.Join(dir, "pki"), auth.PKIConfig{}, nil)
+	pki, err := auth.EnsurePKI(filepath.Join(dir, "pki"), pc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,11 @@ func newJoinServer(t *testing.T) *joinServer {
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		js.mu.Lock()
-		js.seen = append(js.seen, r.Method+" "+r.URL.Path+" auth="+boolString(r.Header.Get("Authorization") != ""))
+		line := r.Method + " " + r.URL.Path + " auth=" + boolString(r.Header.Get("Authorization") != "")
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			line += " cert=" + r.TLS.PeerCertificates[0].SerialNumber.String()
+		}
+		js.seen = append(js.seen, line)
 		js.mu.Unlock()
 		srv.Handler().ServeHTTP(w, r)
 	})
@@ -274,6 +280,13 @@ func TestRenewNodeCert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	admin, err := client.New(s.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Create(ctx, "nodes", "", &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1"}}); err != nil {
+		t.Fatal(err)
+	}
 	renewed, err := node.RenewNodeCert(ctx, cfg, "n1")
 	if err != nil {
 		t.Fatal(err)
@@ -288,19 +301,73 @@ func TestRenewNodeCert(t *testing.T) {
 	if pair.Leaf.Subject.CommonName != "system:node:n1" {
 		t.Errorf("renewed certificate for %q", pair.Leaf.Subject.CommonName)
 	}
+	// A watch held open over the first certificate's connection runs on.
+	w, err := node.Watch(ctx, "configmaps", "default", api.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	node.SetClientCertificate(pair)
-	node.CloseIdleConnections()
 	if _, err := node.List(ctx, "pods", "", api.ListOptions{}); err != nil {
 		t.Errorf("the renewed certificate does not authenticate: %v", err)
+	}
+	reqs := s.requests()
+	if last := reqs[len(reqs)-1]; !strings.HasSuffix(last, " cert="+pair.Leaf.SerialNumber.String()) {
+		t.Errorf("the request after SetClientCertificate came with %q, want the renewed certificate's serial %s", last, pair.Leaf.SerialNumber)
+	}
+	if _, err := admin.Create(ctx, "configmaps", "default", &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "after-renewal", Namespace: "default"}}); err != nil {
+		t.Fatal(err)
+	}
+	for got := false; !got; {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("the watch opened before the renewal ended")
+			}
+			got = ev.Object != nil && ev.Object.GetObjectMeta().Name == "after-renewal"
+		case <-ctx.Done():
+			t.Fatal("the watch opened before the renewal heard nothing after it")
+		}
 	}
 	if _, err := node.RenewNodeCert(ctx, renewed, "n2"); !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "renews only its own") {
 		t.Errorf("n1 renewing as n2: %v, want Invalid", err)
 	}
-	admin, err := client.New(s.admin)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := admin.RenewNodeCert(ctx, s.admin, "n1"); !errors.Is(err, errdefs.ErrForbidden) {
 		t.Errorf("the admin token renewing a node certificate: %v, want Forbidden", err)
 	}
+	// A node deleted from the cluster renews no more.
+	if _, err := admin.Delete(ctx, "nodes", "", "n1", api.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.RenewNodeCert(ctx, renewed, "n1"); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "not in the cluster") {
+		t.Errorf("a deleted node renewing: %v, want Forbidden saying it is gone", err)
+	}
+}
+
+// TestExpiredCertificateOnAnOpenConnection: a connection made while a
+// node certificate was valid does not carry it past its expiry: the
+// next request on it is refused, saying so.
+func TestExpiredCertificateOnAnOpenConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newJoinServerWith(t, auth.PKIConfig{CertValidity: auth.MinCertValidity})
+	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.List(ctx, "pods", "", api.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pair, _ := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+	time.Sleep(time.Until(pair.Leaf.NotAfter) + 500*time.Millisecond)
+	_, err = node.List(ctx, "pods", "", api.ListOptions{})
+	if !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("a request after the certificate expired: %v, want Unauthorized saying it expired", err)
+	}
+	// (A new connection would have failed its handshake instead: only the
+	// per-request check on the open one answers Unauthorized.)
 }
