@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,17 @@ func TestNodeRejoin(t *testing.T) {
 	after, err := nodes.Get(ctx, ag.name)
 	if err != nil {
 		t.Fatal(err)
+	}
+	saved, err := client.LoadConfig(filepath.Join(ag.dataDir, agentCredentials))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair([]byte(saved.ClientCertificate), []byte(saved.ClientKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.Annotations[api.AnnotationNodeCertSerial]; got != pair.Leaf.SerialNumber.Text(16) {
+		t.Errorf("the node names certificate %q as current, the machine holds %s: the superseded one would renew", got, pair.Leaf.SerialNumber.Text(16))
 	}
 	if after.UID != before.UID || after.Spec.PodCIDR != before.Spec.PodCIDR {
 		t.Errorf("the reinstalled node came back as another: uid %s → %s, pods %s → %s", before.UID, after.UID, before.Spec.PodCIDR, after.Spec.PodCIDR)

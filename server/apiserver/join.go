@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -103,6 +104,9 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.recordNodeCert(ctx, req.NodeName, cert); err != nil && !errdefs.IsNotFound(err) {
+		return err // (a node joining for the first time has no object yet)
+	}
 	if grant.Node != "" {
 		// A token for one reinstall: spent.
 		if _, err := s.backend.Delete(ctx, "secrets", auth.JoinTokenNamespace, auth.JoinTokenSecretPrefix+grant.TokenID, api.DeleteOptions{}); err != nil && !errdefs.IsNotFound(err) {
@@ -113,6 +117,24 @@ func (s *Server) joinNode(c *echo.Context) error {
 	return c.JSON(http.StatusOK, client.JoinResponse{
 		Certificate:          string(auth.EncodeCert(cert)),
 		CertificateAuthority: string(s.join.CAPEM),
+	})
+}
+
+// recordNodeCert notes cert as node's current certificate (its serial in
+// the Node's api.AnnotationNodeCertSerial), which alone renews after.
+func (s *Server) recordNodeCert(ctx context.Context, node string, cert *x509.Certificate) error {
+	nodes := client.For[*api.Node](s.backend, "")
+	return client.RetryOnConflict(ctx, func() error {
+		n, err := nodes.Get(ctx, node)
+		if err != nil {
+			return err
+		}
+		if n.Annotations == nil {
+			n.Annotations = map[string]string{}
+		}
+		n.Annotations[api.AnnotationNodeCertSerial] = cert.SerialNumber.Text(16)
+		_, err = nodes.Update(ctx, n)
+		return err
 	})
 }
 
@@ -151,10 +173,18 @@ func (s *Server) renewNode(c *echo.Context) error {
 	}
 	// A node deleted from the cluster is done: its certificate renews
 	// no more (it joins again, with a token, if it comes back).
-	if _, err := s.backend.Get(r.Context(), "nodes", "", id.NodeName()); errdefs.IsNotFound(err) {
+	obj, err := s.backend.Get(r.Context(), "nodes", "", id.NodeName())
+	if errdefs.IsNotFound(err) {
 		return fmt.Errorf("node %q is not in the cluster (deleted?): its certificate is not renewed; join it again with a join token: %w", id.NodeName(), errdefs.ErrForbidden)
 	} else if err != nil {
 		return err
+	}
+	// Only the node's latest certificate renews: one a reinstall (a join
+	// with a token for the node) superseded is done.
+	presented := r.TLS.VerifiedChains[0][0].SerialNumber.Text(16)
+	if cur := obj.GetObjectMeta().Annotations[api.AnnotationNodeCertSerial]; cur != "" && cur != presented {
+		return fmt.Errorf("this certificate of node %q (serial %s) was superseded by serial %s when the node joined again: it is not renewed: %w",
+			id.NodeName(), presented, cur, errdefs.ErrForbidden)
 	}
 	if req.NodeName != id.NodeName() {
 		return fmt.Errorf("renew request: %w", api.FieldErrors{api.Invalid("nodeName", req.NodeName,
@@ -166,6 +196,9 @@ func (s *Server) renewNode(c *echo.Context) error {
 	}
 	cert, err := s.join.Issuer.IssueNodeCert(auth.NodeCertRequest{NodeName: id.NodeName(), PublicKey: csr.PublicKey})
 	if err != nil {
+		return err
+	}
+	if err := s.recordNodeCert(r.Context(), id.NodeName(), cert); err != nil {
 		return err
 	}
 	s.log.Info("node certificate renewed", "node", id.NodeName(), "serial", cert.SerialNumber.Text(16), "expires", cert.NotAfter.Format(time.RFC3339))

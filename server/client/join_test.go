@@ -335,6 +335,15 @@ func TestRenewNodeCert(t *testing.T) {
 	if _, err := admin.RenewNodeCert(ctx, s.admin, "n1"); !errors.Is(err, errdefs.ErrForbidden) {
 		t.Errorf("the admin token renewing a node certificate: %v, want Forbidden", err)
 	}
+	// The first certificate was superseded by the renewal: it renews no
+	// more (a stolen copy, or the old machine of a reinstalled node).
+	stale, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stale.RenewNodeCert(ctx, cfg, "n1"); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "superseded") {
+		t.Errorf("a superseded certificate renewing: %v, want Forbidden saying so", err)
+	}
 	// A node deleted from the cluster renews no more.
 	if _, err := admin.Delete(ctx, "nodes", "", "n1", api.DeleteOptions{}); err != nil {
 		t.Fatal(err)
