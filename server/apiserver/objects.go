@@ -15,6 +15,7 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/registry"
 )
 
@@ -25,6 +26,11 @@ func (s *Server) serveObjects(c *echo.Context) error {
 		return err
 	}
 	r := c.Request()
+	if id, _ := auth.IdentityFrom(r.Context()); id != nil && id.NodeName() != "" && r.Method != http.MethodGet && r.Method != http.MethodPost {
+		if err := s.nodeMayWrite(r.Context(), id.NodeName(), r.Method, t, ""); err != nil {
+			return err
+		}
+	}
 	switch {
 	case t.name == "" && r.Method == http.MethodGet:
 		q := r.URL.Query()
@@ -171,6 +177,11 @@ func (s *Server) create(c *echo.Context, t target) error {
 	obj, err := s.decodeBody(c, t)
 	if err != nil {
 		return err
+	}
+	if id, _ := auth.IdentityFrom(c.Request().Context()); id != nil && id.NodeName() != "" {
+		if err := s.nodeMayWrite(c.Request().Context(), id.NodeName(), http.MethodPost, t, obj.GetObjectMeta().Name); err != nil {
+			return err
+		}
 	}
 	out, err := s.backend.Create(c.Request().Context(), t.kind.Resource, t.namespace, obj)
 	if err != nil {

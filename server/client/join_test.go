@@ -380,3 +380,87 @@ func TestExpiredCertificateOnAnOpenConnection(t *testing.T) {
 	// (A new connection would have failed its handshake instead: only the
 	// per-request check on the open one answers Unauthorized.)
 }
+
+// TestNodeWritesOnlyItsOwn: a node's certificate writes its own Node and
+// its status, the status of pods bound to it (and deletes them), and
+// events — not another node (whose overlay key and addresses the others
+// trust), not another node's pods, not workloads.
+func TestNodeWritesOnlyItsOwn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newJoinServer(t)
+	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := client.New(s.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := client.For[*api.Node](h, "")
+	if _, err := nodes.Create(ctx, &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1"}}); err != nil {
+		t.Fatalf("a node creating its own Node: %v", err)
+	}
+	if _, err := nodes.Create(ctx, &api.Node{ObjectMeta: api.ObjectMeta{Name: "n2"}}); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 creating Node n2: %v, want Forbidden", err)
+	}
+	if _, err := admin.Create(ctx, "nodes", "", &api.Node{ObjectMeta: api.ObjectMeta{Name: "n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	n2, _ := client.For[*api.Node](admin, "").Get(ctx, "n2")
+	n2.Annotations = map[string]string{"skiff.dev/wireguard-public-key": "stolen"}
+	if _, err := nodes.Update(ctx, n2); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "only its own Node") {
+		t.Errorf("n1 rewriting n2's annotations: %v, want Forbidden", err)
+	}
+	n1, _ := nodes.Get(ctx, "n1")
+	n1.Labels = map[string]string{"zone": "shelf"}
+	if _, err := nodes.Update(ctx, n1); err != nil {
+		t.Errorf("n1 updating itself: %v", err)
+	}
+	pods := client.For[*api.Pod](admin, "default")
+	mk := func(name, node string) *api.Pod {
+		p, err := pods.Create(ctx, &api.Pod{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: api.PodSpec{NodeName: node, Containers: []api.Container{{Name: "c", Image: "busybox"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mine, theirs := mk("mine", "n1"), mk("theirs", "n2")
+	asNode := client.For[*api.Pod](h, "default")
+	mine.Status.Phase = api.PodRunning
+	if _, err := asNode.UpdateStatus(ctx, mine); err != nil {
+		t.Errorf("n1 writing the status of its pod: %v", err)
+	}
+	theirs.Status.Phase = api.PodRunning
+	if _, err := asNode.UpdateStatus(ctx, theirs); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), `bound to "n2"`) {
+		t.Errorf("n1 writing the status of n2's pod: %v, want Forbidden", err)
+	}
+	if _, err := asNode.Delete(ctx, "theirs", api.DeleteOptions{}); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 deleting n2's pod: %v, want Forbidden", err)
+	}
+	if _, err := asNode.Create(ctx, &api.Pod{ObjectMeta: api.ObjectMeta{Name: "new", Namespace: "default"},
+		Spec: api.PodSpec{NodeName: "n1", Containers: []api.Container{{Name: "c", Image: "busybox"}}}}); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 creating a pod: %v, want Forbidden", err)
+	}
+	cur, _ := asNode.Get(ctx, "mine")
+	cur.Labels = map[string]string{"x": "y"}
+	if _, err := asNode.Update(ctx, cur); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 changing its pod's spec or labels: %v, want Forbidden", err)
+	}
+	if _, err := client.For[*api.ConfigMap](h, "default").Create(ctx, &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "x", Namespace: "default"}}); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 creating a config map: %v, want Forbidden", err)
+	}
+	ev := &api.Event{ObjectMeta: api.ObjectMeta{Name: "e1", Namespace: "default"}, InvolvedObject: api.ObjectReference{Kind: "Pod", Namespace: "default", Name: "mine"},
+		Reason: "Started", Message: "ok", Type: api.EventTypeNormal}
+	if _, err := client.For[*api.Event](h, "default").Create(ctx, ev); err != nil {
+		t.Errorf("n1 recording an event: %v", err)
+	}
+	if _, err := asNode.Delete(ctx, "mine", api.DeleteOptions{}); err != nil {
+		t.Errorf("n1 deleting its own pod: %v", err)
+	}
+}
