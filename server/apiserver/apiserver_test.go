@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
@@ -35,6 +37,11 @@ type testServer struct {
 }
 
 func startServer(t testing.TB, storeCfg store.Config, bookmark time.Duration) *testServer {
+	t.Helper()
+	return startServerWith(t, storeCfg, bookmark, auth.NewFailureLimiter(rate.Inf, 1))
+}
+
+func startServerWith(t testing.TB, storeCfg store.Config, bookmark time.Duration, failures *auth.FailureLimiter) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	pki, err := auth.EnsurePKI(filepath.Join(dir, "pki"), auth.PKIConfig{}, nil)
@@ -57,7 +64,10 @@ func startServer(t testing.TB, storeCfg store.Config, bookmark time.Duration) *t
 		t.Fatal(err)
 	}
 	srv, err := New(Config{Backend: reg, Auth: auth.NewStaticToken(hash, auth.Identity{Name: "admin"}),
-		Network: &client.ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", Overlay: "vxlan"}})
+		// TestAuthentication fails on purpose far more often than the
+		// default allows one address; TestFailedTokensAreLimited has it.
+		Failures: failures,
+		Network:  &client.ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", Overlay: "vxlan"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +176,33 @@ func TestClusterNetwork(t *testing.T) {
 	}
 	if got := ts.do(t, http.MethodPut, "/cluster/v1/network", want); got.code != http.StatusMethodNotAllowed && got.code != http.StatusNotFound {
 		t.Errorf("PUT /cluster/v1/network: %d %s, want it refused", got.code, got.body)
+	}
+}
+
+// TestFailedTokensAreLimited: ten wrong bearer tokens from an address,
+// then 429 with Retry-After — the right token too, until the bucket
+// refills; client certificates are not counted.
+func TestFailedTokensAreLimited(t *testing.T) {
+	ts := startServerWith(t, store.Config{}, 0, nil)
+	for i := range auth.DefaultFailureBurst {
+		if got := ts.do(t, http.MethodGet, "/api/v1/pods", "", "Authorization", "Bearer wrong"); got.code != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d, want 401", i, got.code)
+		}
+	}
+	for _, tok := range []string{"Bearer wrong", "Bearer " + ts.token} {
+		req, _ := http.NewRequest(http.MethodGet, ts.url+"/api/v1/pods", nil)
+		req.Header.Set("Authorization", tok)
+		resp, err := ts.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("after %d failures, %q: %d Retry-After %q, want 429 with Retry-After", auth.DefaultFailureBurst, tok[:12], resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	if got := ts.do(t, http.MethodGet, "/healthz", "", "Authorization", ""); got.code != http.StatusOK {
+		t.Errorf("/healthz while limited: %d", got.code)
 	}
 }
 

@@ -30,6 +30,7 @@ var classes = []struct {
 	{errdefs.ErrTooLarge, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge"},
 	{errdefs.ErrInvalid, http.StatusUnprocessableEntity, "Invalid"},
 	{errdefs.ErrUnavailable, http.StatusServiceUnavailable, "ServiceUnavailable"},
+	{errdefs.ErrTooManyRequests, http.StatusTooManyRequests, "TooManyRequests"},
 }
 
 // statusOf turns an error into the Status object the API answers with.

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -42,6 +43,9 @@ type Config struct {
 	// Agents, when set, lets the server proxy pods' logs and exec to the
 	// agents of their nodes.
 	Agents *AgentProxyConfig
+	// Failures limits failed bearer-token and join-secret attempts per
+	// client address (nil: auth.DefaultFailureRate and Burst).
+	Failures *auth.FailureLimiter
 	// Network, when set, is the answer of GET /cluster/v1/network, the
 	// settings every node takes from the server.
 	Network *client.ClusterNetwork
@@ -81,6 +85,7 @@ type Server struct {
 	leases  *nodelease.Table
 	agents  *agentProxy
 	network *client.ClusterNetwork
+	fails   *auth.FailureLimiter
 	log     *slog.Logger
 	handler http.Handler
 }
@@ -103,7 +108,10 @@ func New(cfg Config) (*Server, error) {
 	cfg.Version.Platform = runtime.GOOS + "/" + runtime.GOARCH
 	s := &Server{
 		backend: cfg.Backend, auth: cfg.Auth, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes,
-		version: cfg.Version, join: cfg.Join, leases: cfg.Leases, network: cfg.Network, log: cfg.Log,
+		version: cfg.Version, join: cfg.Join, leases: cfg.Leases, network: cfg.Network, fails: cfg.Failures, log: cfg.Log,
+	}
+	if s.fails == nil {
+		s.fails = auth.NewFailureLimiter(auth.DefaultFailureRate, auth.DefaultFailureBurst)
 	}
 	if cfg.Agents != nil {
 		s.agents = &agentProxy{cfg: *cfg.Agents, trs: map[agentKey]*agentTransport{}}
@@ -172,13 +180,29 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, fmt.Errorf("a bearer token is required: %w", errdefs.ErrUnauthorized))
 			return
 		}
+		if err := s.fails.Check(r.RemoteAddr); err != nil {
+			writeTooMany(w, err)
+			return
+		}
 		id, err := s.auth.AuthenticateToken(r.Context(), token)
 		if err != nil {
+			if errdefs.IsUnauthorized(err) {
+				s.fails.Failed(r.RemoteAddr)
+			}
 			writeError(w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 	})
+}
+
+// writeTooMany answers a FailureLimiter's refusal, with Retry-After.
+func writeTooMany(w http.ResponseWriter, err error) {
+	var tm *auth.TooManyError
+	if errors.As(err, &tm) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(tm.RetryAfter/time.Second)+1))
+	}
+	writeError(w, err)
 }
 
 func (s *Server) healthz(c *echo.Context) error { return c.String(http.StatusOK, "ok") }

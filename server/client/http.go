@@ -182,12 +182,13 @@ var reasons = map[string]error{
 	"RequestEntityTooLarge": errdefs.ErrTooLarge,
 	"Invalid":               errdefs.ErrInvalid,
 	"ServiceUnavailable":    errdefs.ErrUnavailable,
+	"TooManyRequests":       errdefs.ErrTooManyRequests,
 }
 
 var codes = map[int]error{
 	400: errdefs.ErrBadRequest, 401: errdefs.ErrUnauthorized, 403: errdefs.ErrForbidden,
 	404: errdefs.ErrNotFound, 409: errdefs.ErrConflict, 410: errdefs.ErrExpired,
-	413: errdefs.ErrTooLarge, 422: errdefs.ErrInvalid, 503: errdefs.ErrUnavailable,
+	413: errdefs.ErrTooLarge, 422: errdefs.ErrInvalid, 429: errdefs.ErrTooManyRequests, 503: errdefs.ErrUnavailable,
 }
 
 func readError(resp *http.Response) error {

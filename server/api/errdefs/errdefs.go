@@ -37,7 +37,13 @@ var (
 	ErrTooLarge = errors.New("request entity too large")
 	// ErrUnavailable: try again later (shutting down, overloaded).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrTooManyRequests: this client must slow down (too many failed
+	// sign-ins from its address).
+	ErrTooManyRequests = errors.New("too many requests")
 )
+
+// IsTooManyRequests reports whether err is of class ErrTooManyRequests.
+func IsTooManyRequests(err error) bool { return errors.Is(err, ErrTooManyRequests) }
 
 // IsNotFound reports whether err is of class ErrNotFound.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -1,0 +1,116 @@
+package auth
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/skiffhq/skiff/server/api/errdefs"
+)
+
+// FailureLimiter slows down guessing: every client address has a token
+// bucket that only failed attempts (a wrong bearer token, a wrong join
+// secret) drain; an address whose bucket is empty is refused — right
+// secret or not — until it refills, so a guesser gets Burst tries and
+// then Rate per second, while everyone else is unaffected. Successes
+// cost nothing. Addresses idle for a while are forgotten, and at most
+// MaxAddresses are remembered (the oldest go first).
+type FailureLimiter struct {
+	rate  rate.Limit
+	burst int
+	max   int
+	now   func() time.Time
+
+	mu    sync.Mutex
+	addrs map[string]*failures
+}
+
+type failures struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// DefaultFailureRate and DefaultFailureBurst: ten wrong tries at once,
+// then one every six seconds (ten a minute) per address.
+const (
+	DefaultFailureRate  = rate.Limit(1.0 / 6)
+	DefaultFailureBurst = 10
+	maxAddresses        = 10000
+)
+
+// NewFailureLimiter allows burst failures per address, refilled at r per
+// second.
+func NewFailureLimiter(r rate.Limit, burst int) *FailureLimiter {
+	return &FailureLimiter{rate: r, burst: burst, max: maxAddresses, now: time.Now, addrs: map[string]*failures{}}
+}
+
+// hostOf is the address part of a request's remote address.
+func hostOf(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
+}
+
+// Check refuses an attempt from remote (a RemoteAddr) whose failures are
+// used up: ErrTooManyRequests saying when to try again.
+func (l *FailureLimiter) Check(remote string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.addrs[hostOf(remote)]
+	if !ok {
+		return nil
+	}
+	now := l.now()
+	if f.lim.TokensAt(now) >= 1 {
+		return nil
+	}
+	wait := time.Duration((1 - f.lim.TokensAt(now)) / float64(l.rate) * float64(time.Second))
+	return &TooManyError{RetryAfter: wait}
+}
+
+// Failed records a failed attempt from remote.
+func (l *FailureLimiter) Failed(remote string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	host := hostOf(remote)
+	f, ok := l.addrs[host]
+	if !ok {
+		if len(l.addrs) >= l.max {
+			l.forgetLocked(now)
+		}
+		f = &failures{lim: rate.NewLimiter(l.rate, l.burst)}
+		l.addrs[host] = f
+	}
+	f.seen = now
+	f.lim.AllowN(now, 1)
+}
+
+// forgetLocked drops addresses whose buckets are full again, else the
+// one seen longest ago.
+func (l *FailureLimiter) forgetLocked(now time.Time) {
+	var oldest string
+	for h, f := range l.addrs {
+		if f.lim.TokensAt(now) >= float64(l.burst) {
+			delete(l.addrs, h)
+		} else if oldest == "" || f.seen.Before(l.addrs[oldest].seen) {
+			oldest = h
+		}
+	}
+	if len(l.addrs) >= l.max && oldest != "" {
+		delete(l.addrs, oldest)
+	}
+}
+
+// TooManyError is a refusal by a FailureLimiter.
+type TooManyError struct{ RetryAfter time.Duration }
+
+func (e *TooManyError) Error() string {
+	return fmt.Sprintf("too many failed attempts from this address: try again in %s", e.RetryAfter.Round(time.Second)+time.Second)
+}
+
+func (e *TooManyError) Unwrap() error { return errdefs.ErrTooManyRequests }

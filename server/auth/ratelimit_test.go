@@ -1,0 +1,44 @@
+package auth
+
+import (
+	"testing"
+	"time"
+
+	"github.com/skiffhq/skiff/server/api/errdefs"
+)
+
+// TestFailureLimiter: an address gets its burst of failures, then waits
+// for the refill; successes cost nothing; other addresses are not
+// touched; idle addresses are forgotten when the table is full.
+func TestFailureLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewFailureLimiter(1.0/6, 3)
+	l.now = func() time.Time { return now }
+	for i := range 3 {
+		if err := l.Check("192.0.2.1:4000"); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		l.Failed("192.0.2.1:4000")
+	}
+	err := l.Check("192.0.2.1:5000") // another port, the same address
+	if !errdefs.IsTooManyRequests(err) {
+		t.Fatalf("after 3 failures: %v, want TooManyRequests", err)
+	}
+	if tm := err.(*TooManyError); tm.RetryAfter <= 0 || tm.RetryAfter > 6*time.Second {
+		t.Errorf("retry after %v, want within the 6 s refill", tm.RetryAfter)
+	}
+	if err := l.Check("192.0.2.2:4000"); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	now = now.Add(6 * time.Second)
+	if err := l.Check("192.0.2.1:4000"); err != nil {
+		t.Errorf("after one refill: %v", err)
+	}
+	l.max = 2
+	now = now.Add(time.Hour) // 192.0.2.1's bucket is full again
+	l.Failed("192.0.2.3:1")
+	l.Failed("192.0.2.4:1")
+	if _, ok := l.addrs["192.0.2.1"]; ok || len(l.addrs) > 2 {
+		t.Errorf("the table holds %d addresses after it filled: %v", len(l.addrs), l.addrs)
+	}
+}
