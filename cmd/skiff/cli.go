@@ -43,6 +43,7 @@ func addClientCommands(root *cobra.Command, io streams) {
 		newRolloutCommand(io),
 		newScaleCommand(io),
 		newJoinTokenCommand(io),
+		newWhoAmICommand(io),
 	)
 }
 

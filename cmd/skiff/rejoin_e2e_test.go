@@ -32,6 +32,9 @@ func TestNodeRejoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"SKIFF_CONFIG=" + srv.srv.config}
+	if who := runSkiff(t, env, "", "whoami").must(t, "whoami").out; !strings.Contains(who, "admin (groups: "+auth.GroupAdmins+"; by token)") {
+		t.Errorf("skiff whoami: %q", who)
+	}
 
 	// Wiped: no credentials left. The server's own token is not enough
 	// to be this node again.

@@ -140,7 +140,7 @@ const podJSON = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q,"labels":
 func TestAuthentication(t *testing.T) {
 	ts := startServer(t, store.Config{}, 0)
 	paths := []string{"/version", "/api/v1/pods", "/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/pods/x",
-		"/api/v1/nodes", "/api/v1/nope", "/nope", "/", "/api/v1/namespaces/default/pods?watch=true", "/cluster/v1/network"}
+		"/api/v1/nodes", "/api/v1/nope", "/nope", "/", "/api/v1/namespaces/default/pods?watch=true", "/cluster/v1/network", "/whoami"}
 	for _, p := range paths {
 		for _, tok := range []string{"", "Bearer wrong", "Bearer " + ts.token + "x", "Basic abc", "Bearer "} {
 			got := ts.do(t, http.MethodGet, p, "", "Authorization", tok)
@@ -159,6 +159,9 @@ func TestAuthentication(t *testing.T) {
 		if got := ts.do(t, http.MethodGet, p, "", "Authorization", ""); got.code != 200 {
 			t.Errorf("GET %s without token: %d, want 200", p, got.code)
 		}
+	}
+	if got := ts.do(t, http.MethodGet, "/whoami", ""); got.code != 200 || strings.TrimSpace(string(got.body)) != `{"name":"admin","via":"token"}` {
+		t.Errorf("GET /whoami: %d %s", got.code, got.body)
 	}
 	if got := ts.do(t, http.MethodGet, "/version", ""); got.code != 200 || !bytes.Contains(got.body, []byte("goVersion")) {
 		t.Errorf("GET /version: %d %s", got.code, got.body)

@@ -128,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 	e.POST("/join/v1/renew", s.renewNode)
 	e.GET("/api/v1/nodes/:name/lease", s.nodeLease)
 	e.GET("/cluster/v1/network", s.clusterNetwork)
+	e.GET("/whoami", s.whoAmI)
 	e.PUT("/api/v1/nodes/:name/lease", s.nodeLease)
 	e.GET("/api/v1/namespaces/:namespace/pods/:name/log", s.podLog)
 	e.GET("/api/v1/namespaces/:namespace/pods/:name/exec", s.podExec)
@@ -203,6 +204,20 @@ func writeTooMany(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(tm.RetryAfter/time.Second)+1))
 	}
 	writeError(w, err)
+}
+
+// whoAmI says who the server takes the caller for.
+func (s *Server) whoAmI(c *echo.Context) error {
+	r := c.Request()
+	id, _ := auth.IdentityFrom(r.Context())
+	if id == nil {
+		return errdefs.ErrUnauthorized
+	}
+	via := "token"
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		via = "certificate"
+	}
+	return c.JSON(http.StatusOK, client.WhoAmI{Name: id.Name, Groups: id.Groups, Via: via})
 }
 
 func (s *Server) healthz(c *echo.Context) error { return c.String(http.StatusOK, "ok") }

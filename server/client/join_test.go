@@ -401,6 +401,9 @@ func TestNodeWritesOnlyItsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if w, err := h.WhoAmI(ctx); err != nil || w.Name != "system:node:n1" || w.Via != "certificate" || len(w.Groups) != 1 || w.Groups[0] != auth.GroupNodes {
+		t.Errorf("whoami with a node certificate: %+v, %v", w, err)
+	}
 	nodes := client.For[*api.Node](h, "")
 	if _, err := nodes.Create(ctx, &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1"}}); err != nil {
 		t.Fatalf("a node creating its own Node: %v", err)

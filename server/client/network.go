@@ -36,3 +36,24 @@ func (h *HTTP) ClusterNetwork(ctx context.Context) (ClusterNetwork, error) {
 	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&n)
 	return n, err
 }
+
+// WhoAmI is the answer of GET /whoami: who the server takes the caller
+// for.
+type WhoAmI struct {
+	Name   string   `json:"name"`
+	Groups []string `json:"groups,omitempty"`
+	// Via is how: "certificate" or "token".
+	Via string `json:"via"`
+}
+
+// WhoAmI asks the server who the caller is.
+func (h *HTTP) WhoAmI(ctx context.Context) (WhoAmI, error) {
+	var w WhoAmI
+	resp, err := h.do(ctx, http.MethodGet, "/whoami", nil, nil, "")
+	if err != nil {
+		return w, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&w)
+	return w, err
+}

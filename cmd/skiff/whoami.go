@@ -1,0 +1,43 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func newWhoAmICommand(io streams) *cobra.Command {
+	var f clientFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "whoami",
+		Short: "Print who the server takes you for: your name, groups, and how you signed in",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := f.backend()
+			if err != nil {
+				return err
+			}
+			w, err := b.WhoAmI(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				data, _ := json.MarshalIndent(w, "", "  ")
+				fmt.Fprintln(io.out, string(data))
+				return nil
+			}
+			groups := strings.Join(w.Groups, ", ")
+			if groups == "" {
+				groups = "<none>"
+			}
+			fmt.Fprintf(io.out, "%s (groups: %s; by %s)\n", w.Name, groups, w.Via)
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json for a script")
+	return cmd
+}
