@@ -213,6 +213,11 @@ func renewNodeCert(ctx context.Context, c *client.HTTP, cfg client.Config, dataD
 			log.Error("the node certificate has expired: rejoin this machine with a token made for it (skiff join-token create --node "+node+
 				"; then skiff agent --token TOKEN)", "expired", pair.Leaf.NotAfter.Format(time.RFC3339), "err", err)
 			retry = 10 * time.Minute
+		case errdefs.IsUnauthorized(err) || errdefs.IsForbidden(err):
+			log.Error("the server refuses this node's certificate (the node was deleted, or joined again from another machine): "+
+				"to bring this machine back, remove "+path+" and start the agent with a token made for it (skiff join-token create --node "+node+")",
+				"err", err)
+			retry = max(retry, 10*time.Minute)
 		case errdefs.IsNotFound(err):
 			log.Error("the server does not renew node certificates (it is older than this agent): upgrade the server before this one expires",
 				"expires", pair.Leaf.NotAfter.Format(time.RFC3339))

@@ -82,8 +82,9 @@ func TestNodeRejoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := after.Annotations[api.AnnotationNodeCertSerial]; got != pair.Leaf.SerialNumber.Text(16) {
-		t.Errorf("the node names certificate %q as current, the machine holds %s: the superseded one would renew", got, pair.Leaf.SerialNumber.Text(16))
+	rec, err := client.For[*api.Secret](srv.client, auth.JoinTokenNamespace).Get(ctx, "node-cert-"+ag.name)
+	if err != nil || string(rec.Data["serial"]) != pair.Leaf.SerialNumber.Text(16) {
+		t.Errorf("the recorded certificate of %s is %v (%v), the machine holds %s: a superseded one would count", ag.name, rec, err, pair.Leaf.SerialNumber.Text(16))
 	}
 	if after.UID != before.UID || after.Spec.PodCIDR != before.Spec.PodCIDR {
 		t.Errorf("the reinstalled node came back as another: uid %s → %s, pods %s → %s", before.UID, after.UID, before.Spec.PodCIDR, after.Spec.PodCIDR)

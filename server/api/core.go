@@ -184,11 +184,6 @@ const (
 	SecretTypeJoinToken SecretType = "skiff.dev/join-token"
 )
 
-// AnnotationNodeCertSerial holds, on a Node, the serial (hex) of the
-// certificate the server last issued it (at join or renewal): only that
-// one renews, so a certificate a reinstall superseded dies with its term.
-const AnnotationNodeCertSerial = "skiff.dev/node-certificate-serial"
-
 // The keys of a join token Secret.
 const (
 	JoinTokenIDKey          = "token-id"

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -105,43 +104,32 @@ func (s *Server) joinNode(c *echo.Context) error {
 		return fmt.Errorf("this join token is for node %q only: join with --node-name %s, or use another token: %w",
 			grant.Node, grant.Node, errdefs.ErrForbidden)
 	}
+	if grant.Node != "" {
+		// A token for one reinstall is spent before anything is issued:
+		// of two joins racing with it, only the one whose delete wins
+		// goes on.
+		pre := &api.Preconditions{UID: &grant.UID, ResourceVersion: &grant.ResourceVersion}
+		if _, err := s.backend.Delete(ctx, "secrets", auth.JoinTokenNamespace, auth.JoinTokenSecretPrefix+grant.TokenID,
+			api.DeleteOptions{Preconditions: pre}); err != nil {
+			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
+				return fmt.Errorf("join token %s was used meanwhile: %w", grant.TokenID, errdefs.ErrUnauthorized)
+			}
+			return err
+		}
+	}
 	// The certificate names no address: the agent is known by its CN, and
 	// a node must not be able to pass for the API server to a client.
 	cert, err := s.join.Issuer.IssueNodeCert(auth.NodeCertRequest{NodeName: req.NodeName, PublicKey: csr.PublicKey})
 	if err != nil {
 		return err
 	}
-	if err := s.recordNodeCert(ctx, req.NodeName, cert); err != nil && !errdefs.IsNotFound(err) {
-		return err // (a node joining for the first time has no object yet)
-	}
-	if grant.Node != "" {
-		// A token for one reinstall: spent.
-		if _, err := s.backend.Delete(ctx, "secrets", auth.JoinTokenNamespace, auth.JoinTokenSecretPrefix+grant.TokenID, api.DeleteOptions{}); err != nil && !errdefs.IsNotFound(err) {
-			s.log.Warn("cannot delete a spent join token", "token", grant.TokenID, "err", err)
-		}
+	if err := s.nodeCerts.record(ctx, req.NodeName, cert, ""); err != nil {
+		return err
 	}
 	s.log.Info("node joined", "node", req.NodeName, "token", grant.TokenID, "from", c.Request().RemoteAddr, "serial", cert.SerialNumber.Text(16))
 	return c.JSON(http.StatusOK, client.JoinResponse{
 		Certificate:          string(auth.EncodeCert(cert)),
 		CertificateAuthority: string(s.join.CAPEM),
-	})
-}
-
-// recordNodeCert notes cert as node's current certificate (its serial in
-// the Node's api.AnnotationNodeCertSerial), which alone renews after.
-func (s *Server) recordNodeCert(ctx context.Context, node string, cert *x509.Certificate) error {
-	nodes := client.For[*api.Node](s.backend, "")
-	return client.RetryOnConflict(ctx, func() error {
-		n, err := nodes.Get(ctx, node)
-		if err != nil {
-			return err
-		}
-		if n.Annotations == nil {
-			n.Annotations = map[string]string{}
-		}
-		n.Annotations[api.AnnotationNodeCertSerial] = cert.SerialNumber.Text(16)
-		_, err = nodes.Update(ctx, n)
-		return err
 	})
 }
 
@@ -186,12 +174,12 @@ func (s *Server) renewNode(c *echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	// Only the node's latest certificate renews: one a reinstall (a join
-	// with a token for the node) superseded is done.
-	presented := r.TLS.VerifiedChains[0][0].SerialNumber.Text(16)
-	if cur := obj.GetObjectMeta().Annotations[api.AnnotationNodeCertSerial]; cur != "" && cur != presented {
-		return fmt.Errorf("this certificate of node %q (serial %s) was superseded by serial %s when the node joined again: it is not renewed: %w",
-			id.NodeName(), presented, cur, errdefs.ErrForbidden)
+	// Only the node's recorded certificate renews (authenticate checked
+	// it too): one a reinstall superseded is done.
+	_ = obj
+	presented := r.TLS.VerifiedChains[0][0]
+	if err := s.nodeCerts.check(r.Context(), id.NodeName(), presented, true); err != nil {
+		return fmt.Errorf("%w (not renewed)", err)
 	}
 	if req.NodeName != id.NodeName() {
 		return fmt.Errorf("renew request: %w", api.FieldErrors{api.Invalid("nodeName", req.NodeName,
@@ -205,7 +193,7 @@ func (s *Server) renewNode(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.recordNodeCert(r.Context(), id.NodeName(), cert); err != nil {
+	if err := s.nodeCerts.record(r.Context(), id.NodeName(), cert, presented.SerialNumber.Text(16)); err != nil {
 		return err
 	}
 	s.log.Info("node certificate renewed", "node", id.NodeName(), "serial", cert.SerialNumber.Text(16), "expires", cert.NotAfter.Format(time.RFC3339))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -18,25 +20,32 @@ import (
 // Node annotations), another node's pods, or any workload. created is
 // the name in a create's body. Reads stay open to nodes until roles
 // (the identity issue) narrow them.
-func (s *Server) nodeMayWrite(ctx context.Context, node, method string, t target, created string) error {
+func (s *Server) nodeMayWrite(ctx context.Context, node, method string, t target, obj api.Object) error {
 	name := t.name
-	if method == http.MethodPost {
-		name = created
+	if method == http.MethodPost && obj != nil {
+		name = obj.GetObjectMeta().Name
 	}
 	deny := func(why string) error {
 		return fmt.Errorf("node %q may not %s %s %q: %s: %w", node, verbOf(method, t.subresource), t.kind.Resource, name, why, errdefs.ErrForbidden)
+	}
+	if node == "" {
+		return deny("its certificate names no node")
 	}
 	switch t.kind.Resource {
 	case "events":
 		return nil
 	case "nodes":
-		if method == http.MethodDelete {
+		switch {
+		case method == http.MethodDelete:
 			return deny("a node does not delete Node objects")
-		}
-		if name != node {
+		case name != node:
 			return deny("a node writes only its own Node")
+		case method == http.MethodPatch:
+			return deny("a node updates its Node with PUT")
+		case t.subresource == "status":
+			return nil
 		}
-		return nil
+		return s.nodeMayChangeNode(ctx, t, obj, deny)
 	case "pods":
 		if method == http.MethodPost {
 			return deny("a node does not create pods")
@@ -66,6 +75,53 @@ func (s *Server) nodeMayWrite(ctx context.Context, node, method string, t target
 		return nil
 	}
 	return deny("nodes write only their Node, their pods' status, claims and events")
+}
+
+// nodeLabels are the labels a node sets on itself; others (roles,
+// zones the scheduler trusts) are an admin's.
+func nodeLabel(k string) bool {
+	switch k {
+	case "kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch":
+		return true
+	}
+	return strings.HasPrefix(k, "node.skiff.dev/")
+}
+
+// nodeMayChangeNode: a node's own Node, created or updated by it, keeps
+// its spec as the server and admins set it (pod subnet, taints, cordon)
+// and changes only its own labels; annotations (its overlay key and
+// MAC) are its own.
+func (s *Server) nodeMayChangeNode(ctx context.Context, t target, obj api.Object, deny func(string) error) error {
+	n, ok := obj.(*api.Node)
+	if !ok {
+		return deny("no Node in the request")
+	}
+	var old *api.Node
+	if t.name != "" {
+		cur, err := s.backend.Get(ctx, "nodes", "", t.name)
+		if err != nil {
+			return err
+		}
+		old = cur.(*api.Node)
+	}
+	oldSpec, oldLabels := api.NodeSpec{}, map[string]string{}
+	if old != nil {
+		oldSpec, oldLabels = old.Spec, old.Labels
+	}
+	if !reflect.DeepEqual(n.Spec, oldSpec) {
+		return deny("spec (pod subnet, taints, unschedulable) is the server's and admins'")
+	}
+	for k, v := range n.Labels {
+		if ov, had := oldLabels[k]; (!had || ov != v) && !nodeLabel(k) {
+			return deny(fmt.Sprintf("label %s is an admin's (a node sets kubernetes.io/hostname, os, arch and node.skiff.dev/*)", k))
+		}
+	}
+	for k := range oldLabels {
+		if _, kept := n.Labels[k]; !kept && !nodeLabel(k) {
+			return deny(fmt.Sprintf("label %s is an admin's", k))
+		}
+	}
+	return nil
 }
 
 func verbOf(method, sub string) string {

@@ -26,8 +26,8 @@ func (s *Server) serveObjects(c *echo.Context) error {
 		return err
 	}
 	r := c.Request()
-	if id, _ := auth.IdentityFrom(r.Context()); id != nil && id.NodeName() != "" && r.Method != http.MethodGet && r.Method != http.MethodPost {
-		if err := s.nodeMayWrite(r.Context(), id.NodeName(), r.Method, t, ""); err != nil {
+	if id, _ := auth.IdentityFrom(r.Context()); id != nil && id.InGroup(auth.GroupNodes) && (r.Method == http.MethodPatch || r.Method == http.MethodDelete) {
+		if err := s.nodeMayWrite(r.Context(), id.NodeName(), r.Method, t, nil); err != nil {
 			return err
 		}
 	}
@@ -178,8 +178,8 @@ func (s *Server) create(c *echo.Context, t target) error {
 	if err != nil {
 		return err
 	}
-	if id, _ := auth.IdentityFrom(c.Request().Context()); id != nil && id.NodeName() != "" {
-		if err := s.nodeMayWrite(c.Request().Context(), id.NodeName(), http.MethodPost, t, obj.GetObjectMeta().Name); err != nil {
+	if id, _ := auth.IdentityFrom(c.Request().Context()); id != nil && id.InGroup(auth.GroupNodes) {
+		if err := s.nodeMayWrite(c.Request().Context(), id.NodeName(), http.MethodPost, t, obj); err != nil {
 			return err
 		}
 	}
@@ -197,6 +197,11 @@ func (s *Server) update(c *echo.Context, t target) error {
 	}
 	if name := obj.GetObjectMeta().Name; name != t.name {
 		return api.FieldErrors{api.Invalid("metadata.name", name, fmt.Sprintf("must match the name in the path (%q)", t.name))}
+	}
+	if id, _ := auth.IdentityFrom(c.Request().Context()); id != nil && id.InGroup(auth.GroupNodes) {
+		if err := s.nodeMayWrite(c.Request().Context(), id.NodeName(), http.MethodPut, t, obj); err != nil {
+			return err
+		}
 	}
 	out, err := s.backend.Update(c.Request().Context(), t.kind.Resource, t.namespace, obj, t.subresource)
 	if err != nil {
@@ -254,6 +259,13 @@ func (s *Server) delete(c *echo.Context, t target) error {
 	out, err := s.backend.Delete(r.Context(), t.kind.Resource, t.namespace, t.name, opts)
 	if err != nil {
 		return err
+	}
+	if t.kind.Resource == "nodes" {
+		// A node deleted from the cluster is done: its certificate opens
+		// nothing more (it joins again with a token if it comes back).
+		if err := s.nodeCerts.drop(r.Context(), t.name); err != nil {
+			s.log.Warn("cannot drop a deleted node's certificate record", "node", t.name, "err", err)
+		}
 	}
 	return writeJSON(c, http.StatusOK, out)
 }

@@ -85,8 +85,9 @@ type Server struct {
 	leases  *nodelease.Table
 	agents  *agentProxy
 	network *client.ClusterNetwork
-	fails   *auth.FailureLimiter
-	log     *slog.Logger
+	fails     *auth.FailureLimiter
+	nodeCerts *nodeCerts
+	log       *slog.Logger
 	handler http.Handler
 }
 
@@ -110,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 		backend: cfg.Backend, auth: cfg.Auth, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes,
 		version: cfg.Version, join: cfg.Join, leases: cfg.Leases, network: cfg.Network, fails: cfg.Failures, log: cfg.Log,
 	}
+	s.nodeCerts = &nodeCerts{backend: cfg.Backend, serials: map[string][2]string{}}
 	if s.fails == nil {
 		s.fails = auth.NewFailureLimiter(auth.DefaultFailureRate, auth.DefaultFailureBurst)
 	}
@@ -173,6 +175,18 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			id := auth.CertIdentity(leaf)
+			if id.InGroup(auth.GroupNodes) && s.join != nil {
+				// A node counts only with its recorded certificate.
+				name := id.NodeName()
+				if name == "" {
+					writeError(w, fmt.Errorf("a node certificate without a node name: %w", errdefs.ErrUnauthorized))
+					return
+				}
+				if err := s.nodeCerts.check(r.Context(), name, leaf, r.URL.Path == "/join/v1/renew"); err != nil {
+					writeError(w, err)
+					return
+				}
+			}
 			next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 			return
 		}
@@ -201,7 +215,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 func writeTooMany(w http.ResponseWriter, err error) {
 	var tm *auth.TooManyError
 	if errors.As(err, &tm) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(tm.RetryAfter/time.Second)+1))
+		w.Header().Set("Retry-After", strconv.Itoa(tm.Seconds()))
 	}
 	writeError(w, err)
 }

@@ -40,6 +40,9 @@ type JoinGrant struct {
 	// reinstalled machine); a token without it may only join under a
 	// name no node has.
 	Node string
+	// UID and ResourceVersion are the stored token's, to spend it with
+	// preconditions (a reinstall token is used once).
+	UID, ResourceVersion string
 }
 
 // JoinAuthenticator checks join secrets.
@@ -99,7 +102,7 @@ func (j *JoinTokens) AuthenticateJoin(ctx context.Context, secret string) (JoinG
 			return JoinGrant{}, fmt.Errorf("join token %s expired at %s: make a new one with `skiff join-token create`: %w", id, exp, errdefs.ErrUnauthorized)
 		}
 	}
-	return JoinGrant{TokenID: id, Node: string(s.Data[api.JoinTokenNodeKey])}, nil
+	return JoinGrant{TokenID: id, Node: string(s.Data[api.JoinTokenNodeKey]), UID: string(s.UID), ResourceVersion: s.ResourceVersion}, nil
 }
 
 // NewJoinTokenSecret makes a token: the Secret to store (in

@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // secret) drain; an address whose bucket is empty is refused — right
 // secret or not — until it refills, so a guesser gets Burst tries and
 // then Rate per second, while everyone else is unaffected. Successes
-// cost nothing. Addresses idle for a while are forgotten, and at most
-// MaxAddresses are remembered (the oldest go first).
+// cost nothing. At most 10,000 addresses are remembered: when the table
+// is full, those whose buckets have refilled go first, else the one seen
+// longest ago.
 type FailureLimiter struct {
 	rate  rate.Limit
 	burst int
@@ -47,12 +49,18 @@ func NewFailureLimiter(r rate.Limit, burst int) *FailureLimiter {
 	return &FailureLimiter{rate: r, burst: burst, max: maxAddresses, now: time.Now, addrs: map[string]*failures{}}
 }
 
-// hostOf is the address part of a request's remote address.
+// hostOf is what a request's remote address is limited as: the IPv4
+// address, or the IPv6 /64 (one machine may hold a whole /64).
 func hostOf(remote string) string {
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		return h
+	h := remote
+	if hp, _, err := net.SplitHostPort(remote); err == nil {
+		h = hp
 	}
-	return remote
+	if a, err := netip.ParseAddr(h); err == nil && a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return h
 }
 
 // Check refuses an attempt from remote (a RemoteAddr) whose failures are
@@ -110,7 +118,11 @@ func (l *FailureLimiter) forgetLocked(now time.Time) {
 type TooManyError struct{ RetryAfter time.Duration }
 
 func (e *TooManyError) Error() string {
-	return fmt.Sprintf("too many failed attempts from this address: try again in %s", e.RetryAfter.Round(time.Second)+time.Second)
+	return fmt.Sprintf("too many failed attempts from this address: try again in %d s", e.Seconds())
 }
+
+// Seconds is RetryAfter in whole seconds, rounded up (the Retry-After
+// header's value).
+func (e *TooManyError) Seconds() int { return int((e.RetryAfter + time.Second - 1) / time.Second) }
 
 func (e *TooManyError) Unwrap() error { return errdefs.ErrTooManyRequests }

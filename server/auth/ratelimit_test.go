@@ -42,3 +42,15 @@ func TestFailureLimiter(t *testing.T) {
 		t.Errorf("the table holds %d addresses after it filled: %v", len(l.addrs), l.addrs)
 	}
 }
+
+// TestFailureLimiterIPv6: the addresses of one /64 share a bucket.
+func TestFailureLimiterIPv6(t *testing.T) {
+	l := NewFailureLimiter(1.0/6, 1)
+	l.Failed("[2001:db8:1:2::10]:4000")
+	if err := l.Check("[2001:db8:1:2::99]:4000"); !errdefs.IsTooManyRequests(err) {
+		t.Errorf("another address of the /64: %v, want TooManyRequests", err)
+	}
+	if err := l.Check("[2001:db8:1:3::10]:4000"); err != nil {
+		t.Errorf("another /64: %v", err)
+	}
+}

@@ -341,15 +341,34 @@ func TestRenewNodeCert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stale.RenewNodeCert(ctx, cfg, "n1"); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "superseded") {
-		t.Errorf("a superseded certificate renewing: %v, want Forbidden saying so", err)
+	if _, err := stale.RenewNodeCert(ctx, cfg, "n1"); !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), "superseded") {
+		t.Errorf("a superseded certificate renewing: %v, want Unauthorized saying so", err)
 	}
+	// It still opens the API (requests in flight while the agent
+	// renews), until the next renewal.
+	if _, err := stale.List(ctx, "pods", "", api.ListOptions{}); err != nil {
+		t.Errorf("the certificate a renewal replaced, reading: %v", err)
+	}
+	renewed2, err := node.RenewNodeCert(ctx, renewed, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.CloseIdleConnections()
+	if _, err := stale.List(ctx, "pods", "", api.ListOptions{}); !errors.Is(err, errdefs.ErrUnauthorized) {
+		t.Errorf("a certificate two renewals old, reading: %v, want Unauthorized", err)
+	}
+	renewed = renewed2
+	p2, _ := tls.X509KeyPair([]byte(renewed.ClientCertificate), []byte(renewed.ClientKey))
+	node.SetClientCertificate(p2)
 	// A node deleted from the cluster renews no more.
 	if _, err := admin.Delete(ctx, "nodes", "", "n1", api.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := node.RenewNodeCert(ctx, renewed, "n1"); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "not in the cluster") {
-		t.Errorf("a deleted node renewing: %v, want Forbidden saying it is gone", err)
+	if _, err := node.RenewNodeCert(ctx, renewed, "n1"); !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), "no certificate recorded") {
+		t.Errorf("a deleted node renewing: %v, want Unauthorized saying so", err)
+	}
+	if _, err := client.For[*api.Node](node, "").Create(ctx, &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1"}}); !errors.Is(err, errdefs.ErrUnauthorized) {
+		t.Errorf("a deleted node making its Node again: %v, want Unauthorized", err)
 	}
 }
 
@@ -420,9 +439,24 @@ func TestNodeWritesOnlyItsOwn(t *testing.T) {
 		t.Errorf("n1 rewriting n2's annotations: %v, want Forbidden", err)
 	}
 	n1, _ := nodes.Get(ctx, "n1")
-	n1.Labels = map[string]string{"zone": "shelf"}
-	if _, err := nodes.Update(ctx, n1); err != nil {
-		t.Errorf("n1 updating itself: %v", err)
+	n1.Labels = map[string]string{"node.skiff.dev/shelf": "top", "kubernetes.io/arch": "arm64"}
+	n1.Annotations = map[string]string{"skiff.dev/wireguard-public-key": "mine"}
+	if n1, err = nodes.Update(ctx, n1); err != nil {
+		t.Errorf("n1 updating its labels and annotations: %v", err)
+	}
+	for what, edit := range map[string]func(n *api.Node){
+		"a role label":   func(n *api.Node) { n.Labels["node-role.kubernetes.io/control-plane"] = "" },
+		"its pod subnet": func(n *api.Node) { n.Spec.PodCIDR = "10.42.9.0/24" },
+		"its taints":     func(n *api.Node) { n.Spec.Taints = nil; n.Spec.Unschedulable = true },
+	} {
+		n := api.Clone(n1)
+		edit(n)
+		if _, err := nodes.Update(ctx, n); !errors.Is(err, errdefs.ErrForbidden) {
+			t.Errorf("n1 changing %s: %v, want Forbidden", what, err)
+		}
+	}
+	if _, err := nodes.Create(ctx, &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1x"}, Spec: api.NodeSpec{PodCIDR: "10.42.1.0/24"}}); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 creating a node with a pod subnet: %v, want Forbidden", err)
 	}
 	pods := client.For[*api.Pod](admin, "default")
 	mk := func(name, node string) *api.Pod {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFile writes data to a temporary file beside path with mode, syncs
@@ -44,14 +45,15 @@ func writeFile(path string, data []byte, mode os.FileMode, syncDir func(dir stri
 
 // SyncDir fsyncs the directory dir, making the creation, removal and
 // renaming of its entries durable. A filesystem that cannot sync a
-// directory (os.ErrInvalid) is not an error.
+// directory (EINVAL, as 9p, vboxsf and some FUSE ones answer) is not an
+// error.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
 		return err
 	}
 	return nil
