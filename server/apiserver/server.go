@@ -76,19 +76,19 @@ func (c Config) Validate() error {
 
 // Server is the HTTPS API.
 type Server struct {
-	backend client.Backend
-	auth    auth.TokenAuthenticator
-	ready   func() bool
-	maxBody int64
-	version VersionInfo
-	join    *JoinConfig
-	leases  *nodelease.Table
-	agents  *agentProxy
-	network *client.ClusterNetwork
+	backend   client.Backend
+	auth      auth.TokenAuthenticator
+	ready     func() bool
+	maxBody   int64
+	version   VersionInfo
+	join      *JoinConfig
+	leases    *nodelease.Table
+	agents    *agentProxy
+	network   *client.ClusterNetwork
 	fails     *auth.FailureLimiter
 	nodeCerts *nodeCerts
 	log       *slog.Logger
-	handler http.Handler
+	handler   http.Handler
 }
 
 // New builds the server's routes.
