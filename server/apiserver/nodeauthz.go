@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"strings"
@@ -62,15 +63,41 @@ func (s *Server) nodeMayWrite(ctx context.Context, node, method string, t target
 		}
 		return nil
 	case "persistentvolumeclaims":
-		if method != http.MethodPut && method != http.MethodPatch {
-			return deny("a node only binds claims")
+		if method != http.MethodPut {
+			return deny("a node only binds claims (with PUT)")
 		}
-		obj, err := s.backend.Get(ctx, "persistentvolumeclaims", t.namespace, t.name)
+		cur, err := s.backend.Get(ctx, "persistentvolumeclaims", t.namespace, t.name)
 		if err != nil {
 			return err
 		}
-		if sel := obj.GetObjectMeta().Annotations[api.AnnotationSelectedNode]; sel != "" && sel != node {
+		old := cur.(*api.PersistentVolumeClaim)
+		if sel := old.Annotations[api.AnnotationSelectedNode]; sel != "" && sel != node {
 			return deny(fmt.Sprintf("the claim is bound to node %q", sel))
+		}
+		if t.subresource == "status" {
+			return nil
+		}
+		// Binding is all: the selected-node annotation set to itself,
+		// nothing else changed.
+		next, ok := obj.(*api.PersistentVolumeClaim)
+		if !ok {
+			return deny("no claim in the request")
+		}
+		if sel := next.Annotations[api.AnnotationSelectedNode]; sel != node {
+			return deny("a node binds a claim only to itself")
+		}
+		masked := func(c *api.PersistentVolumeClaim) api.PersistentVolumeClaim {
+			m := *c
+			m.Annotations = maps.Clone(c.Annotations)
+			delete(m.Annotations, api.AnnotationSelectedNode)
+			if len(m.Annotations) == 0 {
+				m.Annotations = nil
+			}
+			m.ResourceVersion, m.Status = "", api.PersistentVolumeClaimStatus{}
+			return m
+		}
+		if !reflect.DeepEqual(masked(old), masked(next)) {
+			return deny("a node changes nothing of a claim but binding it to itself")
 		}
 		return nil
 	}

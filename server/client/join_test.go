@@ -500,4 +500,27 @@ func TestNodeWritesOnlyItsOwn(t *testing.T) {
 	if _, err := asNode.Delete(ctx, "mine", api.DeleteOptions{}); err != nil {
 		t.Errorf("n1 deleting its own pod: %v", err)
 	}
+
+	// Claims: a node binds one to itself, and changes nothing else.
+	mkClaim := func(name string) *api.PersistentVolumeClaim {
+		c, err := client.For[*api.PersistentVolumeClaim](admin, "default").Create(ctx, &api.PersistentVolumeClaim{ObjectMeta: api.ObjectMeta{Name: name},
+			Spec: api.PersistentVolumeClaimSpec{AccessModes: []api.PersistentVolumeAccessMode{api.ReadWriteOnce},
+				Resources: api.VolumeResourceRequirements{Requests: api.ResourceList{api.ResourceStorage: api.NewBinaryQuantity(1 << 30)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := client.BindClaim(ctx, h, mkClaim("data"), "n1"); err != nil {
+		t.Errorf("n1 binding a claim to itself: %v", err)
+	}
+	if _, err := client.BindClaim(ctx, h, mkClaim("elsewhere"), "n2"); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 binding a claim to n2: %v, want Forbidden", err)
+	}
+	grow := mkClaim("grow")
+	grow.Annotations = map[string]string{api.AnnotationSelectedNode: "n1"}
+	grow.Spec.Resources.Requests[api.ResourceStorage] = api.NewBinaryQuantity(1 << 40)
+	if _, err := client.For[*api.PersistentVolumeClaim](h, "default").Update(ctx, grow); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 binding a claim and changing its size: %v, want Forbidden", err)
+	}
 }
