@@ -3,7 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
-	"slices"
+	"reflect"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -11,16 +11,16 @@ import (
 )
 
 // admitPrivilege refuses a pod, or a workload whose template stamps out
-// pods, that is privileged or adds a capability beyond the baseline set
-// (api.PodSpec.PrivilegeRequests: ALL, SYS_ADMIN, SYS_MODULE, NET_ADMIN
-// …), unless the caller is an admin: such a container can take over its
-// node. The answer names the first such field. Callers inside the
-// server (the controllers, which carry no identity) copy templates an
-// admin made. Until roles exist (the identity issue) the admins group is
-// the rule. An update is refused only if it brings a privilege in that
-// old, the stored object, lacks for the same container: anyone may
-// still edit what an admin made, but not turn an admin's NET_ADMIN into
-// privileged.
+// pods, that asks for what can take over a node
+// (api.PodSpec.PrivilegeRequests: privileged, capabilities beyond the
+// baseline set, hostNetwork, hostPath), unless the caller is an admin.
+// The answer names the first such field. Callers inside the server (the
+// controllers, which carry no identity) copy templates an admin made.
+// Until roles exist (the identity issue) the admins group is the rule.
+// A non-admin may still update such an object an admin made — its
+// labels, replicas, anything — as long as the pod spec stays exactly the
+// admin's: a changed image, command or mount in a privileged pod is a
+// new privileged pod. obj must be defaulted (as old, stored, is).
 func admitPrivilege(ctx context.Context, k api.Kind, obj, old api.Object) error {
 	id, ok := auth.IdentityFrom(ctx)
 	if !ok || id == nil || id.InGroup(auth.GroupAdmins) {
@@ -30,24 +30,19 @@ func admitPrivilege(ctx context.Context, k api.Kind, obj, old api.Object) error 
 	if spec == nil {
 		return nil
 	}
-	var had []api.PrivilegeRequest
+	reqs := spec.PrivilegeRequests()
+	if len(reqs) == 0 {
+		return nil
+	}
 	if old != nil {
-		if _, was := podSpecOf(old); was != nil {
-			had = was.PrivilegeRequests()
+		if _, was := podSpecOf(old); was != nil && reflect.DeepEqual(was, spec) {
+			return nil
 		}
 	}
-	for _, r := range spec.PrivilegeRequests() {
-		kept := slices.ContainsFunc(had, func(h api.PrivilegeRequest) bool {
-			return h.Container == r.Container && h.What == r.What
-		})
-		if kept {
-			continue
-		}
-		m := obj.GetObjectMeta()
-		return fmt.Errorf("%s %q: %s.%s: only members of the %s group may create pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: %s), and %s is not one: %w",
-			k.Kind, m.Name, prefix, r.Field, auth.GroupAdmins, r.What, id.Name, errdefs.ErrForbidden)
-	}
-	return nil
+	r := reqs[0]
+	m := obj.GetObjectMeta()
+	return fmt.Errorf("%s %q: %s.%s: only members of the %s group may create or change pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: %s), and %s is not one: %w",
+		k.Kind, m.Name, prefix, r.Field, auth.GroupAdmins, r.What, id.Name, errdefs.ErrForbidden)
 }
 
 // podSpecOf is the pod spec obj runs or stamps out, with its field path.

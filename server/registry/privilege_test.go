@@ -43,7 +43,7 @@ func TestPrivilegeNeedsAnAdmin(t *testing.T) {
 	for _, tt := range refused {
 		_, err := r.Create(node, "pods", "default", pod("p", tt.sc))
 		want := tt.field + ": only members of the " + auth.GroupAdmins +
-			" group may create pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: " + tt.why + "), and system:node:n1 is not one"
+			" group may create or change pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: " + tt.why + "), and system:node:n1 is not one"
 		if !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), want) {
 			t.Errorf("a node creating a pod asking for %s: %v, want Forbidden with %q", tt.why, err, want)
 		}
@@ -93,15 +93,21 @@ func TestPrivilegeNeedsAnAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	dd = d.(*api.Deployment)
-	dd.Spec.Template.Spec.Containers[0].SecurityContext = adds("cap_net_admin", "KILL")
+	dd.Labels = map[string]string{"touched": "by-node"}
 	if d, err = r.Update(node, "deployments", "default", dd, ""); err != nil {
-		t.Fatalf("a node keeping an admin's NET_ADMIN: %v", err)
+		t.Fatalf("a node relabelling an admin's NET_ADMIN deployment, its pod spec untouched: %v", err)
 	}
-	for _, sc := range []*api.SecurityContext{privileged, adds("NET_ADMIN", "SYS_MODULE")} {
-		dd = d.(*api.Deployment)
-		dd.Spec.Template.Spec.Containers[0].SecurityContext = sc
+	for what, edit := range map[string]func(*api.PodSpec){
+		"privileged":               func(p *api.PodSpec) { p.Containers[0].SecurityContext = privileged },
+		"SYS_MODULE too":           func(p *api.PodSpec) { p.Containers[0].SecurityContext = adds("NET_ADMIN", "SYS_MODULE") },
+		"NET_ADMIN spelt anew":     func(p *api.PodSpec) { p.Containers[0].SecurityContext = adds("cap_net_admin", "KILL") },
+		"another image":            func(p *api.PodSpec) { p.Containers[0].Image = "evil" },
+		"another container beside": func(p *api.PodSpec) { p.Containers = append(p.Containers, api.Container{Name: "x", Image: "busybox"}) },
+	} {
+		dd = api.Clone(d.(*api.Deployment))
+		edit(&dd.Spec.Template.Spec)
 		if _, err := r.Update(node, "deployments", "default", dd, ""); !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), "spec.template.spec.containers[0].securityContext.") {
-			t.Errorf("a node turning an admin's NET_ADMIN into %+v: %v, want Forbidden naming the field", sc, err)
+			t.Errorf("a node changing an admin's NET_ADMIN deployment (%s): %v, want Forbidden naming the field", what, err)
 		}
 	}
 }

@@ -371,12 +371,12 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 	if err != nil {
 		return nil, err
 	}
+	api.Default(obj)
 	if subresource == "" {
 		if err := admitPrivilege(ctx, k, obj, old); err != nil {
 			return nil, err
 		}
 	}
-	api.Default(obj)
 	if p, ok := obj.(*api.Pod); ok && subresource == "" {
 		keepPodPriority(old.(*api.Pod), p)
 	}
