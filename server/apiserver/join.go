@@ -54,15 +54,14 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if !ok {
 		return fmt.Errorf("joining a node needs the join token's secret as the bearer token: %w", errdefs.ErrUnauthorized)
 	}
-	if err := s.fails.Check(c.Request().RemoteAddr); err != nil {
+	done, err := s.fails.Attempt(c.Request().RemoteAddr)
+	if err != nil {
 		writeTooMany(c.Response(), err)
 		return nil
 	}
 	grant, err := s.join.Tokens.AuthenticateJoin(c.Request().Context(), token)
+	done(errdefs.IsUnauthorized(err))
 	if err != nil {
-		if errdefs.IsUnauthorized(err) {
-			s.fails.Failed(c.Request().RemoteAddr)
-		}
 		return err
 	}
 	req, err := decodeJoinRequest(c, "join request")

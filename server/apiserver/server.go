@@ -195,15 +195,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, fmt.Errorf("a bearer token is required: %w", errdefs.ErrUnauthorized))
 			return
 		}
-		if err := s.fails.Check(r.RemoteAddr); err != nil {
+		done, err := s.fails.Attempt(r.RemoteAddr)
+		if err != nil {
 			writeTooMany(w, err)
 			return
 		}
 		id, err := s.auth.AuthenticateToken(r.Context(), token)
+		done(errdefs.IsUnauthorized(err))
 		if err != nil {
-			if errdefs.IsUnauthorized(err) {
-				s.fails.Failed(r.RemoteAddr)
-			}
 			writeError(w, err)
 			return
 		}

@@ -63,25 +63,13 @@ func hostOf(remote string) string {
 	return h
 }
 
-// Check refuses an attempt from remote (a RemoteAddr) whose failures are
-// used up: ErrTooManyRequests saying when to try again.
-func (l *FailureLimiter) Check(remote string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f, ok := l.addrs[hostOf(remote)]
-	if !ok {
-		return nil
-	}
-	now := l.now()
-	if f.lim.TokensAt(now) >= 1 {
-		return nil
-	}
-	wait := time.Duration((1 - f.lim.TokensAt(now)) / float64(l.rate) * float64(time.Second))
-	return &TooManyError{RetryAfter: wait}
-}
-
-// Failed records a failed attempt from remote.
-func (l *FailureLimiter) Failed(remote string) {
+// Attempt admits an attempt from remote (a RemoteAddr) — or refuses it
+// with ErrTooManyRequests saying when to try again, once its failures
+// are used up — and returns done, to be called with whether it failed.
+// The attempt holds one of the address's tokens while it runs, so that
+// many at once cannot all pass before the first failure is counted; a
+// success gives it back.
+func (l *FailureLimiter) Attempt(remote string) (done func(failed bool), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -95,7 +83,20 @@ func (l *FailureLimiter) Failed(remote string) {
 		l.addrs[host] = f
 	}
 	f.seen = now
-	f.lim.AllowN(now, 1)
+	res := f.lim.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return nil, &TooManyError{RetryAfter: d}
+	}
+	return func(failed bool) {
+		if !failed {
+			// As of the reservation: a cancel dated after a reservation
+			// that could act at once does nothing.
+			l.mu.Lock()
+			res.CancelAt(now)
+			l.mu.Unlock()
+		}
+	}, nil
 }
 
 // forgetLocked drops addresses whose buckets are full again, else the

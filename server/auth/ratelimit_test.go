@@ -14,30 +14,55 @@ func TestFailureLimiter(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := NewFailureLimiter(1.0/6, 3)
 	l.now = func() time.Time { return now }
+	fail := func(remote string) error {
+		done, err := l.Attempt(remote)
+		if err == nil {
+			done(true)
+		}
+		return err
+	}
+	for range 5 { // successes cost nothing, even settled later
+		done, err := l.Attempt("192.0.2.1:4000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Millisecond)
+		done(false)
+	}
 	for i := range 3 {
-		if err := l.Check("192.0.2.1:4000"); err != nil {
+		if err := fail("192.0.2.1:4000"); err != nil {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
-		l.Failed("192.0.2.1:4000")
 	}
-	err := l.Check("192.0.2.1:5000") // another port, the same address
+	_, err := l.Attempt("192.0.2.1:5000") // another port, the same address
 	if !errdefs.IsTooManyRequests(err) {
 		t.Fatalf("after 3 failures: %v, want TooManyRequests", err)
 	}
 	if tm := err.(*TooManyError); tm.RetryAfter <= 0 || tm.RetryAfter > 6*time.Second {
 		t.Errorf("retry after %v, want within the 6 s refill", tm.RetryAfter)
 	}
-	if err := l.Check("192.0.2.2:4000"); err != nil {
+	if err := fail("192.0.2.2:4000"); err != nil {
 		t.Errorf("another address: %v", err)
 	}
 	now = now.Add(6 * time.Second)
-	if err := l.Check("192.0.2.1:4000"); err != nil {
+	if err := fail("192.0.2.1:4000"); err != nil {
 		t.Errorf("after one refill: %v", err)
 	}
+	// Attempts in flight hold their tokens: with one left, a second at
+	// once is refused.
+	now = now.Add(6 * time.Second)
+	first, err := l.Attempt("192.0.2.1:4000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Attempt("192.0.2.1:4000"); !errdefs.IsTooManyRequests(err) {
+		t.Errorf("a second attempt while the last token is held: %v, want TooManyRequests", err)
+	}
+	first(false)
 	l.max = 2
-	now = now.Add(time.Hour) // 192.0.2.1's bucket is full again
-	l.Failed("192.0.2.3:1")
-	l.Failed("192.0.2.4:1")
+	now = now.Add(time.Hour) // every bucket is full again
+	fail("192.0.2.3:1")
+	fail("192.0.2.4:1")
 	if _, ok := l.addrs["192.0.2.1"]; ok || len(l.addrs) > 2 {
 		t.Errorf("the table holds %d addresses after it filled: %v", len(l.addrs), l.addrs)
 	}
@@ -46,11 +71,12 @@ func TestFailureLimiter(t *testing.T) {
 // TestFailureLimiterIPv6: the addresses of one /64 share a bucket.
 func TestFailureLimiterIPv6(t *testing.T) {
 	l := NewFailureLimiter(1.0/6, 1)
-	l.Failed("[2001:db8:1:2::10]:4000")
-	if err := l.Check("[2001:db8:1:2::99]:4000"); !errdefs.IsTooManyRequests(err) {
+	done, _ := l.Attempt("[2001:db8:1:2::10]:4000")
+	done(true)
+	if _, err := l.Attempt("[2001:db8:1:2::99]:4000"); !errdefs.IsTooManyRequests(err) {
 		t.Errorf("another address of the /64: %v, want TooManyRequests", err)
 	}
-	if err := l.Check("[2001:db8:1:3::10]:4000"); err != nil {
+	if _, err := l.Attempt("[2001:db8:1:3::10]:4000"); err != nil {
 		t.Errorf("another /64: %v", err)
 	}
 }
