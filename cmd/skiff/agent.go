@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/netstack/overlay"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -148,12 +149,22 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	if left := time.Until(pair.Leaf.NotAfter); left < 30*24*time.Hour {
 		log.Warn("the node certificate expires soon; rejoin with --token before then", "in", left.Round(time.Hour))
 	}
-	go watchNetwork(ctx, c, client.ClusterNetwork{ClusterCIDR: o.node.ClusterCIDR, Overlay: o.node.Overlay,
-		ServiceCIDR: netw.ServiceCIDR, ClusterDNS: netw.ClusterDNS}, log)
 	var cert atomic.Pointer[tls.Certificate]
 	cert.Store(&pair)
-	go renewNodeCert(ctx, c, cfg, o.dataDir, o.node.NodeName, func(p tls.Certificate) { cert.Store(&p) }, log)
-	return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: cert.Load, ca: pool}, version, log)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		watchNetwork(ctx, c, client.ClusterNetwork{ClusterCIDR: o.node.ClusterCIDR, Overlay: o.node.Overlay,
+			ServiceCIDR: netw.ServiceCIDR, ClusterDNS: netw.ClusterDNS}, log)
+		return nil
+	})
+	g.Go(func() error {
+		renewNodeCert(ctx, c, cfg, o.dataDir, o.node.NodeName, func(p tls.Certificate) { cert.Store(&p) }, log)
+		return nil
+	})
+	g.Go(func() error {
+		return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: cert.Load, ca: pool}, version, log)
+	})
+	return g.Wait()
 }
 
 // renewNodeCert renews the node's certificate (POST /join/v1/renew, with

@@ -54,7 +54,7 @@ func (s *Server) joinNode(c *echo.Context) error {
 	if !ok {
 		return fmt.Errorf("joining a node needs the join token's secret as the bearer token: %w", errdefs.ErrUnauthorized)
 	}
-	done, err := s.fails.Attempt(c.Request().RemoteAddr)
+	done, err := s.joinFails.Attempt(c.Request().RemoteAddr)
 	if err != nil {
 		writeTooMany(c.Response(), err)
 		return nil

@@ -44,7 +44,9 @@ type Config struct {
 	// agents of their nodes.
 	Agents *AgentProxyConfig
 	// Failures limits failed bearer-token and join-secret attempts per
-	// client address (nil: auth.DefaultFailureRate and Burst).
+	// client address (nil: auth.DefaultFailureRate and Burst, one limiter
+	// each, so that a node retrying a spent join token does not lock its
+	// address out of the API; given: one for both).
 	Failures *auth.FailureLimiter
 	// Network, when set, is the answer of GET /cluster/v1/network, the
 	// settings every node takes from the server.
@@ -85,7 +87,8 @@ type Server struct {
 	leases    *nodelease.Table
 	agents    *agentProxy
 	network   *client.ClusterNetwork
-	fails     *auth.FailureLimiter
+	fails     *auth.FailureLimiter // bearer tokens
+	joinFails *auth.FailureLimiter // join secrets: a node retrying a spent token locks out no admin
 	nodeCerts *nodeCerts
 	log       *slog.Logger
 	handler   http.Handler
@@ -114,6 +117,9 @@ func New(cfg Config) (*Server, error) {
 	s.nodeCerts = &nodeCerts{backend: cfg.Backend, serials: map[string][2]string{}}
 	if s.fails == nil {
 		s.fails = auth.NewFailureLimiter(auth.DefaultFailureRate, auth.DefaultFailureBurst)
+		s.joinFails = auth.NewFailureLimiter(auth.DefaultFailureRate, auth.DefaultFailureBurst)
+	} else {
+		s.joinFails = s.fails // a test's limiter
 	}
 	if cfg.Agents != nil {
 		s.agents = &agentProxy{cfg: *cfg.Agents, trs: map[agentKey]*agentTransport{}}

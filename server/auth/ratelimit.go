@@ -12,7 +12,10 @@ import (
 	"github.com/skiffhq/skiff/server/api/errdefs"
 )
 
-// FailureLimiter slows down guessing: every client address has a token
+// FailureLimiter slows down guessing (a lockout, as sshd's and most
+// sign-in pages'; behind a NAT or proxy all clients share an address, so
+// ten wrong tokens there lock everyone behind it out for up to a minute;
+// per-account limits come with accounts): every client address has a token
 // bucket that only failed attempts (a wrong bearer token, a wrong join
 // secret) drain; an address whose bucket is empty is refused — right
 // secret or not — until it refills, so a guesser gets Burst tries and
