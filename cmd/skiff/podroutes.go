@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -49,10 +48,7 @@ func newPodRoutes(cfg NodeConfig, dataDir string, log *slog.Logger) (*podRoutes,
 		}
 		r.annotations[overlay.VXLANMACAnnotation] = overlay.MACFor(ip).String()
 	case overlay.WireGuard:
-		if err := os.MkdirAll(filepath.Join(dataDir, "agent"), 0o700); err != nil {
-			return nil, err
-		}
-		key, err := o.LocalPublicKey()
+		key, err := o.LocalPublicKey() // makes the key file (and its directory) on the first start
 		if err != nil {
 			return nil, err
 		}

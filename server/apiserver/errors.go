@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v5"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/registry"
 )
 
@@ -76,9 +78,14 @@ func causes(errs api.FieldErrors) []api.StatusCause {
 	return out
 }
 
-// writeError answers with err as a Status object.
+// writeError answers with err as a Status object (and, for a limiter's
+// refusal, Retry-After).
 func writeError(w http.ResponseWriter, err error) {
 	st := statusOf(err)
+	var tm *auth.TooManyError
+	if errors.As(err, &tm) {
+		w.Header().Set("Retry-After", strconv.Itoa(tm.Seconds()))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(st.Code)
 	json.NewEncoder(w).Encode(st)

@@ -56,8 +56,7 @@ func (s *Server) joinNode(c *echo.Context) error {
 	}
 	done, err := s.joinFails.Attempt(c.Request().RemoteAddr)
 	if err != nil {
-		writeTooMany(c.Response(), err)
-		return nil
+		return err
 	}
 	grant, err := s.join.Tokens.AuthenticateJoin(c.Request().Context(), token)
 	done(errdefs.IsUnauthorized(err))
@@ -167,15 +166,13 @@ func (s *Server) renewNode(c *echo.Context) error {
 	}
 	// A node deleted from the cluster is done: its certificate renews
 	// no more (it joins again, with a token, if it comes back).
-	obj, err := s.backend.Get(r.Context(), "nodes", "", id.NodeName())
-	if errdefs.IsNotFound(err) {
+	if _, err := s.backend.Get(r.Context(), "nodes", "", id.NodeName()); errdefs.IsNotFound(err) {
 		return fmt.Errorf("node %q is not in the cluster (deleted?): its certificate is not renewed; join it again with a join token: %w", id.NodeName(), errdefs.ErrForbidden)
 	} else if err != nil {
 		return err
 	}
 	// Only the node's recorded certificate renews (authenticate checked
 	// it too): one a reinstall superseded is done.
-	_ = obj
 	presented := r.TLS.VerifiedChains[0][0]
 	if err := s.nodeCerts.check(r.Context(), id.NodeName(), presented, true); err != nil {
 		return fmt.Errorf("%w (not renewed)", err)

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -203,7 +202,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		done, err := s.fails.Attempt(r.RemoteAddr)
 		if err != nil {
-			writeTooMany(w, err)
+			writeError(w, err)
 			return
 		}
 		id, err := s.auth.AuthenticateToken(r.Context(), token)
@@ -214,15 +213,6 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 	})
-}
-
-// writeTooMany answers a FailureLimiter's refusal, with Retry-After.
-func writeTooMany(w http.ResponseWriter, err error) {
-	var tm *auth.TooManyError
-	if errors.As(err, &tm) {
-		w.Header().Set("Retry-After", strconv.Itoa(tm.Seconds()))
-	}
-	writeError(w, err)
 }
 
 // whoAmI says who the server takes the caller for.

@@ -91,6 +91,30 @@ func newJoinServerWith(t *testing.T, pc auth.PKIConfig) *joinServer {
 	return js
 }
 
+// joined joins node name and returns its config and a client for it.
+func (s *joinServer) joined(t *testing.T, ctx context.Context, name string) (client.Config, *client.HTTP) {
+	t.Helper()
+	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, c
+}
+
+// adminClient is a client with the admin token.
+func (s *joinServer) adminClient(t *testing.T) *client.HTTP {
+	t.Helper()
+	c, err := client.New(s.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func boolString(b bool) string {
 	if b {
 		return "yes"
@@ -272,18 +296,8 @@ func TestRenewNodeCert(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := newJoinServer(t)
-	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := client.New(s.admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, node := s.joined(t, ctx, "n1")
+	admin := s.adminClient(t)
 	if _, err := admin.Create(ctx, "nodes", "", &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +372,10 @@ func TestRenewNodeCert(t *testing.T) {
 		t.Errorf("a certificate two renewals old, reading: %v, want Unauthorized", err)
 	}
 	renewed = renewed2
-	p2, _ := tls.X509KeyPair([]byte(renewed.ClientCertificate), []byte(renewed.ClientKey))
+	p2, err := tls.X509KeyPair([]byte(renewed.ClientCertificate), []byte(renewed.ClientKey))
+	if err != nil {
+		t.Fatal(err)
+	}
 	node.SetClientCertificate(p2)
 	// A node deleted from the cluster renews no more.
 	if _, err := admin.Delete(ctx, "nodes", "", "n1", api.DeleteOptions{}); err != nil {
@@ -379,18 +396,14 @@ func TestExpiredCertificateOnAnOpenConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := newJoinServerWith(t, auth.PKIConfig{CertValidity: auth.MinCertValidity})
-	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, node := s.joined(t, ctx, "n1")
 	if _, err := node.List(ctx, "pods", "", api.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pair, _ := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+	pair, err := tls.X509KeyPair([]byte(cfg.ClientCertificate), []byte(cfg.ClientKey))
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(time.Until(pair.Leaf.NotAfter) + 500*time.Millisecond)
 	_, err = node.List(ctx, "pods", "", api.ListOptions{})
 	if !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), "expired") {
@@ -408,18 +421,8 @@ func TestNodeWritesOnlyItsOwn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := newJoinServer(t)
-	cfg, err := client.Join(ctx, s.url, s.token, client.JoinNode{Name: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := client.New(s.admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, h := s.joined(t, ctx, "n1")
+	admin := s.adminClient(t)
 	if w, err := h.WhoAmI(ctx); err != nil || w.Name != "system:node:n1" || w.Via != "certificate" || len(w.Groups) != 1 || w.Groups[0] != auth.GroupNodes {
 		t.Errorf("whoami with a node certificate: %+v, %v", w, err)
 	}
@@ -433,16 +436,22 @@ func TestNodeWritesOnlyItsOwn(t *testing.T) {
 	if _, err := admin.Create(ctx, "nodes", "", &api.Node{ObjectMeta: api.ObjectMeta{Name: "n2"}}); err != nil {
 		t.Fatal(err)
 	}
-	n2, _ := client.For[*api.Node](admin, "").Get(ctx, "n2")
+	n2, err := client.For[*api.Node](admin, "").Get(ctx, "n2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	n2.Annotations = map[string]string{"skiff.dev/wireguard-public-key": "stolen"}
 	if _, err := nodes.Update(ctx, n2); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "only its own Node") {
 		t.Errorf("n1 rewriting n2's annotations: %v, want Forbidden", err)
 	}
-	n1, _ := nodes.Get(ctx, "n1")
+	n1, err := nodes.Get(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	n1.Labels = map[string]string{"node.skiff.dev/shelf": "top", "kubernetes.io/arch": "arm64"}
 	n1.Annotations = map[string]string{"skiff.dev/wireguard-public-key": "mine"}
 	if n1, err = nodes.Update(ctx, n1); err != nil {
-		t.Errorf("n1 updating its labels and annotations: %v", err)
+		t.Fatalf("n1 updating its labels and annotations: %v", err)
 	}
 	for what, edit := range map[string]func(n *api.Node){
 		"a role label":   func(n *api.Node) { n.Labels["node-role.kubernetes.io/control-plane"] = "" },
@@ -484,7 +493,10 @@ func TestNodeWritesOnlyItsOwn(t *testing.T) {
 		Spec: api.PodSpec{NodeName: "n1", Containers: []api.Container{{Name: "c", Image: "busybox"}}}}); !errors.Is(err, errdefs.ErrForbidden) {
 		t.Errorf("n1 creating a pod: %v, want Forbidden", err)
 	}
-	cur, _ := asNode.Get(ctx, "mine")
+	cur, err := asNode.Get(ctx, "mine")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cur.Labels = map[string]string{"x": "y"}
 	if _, err := asNode.Update(ctx, cur); !errors.Is(err, errdefs.ErrForbidden) {
 		t.Errorf("n1 changing its pod's spec or labels: %v, want Forbidden", err)
