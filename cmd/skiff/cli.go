@@ -44,6 +44,11 @@ func addClientCommands(root *cobra.Command, io streams) {
 		newScaleCommand(io),
 		newJoinTokenCommand(io),
 		newWhoAmICommand(io),
+		newAuditCommand(io),
+		newLoginCommand(io),
+		newLogoutCommand(io),
+		newTokenCommand(io),
+		newUsersCommand(io),
 	)
 }
 

@@ -147,6 +147,17 @@ func (f *clientFlags) configAndBackend() (client.Config, *client.HTTP, error) {
 		return client.Config{}, nil, err
 	}
 	b, err := client.New(cfg)
+	if err == nil && cfg.RefreshToken != "" {
+		// A session's renewed access token is kept for the next command.
+		b.OnRefresh(func(t client.TokenResponse) {
+			c := cfg
+			c.AccessToken, c.AccessTokenExpires = t.AccessToken, t.ExpiresAt
+			if t.RefreshToken != "" {
+				c.RefreshToken = t.RefreshToken
+			}
+			client.WriteConfig(path, c)
+		})
+	}
 	return cfg, b, err
 }
 

@@ -97,6 +97,12 @@ func columns(kind string, wide bool) []string {
 		return []string{"NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTION", "AGE"}
 	case "PersistentVolumeClaim":
 		return []string{"NAME", "STATUS", "NODE", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"}
+	case "User":
+		return []string{"NAME", "DISPLAY", "EMAIL", "GROUPS", "DISABLED", "AGE"}
+	case "Role":
+		return []string{"NAME", "RULES", "AGE"}
+	case "RoleBinding":
+		return []string{"NAME", "ROLE", "SUBJECTS", "NAMESPACES", "AGE"}
 	}
 	return []string{"NAME", "AGE"}
 }
@@ -218,6 +224,20 @@ func cells(obj api.Object, wide bool, now time.Time) []string {
 			policy = string(*o.PreemptionPolicy)
 		}
 		return []string{m.Name, fmt.Sprint(o.Value), fmt.Sprint(o.GlobalDefault), policy, age}
+	case *api.User:
+		return []string{m.Name, orNone(o.Spec.DisplayName), orNone(o.Spec.Email), orNone(strings.Join(o.Spec.Groups, ",")), fmt.Sprint(o.Spec.Disabled), age}
+	case *api.Role:
+		return []string{m.Name, fmt.Sprint(len(o.Rules)), age}
+	case *api.RoleBinding:
+		subjects := make([]string, len(o.Subjects))
+		for i, s := range o.Subjects {
+			subjects[i] = strings.ToLower(s.Kind) + "/" + s.Name
+		}
+		namespaces := "<all>" // no namespaces: the role applies everywhere
+		if len(o.Namespaces) > 0 {
+			namespaces = strings.Join(o.Namespaces, ",")
+		}
+		return []string{m.Name, o.Role, orNone(strings.Join(subjects, ",")), namespaces, age}
 	}
 	return []string{m.Name, age}
 }

@@ -14,9 +14,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/skiffhq/skiff/server/accounts"
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/apiserver"
+	"github.com/skiffhq/skiff/server/audit"
 	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/auth/oidc"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/manager"
 	"github.com/skiffhq/skiff/server/nodelease"
@@ -29,6 +32,7 @@ func newServerCommand(io streams) *cobra.Command {
 	cfg := defaultServerConfig()
 	var configPath string
 	var certValidity time.Duration
+	var oc OIDCConfig
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API server and state store",
@@ -79,6 +83,11 @@ to <data-dir>/admin.yaml.`,
 			}
 			if f.Changed("service-node-port-range") {
 				final.ServiceNodePortRange = cfg.ServiceNodePortRange
+			}
+			if oc.Issuer != "" {
+				final.OIDC = &oc
+			} else if f.Changed("oidc-client-id") || f.Changed("oidc-groups-claim") || f.Changed("oidc-redirect-url") || f.Changed("oidc-client-secret-file") {
+				return errors.New("--oidc-client-id, --oidc-groups-claim, --oidc-redirect-url and --oidc-client-secret-file need --oidc-issuer")
 			}
 			if f.Changed("disable-agent") {
 				final.DisableAgent = cfg.DisableAgent
@@ -133,6 +142,12 @@ to <data-dir>/admin.yaml.`,
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no pods on this machine")
 	f.IntVar(&cfg.NodeNotReadySeconds, "node-not-ready-seconds", cfg.NodeNotReadySeconds, "a node silent this long is NotReady and tainted unreachable")
 	f.IntVar(&cfg.PodEvictionSeconds, "pod-eviction-seconds", cfg.PodEvictionSeconds, "pods of an unreachable node are deleted after this long")
+	f.StringVar(&oc.Issuer, "oidc-issuer", "", "sign people in through this OpenID Connect provider (its issuer URL)")
+	f.StringVar(&oc.ClientID, "oidc-client-id", "", "the client ID skiff is registered as at the provider")
+	f.StringVar(&oc.ClientSecretFile, "oidc-client-secret-file", "", "a file holding the client's secret (none: a public client with PKCE)")
+	f.StringVar(&oc.GroupsClaim, "oidc-groups-claim", "", "the ID-token claim with the user's groups (bind them as oidc:<group>)")
+	f.StringVar(&oc.UsernameClaim, "oidc-username-claim", "", "the ID-token claim that becomes the user name (default preferred_username, else email's local part)")
+	f.StringVar(&oc.RedirectURL, "oidc-redirect-url", "", "this server's callback as registered at the provider: https://HOST:8443/auth/v1/oidc/callback")
 	addNodeFlags(f)
 	cmd.AddCommand(newSecretsKeyCommand(io))
 	return cmd
@@ -207,9 +222,38 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 			return err
 		}
 	}
+	// People: users, sessions, API tokens and roles, kept in the store.
+	accts, err := accounts.New(accounts.Config{
+		Backend: reg, KeyDir: pkiDir,
+		AdminToken: auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
+		Log:        log.With("component", "accounts"),
+	})
+	if err != nil {
+		return err
+	}
+	reg.SetAuthorizer(accts) // roles may allow privileged pods (pods/privileged)
+	var provider *oidc.Provider
+	if cfg.OIDC != nil {
+		pc, err := cfg.OIDC.provider()
+		if err != nil {
+			return err
+		}
+		if provider, err = oidc.New(ctx, pc, log.With("component", "oidc")); err != nil {
+			return err
+		}
+	}
+	auditLog, err := audit.Open(filepath.Join(cfg.DataDir, "audit"), audit.Options{
+		MaxFileBytes: int64(cfg.AuditMaxFileMB) << 20, MaxFiles: cfg.AuditMaxFiles})
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
 	api, err := apiserver.New(apiserver.Config{
-		Backend: reg,
-		Auth:    auth.NewStaticToken(hash, auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}}),
+		Backend:  reg,
+		Auth:     accts,
+		Accounts: accts,
+		OIDC:     provider,
+		Audit:    auditLog,
 		Join: &apiserver.JoinConfig{CAPEM: pki.CAPEM(), Issuer: pki,
 			Tokens: auth.NewJoinTokens(joinToken.Secret, func(ctx context.Context, name string) (*api.Secret, error) {
 				return client.For[*api.Secret](reg, auth.JoinTokenNamespace).Get(ctx, name)
@@ -233,7 +277,7 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		ln.Close()
 		return err
 	}
-	log.Info("skiff server ready", "url", serverURL(ln.Addr()), "admin-config", adminPath,
+	log.Info("skiff server ready", "url", serverURL(ln.Addr()), "admin-config", adminPath, "ca-sha256", pki.CAHash(),
 		"revision", st.Revision(), "startup", time.Since(start).Round(time.Millisecond).String())
 	joinURL := serverURL(ln.Addr())
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
@@ -257,6 +301,11 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return accts.Run(ctx) })
+	if !accts.WaitForSync(ctx) {
+		ln.Close()
+		return g.Wait()
+	}
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
 	g.Go(func() error { return loops.Run(ctx) })
 	g.Go(func() error { return pki.RunRenewal(ctx, log.With("component", "pki")) })

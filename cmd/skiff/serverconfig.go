@@ -14,6 +14,7 @@ import (
 
 	"github.com/skiffhq/skiff/netstack/overlay"
 	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/auth/oidc"
 	"github.com/skiffhq/skiff/server/registry"
 )
 
@@ -62,8 +63,42 @@ type ServerConfig struct {
 	// PodEvictionSeconds: pods of an unreachable node are deleted (and
 	// replaced by their controllers) after this long (default 60).
 	PodEvictionSeconds int `json:"podEvictionSeconds,omitempty"`
+	// OIDC, when set, lets people sign in through an OpenID Connect
+	// provider (Google, GitHub through Dex, Keycloak, Authentik...):
+	// issuer, clientID, clientSecret (or clientSecretFile), scopes,
+	// usernameClaim, groupsClaim, redirectURL. The flags --oidc-* set the
+	// same.
+	OIDC *OIDCConfig `json:"oidc,omitempty"`
+	// AuditMaxFileMB and AuditMaxFiles bound the audit log under
+	// <data-dir>/audit (default 10 MB per file, 5 rotated files kept).
+	AuditMaxFileMB int `json:"auditMaxFileMB,omitempty"`
+	AuditMaxFiles  int `json:"auditMaxFiles,omitempty"`
 	// Node configures the embedded agent.
 	Node NodeConfig `json:"node,omitzero"`
+}
+
+// OIDCConfig is the provider's settings as the config file spells them:
+// oidc.Config, with the client secret optionally in a file of its own
+// (kept out of a config file others may read).
+type OIDCConfig struct {
+	oidc.Config      `json:",inline"`
+	ClientSecretFile string `json:"clientSecretFile,omitempty"`
+}
+
+// provider is the provider's settings with the secret read from its file.
+func (c *OIDCConfig) provider() (oidc.Config, error) {
+	pc := c.Config
+	if c.ClientSecretFile != "" {
+		if pc.ClientSecret != "" {
+			return pc, errors.New("oidc: give clientSecret or clientSecretFile, not both")
+		}
+		b, err := os.ReadFile(c.ClientSecretFile)
+		if err != nil {
+			return pc, fmt.Errorf("oidc.clientSecretFile: %w", err)
+		}
+		pc.ClientSecret = strings.TrimSpace(string(b))
+	}
+	return pc, nil
 }
 
 func defaultServerConfig() ServerConfig {
@@ -84,6 +119,14 @@ func (c ServerConfig) Validate() error {
 	}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.OIDC != nil {
+		if err := c.OIDC.Config.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("oidc: %w", err))
+		}
+	}
+	if c.AuditMaxFileMB < 0 || c.AuditMaxFiles < 0 {
+		errs = append(errs, errors.New("auditMaxFileMB/auditMaxFiles: must not be negative"))
 	}
 	if _, err := netip.ParsePrefix(c.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("clusterCIDR: %q is not a CIDR: %v", c.ClusterCIDR, err))

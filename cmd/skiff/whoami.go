@@ -34,10 +34,24 @@ func newWhoAmICommand(io streams) *cobra.Command {
 				groups = "<none>"
 			}
 			fmt.Fprintf(io.out, "%s (groups: %s; by %s)\n", w.Name, groups, w.Via)
+			for _, r := range w.Roles {
+				fmt.Fprintf(io.out, "  role %s%s (binding %s)\n", r.Role, where(r.Namespaces), r.Binding)
+			}
+			if w.Scope != nil {
+				fmt.Fprintf(io.out, "  this API token acts as role %s%s only\n", w.Scope.Role, where(w.Scope.Namespaces))
+			}
 			return nil
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "", "json for a script")
 	return cmd
+}
+
+// where says where a role applies: " in a, b" or " everywhere".
+func where(ns []string) string {
+	if len(ns) == 0 {
+		return " everywhere"
+	}
+	return " in " + strings.Join(ns, ", ")
 }

@@ -1,5 +1,7 @@
 package api
 
+import "slices"
+
 // This file holds the Pod kind and the types of its spec and status, with
 // the field names and JSON tags of Kubernetes' core/v1.
 
@@ -734,4 +736,39 @@ func (s *PodSpec) QOSClass() PodQOSClass {
 		return PodQOSGuaranteed
 	}
 	return PodQOSBurstable
+}
+
+// SecretNames lists the Secrets the pod uses, in its namespace: its
+// volumes', its containers' env and envFrom, and its image pull secrets.
+// A node may read only these (and only for pods bound to it).
+func (s *PodSpec) SecretNames() []string {
+	var names []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, v := range s.Volumes {
+		if v.Secret != nil {
+			add(v.Secret.SecretName)
+		}
+	}
+	for _, ps := range s.ImagePullSecrets {
+		add(ps.Name)
+	}
+	for _, cs := range [][]Container{s.InitContainers, s.Containers} {
+		for _, c := range cs {
+			for _, ef := range c.EnvFrom {
+				if ef.SecretRef != nil {
+					add(ef.SecretRef.Name)
+				}
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					add(e.ValueFrom.SecretKeyRef.Name)
+				}
+			}
+		}
+	}
+	return names
 }

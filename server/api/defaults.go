@@ -56,6 +56,11 @@ func Default(obj Object) {
 			p := PreemptLowerPriority
 			o.PreemptionPolicy = &p
 		}
+
+	case *User, *Role, *RoleBinding:
+		// Nothing to fill: whoever writes these says every field. An
+		// unset subject kind or verb is an error, not a guess, since a
+		// wrong guess grants a role to the wrong party.
 	}
 }
 

@@ -41,6 +41,9 @@ var kinds = []Kind{
 	{Kind: "CronJob", APIVersion: "batch/v1", Resource: "cronjobs", ShortNames: []string{"cj"}, Namespaced: true, HasStatus: true, New: func() Object { return &CronJob{} }},
 	{Kind: "PersistentVolumeClaim", APIVersion: "v1", Resource: "persistentvolumeclaims", ShortNames: []string{"pvc"}, Namespaced: true, HasStatus: true, New: func() Object { return &PersistentVolumeClaim{} }},
 	{Kind: "PriorityClass", APIVersion: "scheduling.k8s.io/v1", Resource: "priorityclasses", ShortNames: []string{"pc"}, New: func() Object { return &PriorityClass{} }},
+	{Kind: "User", APIVersion: "skiff.dev/v1", Resource: "users", HasStatus: true, New: func() Object { return &User{} }},
+	{Kind: "Role", APIVersion: "skiff.dev/v1", Resource: "roles", New: func() Object { return &Role{} }},
+	{Kind: "RoleBinding", APIVersion: "skiff.dev/v1", Resource: "rolebindings", New: func() Object { return &RoleBinding{} }},
 }
 
 // Kinds returns every kind, in a stable order.

@@ -14,8 +14,8 @@ import (
 // first: Validate accepts an unset field that Default would fill.
 //
 // The rules per kind are in validation_core.go, validation_pod.go,
-// validation_apps.go and validation_batch.go; the rules for updates in
-// validation_update.go.
+// validation_apps.go, validation_batch.go and validation_rbac.go; the
+// rules for updates in validation_update.go.
 func Validate(obj Object) FieldErrors {
 	k, err := KindOf(obj)
 	if err != nil {
@@ -67,6 +67,12 @@ func Validate(obj Object) FieldErrors {
 		}
 	case *PriorityClass:
 		errs = append(errs, validatePriorityClass(o)...)
+	case *User:
+		errs = append(errs, validateUser(o)...)
+	case *Role:
+		errs = append(errs, validateRole(o)...)
+	case *RoleBinding:
+		errs = append(errs, validateRoleBinding(o)...)
 	}
 	return errs
 }

@@ -152,13 +152,17 @@ func decodeJoinRequest(c *echo.Context, what string) (client.JoinRequest, error)
 // do), and the certificate names the node the presented one names,
 // whatever the request says — a node can renew only itself.
 func (s *Server) renewNode(c *echo.Context) error {
-	if s.join == nil {
-		return fmt.Errorf("this server does not take joining nodes: %w", errdefs.ErrNotFound)
-	}
 	r := c.Request()
 	id, _ := auth.IdentityFrom(r.Context())
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || id == nil || id.NodeName() == "" {
-		return fmt.Errorf("renewing a node certificate needs the node's current certificate: %w", errdefs.ErrForbidden)
+		who := "the caller"
+		if id != nil {
+			who = id.Name
+		}
+		return fmt.Errorf("%s is not a node: renewing a node certificate needs the node's current certificate: %w", who, errdefs.ErrForbidden)
+	}
+	if s.join == nil {
+		return fmt.Errorf("this server does not take joining nodes: %w", errdefs.ErrNotFound)
 	}
 	req, err := decodeJoinRequest(c, "renew request")
 	if err != nil {
@@ -207,6 +211,13 @@ func (s *Server) nodeLease(c *echo.Context) error {
 	}
 	name := c.Param("name")
 	r := c.Request()
+	verb := "update"
+	if r.Method == http.MethodGet {
+		verb = "get"
+	}
+	if err := s.authorize(r.Context(), auth.Attributes{Verb: verb, Resource: "nodes/status", Name: name}); err != nil {
+		return err
+	}
 	if r.Method == http.MethodGet {
 		l, ok := s.leases.Get(name)
 		if !ok {
@@ -218,7 +229,7 @@ func (s *Server) nodeLease(c *echo.Context) error {
 	if id == nil {
 		return errdefs.ErrUnauthorized
 	}
-	if n := id.NodeName(); n != name && !id.InGroup(auth.GroupAdmins) {
+	if n := id.NodeName(); n != name && id.InGroup(auth.GroupNodes) {
 		return fmt.Errorf("%s may not renew the lease of node %q: %w", id.Name, name, errdefs.ErrForbidden)
 	}
 	var req client.LeaseRequest

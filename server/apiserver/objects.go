@@ -26,6 +26,11 @@ func (s *Server) serveObjects(c *echo.Context) error {
 		return err
 	}
 	r := c.Request()
+	q := r.URL.Query()
+	watch := q.Get("watch") == "true" || q.Get("watch") == "1"
+	if err := s.authorize(r.Context(), objectAttributes(r.Method, t, watch)); err != nil {
+		return err
+	}
 	if id, _ := auth.IdentityFrom(r.Context()); id != nil && id.InGroup(auth.GroupNodes) && (r.Method == http.MethodPatch || r.Method == http.MethodDelete) {
 		if err := s.nodeMayWrite(r.Context(), id.NodeName(), r.Method, t, nil); err != nil {
 			return err
@@ -33,8 +38,7 @@ func (s *Server) serveObjects(c *echo.Context) error {
 	}
 	switch {
 	case t.name == "" && r.Method == http.MethodGet:
-		q := r.URL.Query()
-		if w := q.Get("watch"); w == "true" || w == "1" {
+		if watch {
 			return s.watch(c, t)
 		}
 		return s.list(c, t)

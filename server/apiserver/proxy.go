@@ -127,16 +127,19 @@ func (s *Server) podExec(c *echo.Context) error { return s.proxyToAgent(c, "exec
 // pod's node, streaming the answer (and, for exec, the WebSocket) back.
 // The caller's credentials stay here: the agent sees only the server.
 func (s *Server) proxyToAgent(c *echo.Context, what string, params map[string]bool) error {
+	r := c.Request()
+	ns, name := c.Param("namespace"), c.Param("name")
+	a := auth.Attributes{Verb: "get", Resource: "pods/log", Namespace: ns, Name: name, Namespaced: true}
+	if what == "exec" {
+		a.Verb, a.Resource = "create", "pods/exec"
+	}
+	infoFrom(r.Context()).audit = true
+	if err := s.authorize(r.Context(), a); err != nil {
+		return err
+	}
 	if s.agents == nil {
 		return fmt.Errorf("this server does not reach node agents: %w", errdefs.ErrNotFound)
 	}
-	r := c.Request()
-	// Nodes have no business in other pods' logs and shells (until RBAC
-	// says who may, this keeps a stolen node certificate out of them).
-	if id, _ := auth.IdentityFrom(r.Context()); id != nil && id.InGroup(auth.GroupNodes) {
-		return fmt.Errorf("%s may not read pods' logs or exec into them: %w", id.Name, errdefs.ErrForbidden)
-	}
-	ns, name := c.Param("namespace"), c.Param("name")
 	q := r.URL.Query()
 	for k := range q {
 		if !params[k] {
@@ -148,6 +151,13 @@ func (s *Server) proxyToAgent(c *echo.Context, what string, params map[string]bo
 		return err
 	}
 	pod := obj.(*api.Pod)
+	if what == "exec" && len(pod.Spec.PrivilegeRequests()) > 0 {
+		// A shell in a privileged pod is root on its node: only whoever
+		// may make such pods may enter one.
+		if err := s.authorize(r.Context(), auth.Attributes{Verb: "create", Resource: "pods/privileged", Namespace: ns, Name: name, Namespaced: true}); err != nil {
+			return err
+		}
+	}
 	var names []string
 	for _, ct := range pod.Spec.InitContainers {
 		names = append(names, ct.Name)

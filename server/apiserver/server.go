@@ -18,8 +18,11 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/skiffhq/skiff/server/accounts"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/audit"
 	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/auth/oidc"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/nodelease"
 )
@@ -50,7 +53,18 @@ type Config struct {
 	// Network, when set, is the answer of GET /cluster/v1/network, the
 	// settings every node takes from the server.
 	Network *client.ClusterNetwork
-	Log     *slog.Logger
+	// Accounts, when set, is the identity store: people's sign-in
+	// (/login, /auth/v1), sessions in browser cookies, API tokens, and
+	// the roles that authorize every request. Without it every
+	// authenticated request is allowed (the foundation's single admin
+	// token).
+	Accounts *accounts.Accounts
+	// OIDC, when set, signs people in through an OpenID Connect provider.
+	OIDC *oidc.Provider
+	// Audit, when set, records who did what (writes, refusals, sign-ins,
+	// logs and exec) and answers GET /audit/v1/events.
+	Audit *audit.Log
+	Log   *slog.Logger
 }
 
 // VersionInfo is the answer of GET /version.
@@ -89,8 +103,15 @@ type Server struct {
 	fails     *auth.FailureLimiter // bearer tokens
 	joinFails *auth.FailureLimiter // join secrets: a node retrying a spent token locks out no admin
 	nodeCerts *nodeCerts
+	accounts  *accounts.Accounts
+	authz     auth.Authorizer
+	oidc      *oidc.Provider
+	audit     *audit.Log
 	log       *slog.Logger
 	handler   http.Handler
+	routes    []string // "METHOD /path", for the test that every route is authorized
+	// refusals samples refusals for the audit log.
+	refusals refusalSampler
 }
 
 // New builds the server's routes.
@@ -112,8 +133,13 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		backend: cfg.Backend, auth: cfg.Auth, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes,
 		version: cfg.Version, join: cfg.Join, leases: cfg.Leases, network: cfg.Network, fails: cfg.Failures, log: cfg.Log,
+		accounts: cfg.Accounts, oidc: cfg.OIDC, audit: cfg.Audit,
 	}
-	s.nodeCerts = &nodeCerts{backend: cfg.Backend, serials: map[string][2]string{}}
+	if cfg.Accounts != nil {
+		s.authz = cfg.Accounts
+	}
+	// The records are the server's, written while serving a node's renewal.
+	s.nodeCerts = &nodeCerts{backend: client.AsServer(cfg.Backend), serials: map[string][2]string{}}
 	if s.fails == nil {
 		s.fails = auth.NewFailureLimiter(auth.DefaultFailureRate, auth.DefaultFailureBurst)
 		s.joinFails = auth.NewFailureLimiter(auth.DefaultFailureRate, auth.DefaultFailureBurst)
@@ -140,6 +166,10 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/api/v1/namespaces/:namespace/pods/:name/log", s.podLog)
 	e.GET("/api/v1/namespaces/:namespace/pods/:name/exec", s.podExec)
 	e.Any("/api/v1/*", s.serveObjects)
+	s.signInRoutes(e)
+	for _, r := range e.Router().Routes() {
+		s.routes = append(s.routes, r.Method+" "+r.Path)
+	}
 	s.handler = s.authenticate(e)
 	return s, nil
 }
@@ -158,61 +188,145 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	writeError(c.Response(), err)
 }
 
-// authenticate lets /healthz, /readyz, /cacerts and /join/v1/node through
-// and demands a verified client certificate or a valid bearer token for
-// everything else, unknown paths included.
+// publicPaths are answered without credentials: health, the CA, joining
+// (joinNode checks the join secret itself), and signing in. A sign-in
+// page given credentials still sees who they are (the CLI's sign-in
+// asks a signed-in browser to confirm).
+var publicPaths = map[string]bool{
+	"/healthz": true, "/readyz": true, "/cacerts": true, "/join/v1/node": true,
+	"/login": true, "/auth/v1/login": true, "/auth/v1/token": true, "/auth/v1/cli": true,
+	"/auth/v1/oidc/start": true, "/auth/v1/oidc/callback": true, "/auth/v1/invite": true,
+}
+
+// authenticate finds who a request is from — a verified client
+// certificate, a bearer token (admin, access or API token), or a session
+// cookie — and lets through only authenticated requests, unknown paths
+// included, except to publicPaths. A request with a session cookie that
+// changes anything must carry the CSRF token too. The identity's open
+// requests end when its user is disabled or its session or token
+// revoked; every request is offered to the audit log.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/cacerts", "/join/v1/node": // joinNode checks the join secret itself
+		ri := &requestInfo{}
+		r = r.WithContext(withRequestInfo(r.Context(), ri))
+		if s.audit != nil {
+			rec := &statusRecorder{ResponseWriter: w}
+			w = rec
+			defer func() { s.record(r, ri, rec.status()) }()
+		}
+		public := publicPaths[r.URL.Path]
+		id, cookie, err := s.identify(r)
+		if err != nil && cookie {
+			clearSession(w) // the browser stops sending a dead session
+		}
+		if err != nil && !public {
+			ri.reason = err.Error()
+			writeError(w, err)
+			return
+		}
+		if id == nil {
+			if !public {
+				ri.reason = "no credentials"
+				writeError(w, fmt.Errorf("sign in first: send a bearer token (skiff login, or an API token), a session cookie or a client certificate: %w", errdefs.ErrUnauthorized))
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-			// The chain was verified at the handshake; a connection may
-			// outlive the certificate (HTTP/2 keeps one for days): each
-			// new request checks it again. A request in progress (a
-			// watch) runs on.
-			leaf := r.TLS.VerifiedChains[0][0]
-			if now := time.Now(); now.After(leaf.NotAfter) {
-				writeError(w, fmt.Errorf("the client certificate of %s expired at %s: a node rejoins with a join token (skiff agent --token): %w",
-					leaf.Subject.CommonName, leaf.NotAfter.Format(time.RFC3339), errdefs.ErrUnauthorized))
-				return
+		ri.id = id
+		if cookie && !public {
+			// Reads too: a log or an exec WebSocket (a GET) opened by
+			// another site's script must not ride on the cookie.
+			var check func(*http.Request) error
+			switch {
+			case !safeMethod(r.Method):
+				check = checkCSRF
+			case r.Header.Get("Sec-Fetch-Mode") != "navigate":
+				// A top-level navigation shows the answer to the person
+				// only (a link from elsewhere, the redirect after a
+				// provider's sign-in); a script's fetch or WebSocket
+				// would read it.
+				check = sameOrigin
 			}
-			id := auth.CertIdentity(leaf)
-			if id.InGroup(auth.GroupNodes) && s.join != nil {
-				// A node counts only with its recorded certificate.
-				name := id.NodeName()
-				if name == "" {
-					writeError(w, fmt.Errorf("a node certificate without a node name: %w", errdefs.ErrUnauthorized))
-					return
-				}
-				if err := s.nodeCerts.check(r.Context(), name, leaf, r.URL.Path == "/join/v1/renew"); err != nil {
+			if check != nil {
+				if err := check(r); err != nil {
+					ri.reason = err.Error()
 					writeError(w, err)
 					return
 				}
 			}
-			next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
-			return
 		}
-		token, ok := auth.BearerToken(r)
-		if !ok {
-			writeError(w, fmt.Errorf("a bearer token is required: %w", errdefs.ErrUnauthorized))
-			return
+		ctx := auth.WithIdentity(r.Context(), id)
+		if s.accounts != nil && (id.Session != "" || id.Token != "") {
+			var stop func()
+			ctx, stop = s.accounts.Track(ctx, id)
+			defer stop()
 		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// identify returns the request's identity: nil, with no error, when it
+// carries no credentials; cookie says it came (or failed) from a session
+// cookie.
+func (s *Server) identify(r *http.Request) (id *auth.Identity, cookie bool, err error) {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		// The chain was verified at the handshake; a connection may
+		// outlive the certificate (HTTP/2 keeps one for days): each new
+		// request checks it again. A request in progress (a watch) runs
+		// on.
+		leaf := r.TLS.VerifiedChains[0][0]
+		if now := time.Now(); now.After(leaf.NotAfter) {
+			return nil, false, fmt.Errorf("the client certificate of %s expired at %s: a node rejoins with a join token (skiff agent --token): %w",
+				leaf.Subject.CommonName, leaf.NotAfter.Format(time.RFC3339), errdefs.ErrUnauthorized)
+		}
+		id := auth.CertIdentity(leaf)
+		id.Via = "certificate"
+		if id.InGroup(auth.GroupNodes) && s.join != nil {
+			// A node counts only with its recorded certificate.
+			name := id.NodeName()
+			if name == "" {
+				return nil, false, fmt.Errorf("a node certificate without a node name: %w", errdefs.ErrUnauthorized)
+			}
+			if err := s.nodeCerts.check(r.Context(), name, leaf, r.URL.Path == "/join/v1/renew"); err != nil {
+				return nil, false, err
+			}
+		}
+		return id, false, nil
+	}
+	if token, ok := auth.BearerToken(r); ok {
 		done, err := s.fails.Attempt(r.RemoteAddr)
 		if err != nil {
-			writeError(w, err)
-			return
+			return nil, false, err
 		}
 		id, err := s.auth.AuthenticateToken(r.Context(), token)
 		done(errdefs.IsUnauthorized(err))
 		if err != nil {
-			writeError(w, err)
-			return
+			return nil, false, err
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
-	})
+		if id.Via == "" {
+			id.Via = "token"
+		}
+		return id, false, nil
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" && s.accounts != nil {
+		// Not counted as a failed guess: a session's secret (32 random
+		// bytes) cannot be guessed, and a browser goes on sending a
+		// revoked or expired session's cookie — counting those would
+		// lock out everyone behind its address.
+		id, err := s.accounts.AuthenticateSession(r.Context(), c.Value)
+		if err != nil {
+			return nil, true, fmt.Errorf("your session has ended; sign in again at /login: %w", err)
+		}
+		id.Via = "cookie"
+		return id, true, nil
+	}
+	return nil, false, nil
+}
+
+// safeMethod: requests that change nothing (and so need no CSRF token).
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 // whoAmI says who the server takes the caller for.
@@ -222,11 +336,16 @@ func (s *Server) whoAmI(c *echo.Context) error {
 	if id == nil {
 		return errdefs.ErrUnauthorized
 	}
-	via := "token"
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		via = "certificate"
+	w := client.WhoAmI{Name: id.Name, Groups: id.Groups, Via: id.Via}
+	if s.accounts != nil {
+		for _, g := range s.accounts.Grants(id) {
+			w.Roles = append(w.Roles, client.WhoAmIRole{Role: g.Role, Binding: g.Binding, Namespaces: g.Namespaces})
+		}
 	}
-	return c.JSON(http.StatusOK, client.WhoAmI{Name: id.Name, Groups: id.Groups, Via: via})
+	if id.Scope != nil {
+		w.Scope = &client.WhoAmIRole{Role: id.Scope.Role, Namespaces: id.Scope.Namespaces}
+	}
+	return c.JSON(http.StatusOK, w)
 }
 
 func (s *Server) healthz(c *echo.Context) error { return c.String(http.StatusOK, "ok") }

@@ -21,6 +21,25 @@ import (
 type Identity struct {
 	Name   string
 	Groups []string
+	// Session is the id of the sign-in session the request came with
+	// ("" for certificates, the admin token and API tokens).
+	Session string
+	// Token is the id of the API token the request came with ("" else).
+	Token string
+	// Scope, for an API token, narrows what the user may do to one role
+	// in some namespaces: a request is allowed only if both the user's
+	// bindings and the scope allow it. nil: the user's bindings alone.
+	Scope *Scope
+	// Via says how the request authenticated: "certificate", "token"
+	// (the admin token), "session", "cookie" or "api-token".
+	Via string
+}
+
+// Scope is an API token's limit: the role it acts with, and the
+// namespaces it acts in (none: wherever the role's binding would).
+type Scope struct {
+	Role       string
+	Namespaces []string
 }
 
 // TokenAuthenticator turns a bearer token into an identity, or fails with

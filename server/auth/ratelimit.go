@@ -52,6 +52,10 @@ func NewFailureLimiter(r rate.Limit, burst int) *FailureLimiter {
 	return &FailureLimiter{rate: r, burst: burst, max: maxAddresses, now: time.Now, addrs: map[string]*failures{}}
 }
 
+// AddressKey is what a client address (a RemoteAddr) is limited as: the
+// IPv4 address, or the IPv6 /64.
+func AddressKey(remote string) string { return hostOf(remote) }
+
 // hostOf is what a request's remote address is limited as: the IPv4
 // address, or the IPv6 /64 (one machine may hold a whole /64).
 func hostOf(remote string) string {
@@ -86,11 +90,10 @@ func (l *FailureLimiter) Attempt(remote string) (done func(failed bool), err err
 		l.addrs[host] = f
 	}
 	f.seen = now
-	res := f.lim.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
+	if d := Empty(f.lim, now); d > 0 {
 		return nil, &TooManyError{RetryAfter: d}
 	}
+	res := f.lim.ReserveN(now, 1)
 	return func(failed bool) {
 		if !failed {
 			// As of the reservation: a cancel dated after a reservation
@@ -100,6 +103,25 @@ func (l *FailureLimiter) Attempt(remote string) (done func(failed bool), err err
 			l.mu.Unlock()
 		}
 	}, nil
+}
+
+// Empty says how long until lim holds a whole token at now (0: it holds
+// one). A refusal is decided by it, without a reservation: cancelling one
+// that had to wait leaves the limiter's clock ahead, so that the
+// attempts still running when it was made would get nothing back when
+// they succeed.
+func Empty(lim *rate.Limiter, now time.Time) time.Duration {
+	if lim.Limit() == rate.Inf {
+		return 0
+	}
+	tok := lim.TokensAt(now)
+	if tok >= 1 {
+		return 0
+	}
+	if lim.Limit() <= 0 {
+		return time.Hour
+	}
+	return time.Duration((1 - tok) / float64(lim.Limit()) * float64(time.Second))
 }
 
 // forgetLocked drops addresses whose buckets are full again, else the

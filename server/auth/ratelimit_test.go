@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/skiffhq/skiff/server/api/errdefs"
 )
 
@@ -78,5 +80,42 @@ func TestFailureLimiterIPv6(t *testing.T) {
 	}
 	if _, err := l.Attempt("[2001:db8:1:3::10]:4000"); err != nil {
 		t.Errorf("another /64: %v", err)
+	}
+}
+
+// TestRefusalCostsRunningSuccessesNothing: attempts still running when
+// another is refused get their tokens back when they succeed.
+func TestRefusalCostsRunningSuccessesNothing(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewFailureLimiter(rate.Limit(1.0/6), 10)
+	l.now = func() time.Time { return now }
+	for range 5 {
+		done, err := l.Attempt("192.0.2.1:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(true)
+	}
+	var running []func(bool)
+	for range 5 {
+		done, err := l.Attempt("192.0.2.1:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		running = append(running, done)
+	}
+	now = now.Add(time.Second) // a sixth of a token back: the refusal waits 5 s
+	if _, err := l.Attempt("192.0.2.1:1"); err == nil {
+		t.Fatal("an eleventh attempt at once was admitted")
+	}
+	for _, done := range running {
+		done(false)
+	}
+	for i := range 5 {
+		done, err := l.Attempt("192.0.2.1:1")
+		if err != nil {
+			t.Fatalf("attempt %d after five successes: %v (the refusal cost them their tokens)", i, err)
+		}
+		done(true)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/auth"
 )
 
 // Backend is what a typed client talks to: the API server over HTTPS
@@ -54,4 +55,30 @@ func ListAll(ctx context.Context, b Backend, resource, namespace string, opts ap
 		}
 		opts.Continue = page.Continue
 	}
+}
+
+// AsServer is b written to as the server itself, not as the identity in
+// a call's context: for the server's own parts that keep credentials
+// (sessions, API tokens, node certificate records) while serving
+// someone's request. Reads are b's.
+func AsServer(b Backend) Backend { return asServer{b} }
+
+type asServer struct{ Backend }
+
+func serverCtx(ctx context.Context) context.Context { return auth.WithIdentity(ctx, nil) }
+
+func (b asServer) Create(ctx context.Context, resource, namespace string, obj api.Object) (api.Object, error) {
+	return b.Backend.Create(serverCtx(ctx), resource, namespace, obj)
+}
+
+func (b asServer) Update(ctx context.Context, resource, namespace string, obj api.Object, subresource string) (api.Object, error) {
+	return b.Backend.Update(serverCtx(ctx), resource, namespace, obj, subresource)
+}
+
+func (b asServer) Patch(ctx context.Context, resource, namespace, name string, patch []byte, subresource string) (api.Object, error) {
+	return b.Backend.Patch(serverCtx(ctx), resource, namespace, name, patch, subresource)
+}
+
+func (b asServer) Delete(ctx context.Context, resource, namespace, name string, opts api.DeleteOptions) (api.Object, error) {
+	return b.Backend.Delete(serverCtx(ctx), resource, namespace, name, opts)
 }

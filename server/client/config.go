@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -24,8 +25,18 @@ type Config struct {
 	Server string `json:"server"`
 	// CA is the PEM certificate of the cluster CA; the server's certificate
 	// is checked against it alone.
-	CA    string `json:"certificateAuthority"`
+	CA string `json:"certificateAuthority"`
+	// Token is a bearer token sent as is: the admin token of admin.yaml
+	// or an API token (skiff token create).
 	Token string `json:"token,omitempty"`
+	// User, AccessToken, AccessTokenExpires and RefreshToken are a
+	// person's session from `skiff login`: the access token is sent
+	// until it nears its expiry, then the refresh token gets the next
+	// one (and the file is rewritten with it).
+	User               string    `json:"user,omitempty"`
+	AccessToken        string    `json:"accessToken,omitempty"`
+	AccessTokenExpires time.Time `json:"accessTokenExpires,omitzero"`
+	RefreshToken       string    `json:"refreshToken,omitempty"`
 	// ClientCertificate and ClientKey (PEM) authenticate by TLS instead of
 	// a token: what a joined node uses.
 	ClientCertificate string `json:"clientCertificate,omitempty"`
@@ -43,8 +54,11 @@ func (c Config) Validate() error {
 	if c.CA == "" {
 		errs = append(errs, errors.New("certificateAuthority: required (the cluster CA certificate, PEM)"))
 	}
-	if c.Token == "" && c.ClientCertificate == "" {
-		errs = append(errs, errors.New("token: required (or clientCertificate and clientKey)"))
+	if c.Token == "" && c.RefreshToken == "" && c.ClientCertificate == "" {
+		errs = append(errs, errors.New("token: required (or a session from `skiff login`, or clientCertificate and clientKey)"))
+	}
+	if c.Token != "" && c.RefreshToken != "" {
+		errs = append(errs, errors.New("token and refreshToken: give one (an API or admin token, or a session from `skiff login`)"))
 	}
 	if (c.ClientCertificate == "") != (c.ClientKey == "") {
 		errs = append(errs, errors.New("clientCertificate and clientKey: give both or neither"))

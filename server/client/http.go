@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,63 @@ type HTTP struct {
 	// renewed in place by SetClientCertificate); nil: none.
 	cert atomic.Pointer[tls.Certificate]
 	tr   *swappableTransport
+	// session, for a config from `skiff login`, keeps the access token
+	// fresh.
+	session *sessionTokens
+}
+
+// sessionTokens is a signed-in person's access token and the refresh
+// token that renews it.
+type sessionTokens struct {
+	mu      sync.Mutex
+	access  string
+	expires time.Time
+	refresh string
+	// saved is called with the new tokens after a refresh, to keep them
+	// (the CLI rewrites its config file).
+	saved func(TokenResponse)
+}
+
+// refreshMargin: an access token this close to expiry is renewed first.
+const refreshMargin = 30 * time.Second
+
+// OnRefresh sets what is done with the tokens a refresh brings (the CLI
+// writes them to its config file).
+func (h *HTTP) OnRefresh(f func(TokenResponse)) {
+	if h.session != nil {
+		h.session.mu.Lock()
+		h.session.saved = f
+		h.session.mu.Unlock()
+	}
+}
+
+// bearer is the bearer token of the next request: the fixed token, or
+// the session's access token, renewed first when it is about to expire.
+func (h *HTTP) bearer(ctx context.Context) (string, error) {
+	if h.session == nil {
+		return h.token, nil
+	}
+	st := h.session
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.access != "" && time.Until(st.expires) > refreshMargin {
+		return st.access, nil
+	}
+	t, err := h.Token(ctx, TokenGrant{GrantType: GrantRefreshToken, RefreshToken: st.refresh})
+	if err != nil {
+		if errdefs.IsUnauthorized(err) {
+			return "", fmt.Errorf("your session has ended (%v): sign in again with `skiff login %s`: %w", err, h.base.String(), errdefs.ErrUnauthorized)
+		}
+		return "", fmt.Errorf("renew the session's access token: %w", err)
+	}
+	st.access, st.expires = t.AccessToken, t.ExpiresAt
+	if t.RefreshToken != "" {
+		st.refresh = t.RefreshToken
+	}
+	if st.saved != nil {
+		st.saved(t)
+	}
+	return st.access, nil
 }
 
 var _ Backend = (*HTTP)(nil)
@@ -50,6 +108,9 @@ func New(c Config) (*HTTP, error) {
 		return nil, errors.New("client config: certificateAuthority holds no PEM certificate")
 	}
 	h := &HTTP{base: u, token: c.Token}
+	if c.RefreshToken != "" {
+		h.session = &sessionTokens{access: c.AccessToken, expires: c.AccessTokenExpires, refresh: c.RefreshToken}
+	}
 	tlsConfig := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if c.ClientCertificate != "" {
 		pair, err := tls.X509KeyPair([]byte(c.ClientCertificate), []byte(c.ClientKey))
@@ -133,8 +194,14 @@ func (h *HTTP) do(ctx context.Context, method, path string, query url.Values, bo
 	if err != nil {
 		return nil, err
 	}
-	if h.token != "" {
-		req.Header.Set("Authorization", "Bearer "+h.token)
+	token := h.token
+	if h.session != nil && path != "/auth/v1/token" {
+		if token, err = h.bearer(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {

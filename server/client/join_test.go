@@ -536,3 +536,54 @@ func TestNodeWritesOnlyItsOwn(t *testing.T) {
 		t.Errorf("n1 binding a claim and changing its size: %v, want Forbidden", err)
 	}
 }
+
+// TestNodeReadsOnlyItsPodsSecrets: a node gets a Secret by name only
+// when a pod bound to it uses it; it may not list or watch Secrets, nor
+// read skiff-system's (join tokens, sessions, password hashes).
+func TestNodeReadsOnlyItsPodsSecrets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := newJoinServer(t)
+	_, h := s.joined(t, ctx, "n1")
+	admin := s.adminClient(t)
+	for _, name := range []string{"mine", "env", "theirs", "unused"} {
+		if _, err := admin.Create(ctx, "secrets", "default", &api.Secret{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"},
+			Data: map[string][]byte{"k": []byte("v")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := func(name, node string, spec api.PodSpec) {
+		spec.NodeName = node
+		spec.Containers = append(spec.Containers, api.Container{Name: "c", Image: "busybox"})
+		if _, err := admin.Create(ctx, "pods", "default", &api.Pod{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"}, Spec: spec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod("a", "n1", api.PodSpec{Volumes: []api.Volume{{Name: "v", VolumeSource: api.VolumeSource{Secret: &api.SecretVolumeSource{SecretName: "mine"}}}}})
+	pod("b", "n1", api.PodSpec{InitContainers: []api.Container{{Name: "i", Image: "busybox",
+		Env: []api.EnvVar{{Name: "X", ValueFrom: &api.EnvVarSource{SecretKeyRef: &api.SecretKeySelector{LocalObjectReference: api.LocalObjectReference{Name: "env"}, Key: "k"}}}}}}})
+	pod("c", "n2", api.PodSpec{Volumes: []api.Volume{{Name: "v", VolumeSource: api.VolumeSource{Secret: &api.SecretVolumeSource{SecretName: "theirs"}}}}})
+	secrets := client.For[*api.Secret](h, "default")
+	for _, name := range []string{"mine", "env"} {
+		if _, err := secrets.Get(ctx, name); err != nil {
+			t.Errorf("n1 getting secret %s its pod uses: %v", name, err)
+		}
+	}
+	for _, name := range []string{"theirs", "unused"} {
+		if _, err := secrets.Get(ctx, name); !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "no pod bound to it uses it") {
+			t.Errorf("n1 getting secret %s: %v, want Forbidden", name, err)
+		}
+	}
+	if _, _, _, err := secrets.List(ctx, api.ListOptions{}); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 listing secrets: %v, want Forbidden", err)
+	}
+	if _, err := h.Watch(ctx, "secrets", "", api.ListOptions{}); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 watching secrets: %v, want Forbidden", err)
+	}
+	if _, err := client.For[*api.Secret](h, auth.JoinTokenNamespace).Get(ctx, "join-token-abcdef"); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("n1 reading skiff-system: %v, want Forbidden", err)
+	}
+	if _, _, _, err := client.For[*api.ConfigMap](h, "default").List(ctx, api.ListOptions{}); err != nil {
+		t.Errorf("n1 listing configmaps (other kinds stay readable): %v", err)
+	}
+}

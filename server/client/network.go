@@ -42,8 +42,22 @@ func (h *HTTP) ClusterNetwork(ctx context.Context) (ClusterNetwork, error) {
 type WhoAmI struct {
 	Name   string   `json:"name"`
 	Groups []string `json:"groups,omitempty"`
-	// Via is how: "certificate" or "token".
+	// Via is how: "certificate", "token" (the admin token), "session"
+	// (skiff login), "cookie" (a browser) or "api-token".
 	Via string `json:"via"`
+	// Roles are the roles bound to the caller (or to a group of theirs).
+	Roles []WhoAmIRole `json:"roles,omitempty"`
+	// Scope narrows an API token: its role and namespaces.
+	Scope *WhoAmIRole `json:"scope,omitempty"`
+}
+
+// WhoAmIRole is a role the caller holds, and where.
+type WhoAmIRole struct {
+	Role string `json:"role"`
+	// Binding is the RoleBinding that grants it.
+	Binding string `json:"binding,omitempty"`
+	// Namespaces are where it applies; none: everywhere.
+	Namespaces []string `json:"namespaces,omitempty"`
 }
 
 // WhoAmI asks the server who the caller is.

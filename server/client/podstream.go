@@ -98,8 +98,12 @@ func (h *HTTP) Exec(ctx context.Context, namespace, pod string, opts ExecOptions
 	}}
 	defer hc.CloseIdleConnections()
 	hdr := http.Header{}
-	if h.token != "" {
-		hdr.Set("Authorization", "Bearer "+h.token)
+	token, err := h.bearer(ctx)
+	if err != nil {
+		return -1, "", err
+	}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
 	}
 	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
 		HTTPClient:   hc,

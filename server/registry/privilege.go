@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -13,17 +14,22 @@ import (
 // admitPrivilege refuses a pod, or a workload whose template stamps out
 // pods, that asks for what can take over a node
 // (api.PodSpec.PrivilegeRequests: privileged, capabilities beyond the
-// baseline set, hostNetwork, hostPath), unless the caller is an admin.
-// The answer names the first such field. Callers inside the server (the
+// baseline set, hostNetwork, hostPath), unless the caller is an admin or
+// a role allows it create on pods/privileged in the namespace (the
+// built-in admin role does; developer and viewer do not). The answer
+// names the first such field. Callers inside the server (the
 // controllers, which carry no identity) copy templates an admin made.
-// Until roles exist (the identity issue) the admins group is the rule.
-// A non-admin may still update such an object an admin made — its
-// labels, replicas, anything — as long as the pod spec stays exactly the
+// Anyone may still update such an object an admin made — its labels,
+// replicas, anything — as long as the pod spec stays exactly the
 // admin's: a changed image, command or mount in a privileged pod is a
 // new privileged pod. obj must be defaulted (as old, stored, is).
-func admitPrivilege(ctx context.Context, k api.Kind, obj, old api.Object) error {
+func (r *Registry) admitPrivilege(ctx context.Context, k api.Kind, obj, old api.Object) error {
 	id, ok := auth.IdentityFrom(ctx)
-	if !ok || id == nil || id.InGroup(auth.GroupAdmins) {
+	var az auth.Authorizer
+	if a := r.authz.Load(); a != nil {
+		az = *a
+	}
+	if !ok || id == nil || auth.IsAdmin(ctx, az, id) {
 		return nil
 	}
 	prefix, spec := podSpecOf(obj)
@@ -39,10 +45,13 @@ func admitPrivilege(ctx context.Context, k api.Kind, obj, old api.Object) error 
 			return nil
 		}
 	}
-	r := reqs[0]
 	m := obj.GetObjectMeta()
-	return fmt.Errorf("%s %q: %s.%s: only members of the %s group may create or change pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: %s), and %s is not one: %w",
-		k.Kind, m.Name, prefix, r.Field, auth.GroupAdmins, r.What, id.Name, errdefs.ErrForbidden)
+	if az != nil && az.Authorize(ctx, id, auth.Attributes{Verb: "create", Resource: "pods/privileged", Namespace: m.Namespace, Namespaced: true}) == nil {
+		return nil
+	}
+	rq := reqs[0]
+	return fmt.Errorf("%s %q: %s.%s: only admins (or a role allowing create on pods/privileged in namespace %s) may create or change pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: %s), and %s may not: %w",
+		k.Kind, m.Name, prefix, rq.Field, m.Namespace, rq.What, id.Name, errdefs.ErrForbidden)
 }
 
 // podSpecOf is the pod spec obj runs or stamps out, with its field path.
@@ -64,4 +73,24 @@ func podSpecOf(obj api.Object) (string, *api.PodSpec) {
 		return "spec.jobTemplate.spec.template.spec", &o.Spec.JobTemplate.Spec.Template.Spec
 	}
 	return "", nil
+}
+
+// admitSecretType keeps skiff's own Secret types (skiff.dev/: join
+// tokens, sessions, API tokens, passwords, invites) to the server itself
+// and admins: anyone else who could write one would forge a credential.
+func (r *Registry) admitSecretType(ctx context.Context, obj api.Object) error {
+	sec, ok := obj.(*api.Secret)
+	if !ok || !strings.HasPrefix(string(sec.Type), "skiff.dev/") {
+		return nil
+	}
+	id, ok := auth.IdentityFrom(ctx)
+	var az auth.Authorizer
+	if a := r.authz.Load(); a != nil {
+		az = *a
+	}
+	if !ok || id == nil || auth.IsAdmin(ctx, az, id) {
+		return nil
+	}
+	return fmt.Errorf("Secret %q: type: %s is skiff's own credential type, which only admins and the server write, and %s may not: %w",
+		sec.Name, sec.Type, id.Name, errdefs.ErrForbidden)
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -42,8 +43,8 @@ func TestPrivilegeNeedsAnAdmin(t *testing.T) {
 	}
 	for _, tt := range refused {
 		_, err := r.Create(node, "pods", "default", pod("p", tt.sc))
-		want := tt.field + ": only members of the " + auth.GroupAdmins +
-			" group may create or change pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: " + tt.why + "), and system:node:n1 is not one"
+		want := tt.field + ": only admins (or a role allowing create on pods/privileged in namespace default)" +
+			" may create or change pods that are privileged, add capabilities beyond the baseline set, use the node's network or mount its files (here: " + tt.why + "), and system:node:n1 may not"
 		if !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), want) {
 			t.Errorf("a node creating a pod asking for %s: %v, want Forbidden with %q", tt.why, err, want)
 		}
@@ -127,5 +128,65 @@ func TestHostAccessNeedsAnAdmin(t *testing.T) {
 			Containers: []api.Container{{Name: "c", Image: "busybox", VolumeMounts: []api.VolumeMount{{Name: "root", MountPath: "/host"}}}}}}
 	if _, err := r.Create(node, "pods", "default", hostPath); !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), "spec.volumes[0].hostPath") {
 		t.Errorf("a node creating a pod with a hostPath of /: %v, want Forbidden naming spec.volumes[0].hostPath", err)
+	}
+}
+
+// TestPrivilegeByRole: with an authorizer set, a role allowing create on
+// pods/privileged in a namespace lets its holder make privileged pods
+// there, and nowhere else.
+func TestPrivilegeByRole(t *testing.T) {
+	r, _ := newRegistry(t)
+	r.SetAuthorizer(auth.AuthorizerFunc(func(_ context.Context, id *auth.Identity, a auth.Attributes) error {
+		if id.Name == "ops" && a.Verb == "create" && a.Resource == "pods/privileged" && a.Namespace == "infra" {
+			return nil
+		}
+		return errdefs.ErrForbidden
+	}))
+	for _, ns := range []string{"infra", "apps"} {
+		if _, err := r.Create(ctx, "namespaces", "", &api.Namespace{ObjectMeta: api.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops := auth.WithIdentity(ctx, &auth.Identity{Name: "ops"})
+	yes := true
+	pod := func(ns string) *api.Pod {
+		return &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p", Namespace: ns},
+			Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "busybox", SecurityContext: &api.SecurityContext{Privileged: &yes}}}}}
+	}
+	if _, err := r.Create(ops, "pods", "infra", pod("infra")); err != nil {
+		t.Errorf("a role allowing pods/privileged in infra: %v", err)
+	}
+	if _, err := r.Create(ops, "pods", "apps", pod("apps")); !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), "namespace apps") {
+		t.Errorf("the same role in apps: %v, want Forbidden naming the namespace", err)
+	}
+}
+
+// TestSkiffSecretTypesAreTheServers: a Secret of one of skiff's own
+// credential types is written only by the server and admins.
+func TestSkiffSecretTypesAreTheServers(t *testing.T) {
+	r, _ := newRegistry(t)
+	dev := auth.WithIdentity(ctx, &auth.Identity{Name: "dev", Groups: []string{"skiff:authenticated"}})
+	admin := auth.WithIdentity(ctx, &auth.Identity{Name: "admin", Groups: []string{auth.GroupAdmins}})
+	forged := func() *api.Secret {
+		return &api.Secret{ObjectMeta: api.ObjectMeta{Name: "session-abcdefghijklmnop", Namespace: "default"}, Type: api.SecretTypeSession,
+			Data: map[string][]byte{"user": []byte("admin")}}
+	}
+	if _, err := r.Create(dev, "secrets", "default", forged()); !errdefs.IsForbidden(err) || !strings.Contains(err.Error(), "skiff's own credential type") {
+		t.Errorf("a user creating a session Secret: %v, want Forbidden", err)
+	}
+	plain, err := r.Create(dev, "secrets", "default", &api.Secret{ObjectMeta: api.ObjectMeta{Name: "p", Namespace: "default"}, Data: map[string][]byte{"k": []byte("v")}})
+	if err != nil {
+		t.Fatalf("a user creating an Opaque Secret: %v", err)
+	}
+	s := plain.(*api.Secret)
+	s.Type = api.SecretTypeAPIToken
+	if _, err := r.Update(dev, "secrets", "default", s, ""); !errdefs.IsForbidden(err) && !errdefs.IsInvalid(err) {
+		t.Errorf("a user turning a Secret into an API token: %v, want refused", err)
+	}
+	if _, err := r.Create(admin, "secrets", "default", forged()); err != nil {
+		t.Errorf("an admin: %v", err)
+	}
+	if _, err := r.Create(ctx, "secrets", "default", func() *api.Secret { f := forged(); f.Name = "session-qrstuvwxyzabcdef"; return f }()); err != nil {
+		t.Errorf("the server itself: %v", err)
 	}
 }

@@ -19,10 +19,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/store"
 )
@@ -74,7 +76,15 @@ type Registry struct {
 	// serviceAlloc serializes allocating from them (services.go).
 	ranges       serviceRanges
 	serviceAlloc sync.Mutex
+	// authz, once set, decides who besides skiff:admins may make pods
+	// that can take over a node (pods/privileged).
+	authz atomic.Pointer[auth.Authorizer]
 }
+
+// SetAuthorizer lets the roles decide who may create privileged pods
+// (verb create on pods/privileged); until it is called only skiff:admins
+// may. The identity system is built on the registry, so it comes after.
+func (r *Registry) SetAuthorizer(a auth.Authorizer) { r.authz.Store(&a) }
 
 var _ client.Backend = (*Registry)(nil)
 
@@ -188,7 +198,10 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 	// defaulting: a Job's generated selector is made from it.
 	obj.GetObjectMeta().UID = store.NewUID()
 	api.Default(obj)
-	if err := admitPrivilege(ctx, k, obj, nil); err != nil {
+	if err := r.admitPrivilege(ctx, k, obj, nil); err != nil {
+		return nil, err
+	}
+	if err := r.admitSecretType(ctx, obj); err != nil {
 		return nil, err
 	}
 	if p, ok := obj.(*api.Pod); ok {
@@ -373,7 +386,10 @@ func (r *Registry) Update(ctx context.Context, resource, namespace string, obj a
 	}
 	api.Default(obj)
 	if subresource == "" {
-		if err := admitPrivilege(ctx, k, obj, old); err != nil {
+		if err := r.admitPrivilege(ctx, k, obj, old); err != nil {
+			return nil, err
+		}
+		if err := r.admitSecretType(ctx, obj); err != nil {
 			return nil, err
 		}
 	}

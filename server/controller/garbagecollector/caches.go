@@ -131,6 +131,12 @@ func newKindCache(k api.Kind, f *client.Informers, h events) (cache, bool) {
 		return newTypedCache[*api.PersistentVolumeClaim](k, f, h), true
 	case "PriorityClass":
 		return newTypedCache[*api.PriorityClass](k, f, h), true
+	case "User":
+		return newTypedCache[*api.User](k, f, h), true
+	case "Role":
+		return newTypedCache[*api.Role](k, f, h), true
+	case "RoleBinding":
+		return newTypedCache[*api.RoleBinding](k, f, h), true
 	}
 	return nil, false
 }
