@@ -34,6 +34,9 @@ const SigningKeyFile = "session-signing.key"
 const (
 	DefaultAccessTTL  = 15 * time.Minute
 	DefaultSessionTTL = 30 * 24 * time.Hour
+	// DefaultProviderGroupsTTL: a session with a provider's groups lasts
+	// a day (a new sign-in through the provider is one click).
+	DefaultProviderGroupsTTL = 24 * time.Hour
 	// SessionIdleTTL ends a session nobody has refreshed for a week.
 	SessionIdleTTL = 7 * 24 * time.Hour
 	// lastUsedEvery is how stale a session's recorded last use may get
@@ -68,7 +71,11 @@ type Config struct {
 	// SessionTTL is a session's absolute life (default 30 days); a
 	// session unused for SessionIdleTTL ends sooner.
 	SessionTTL time.Duration
-	Log        *slog.Logger
+	// ProviderGroupsTTL is the life of a session that carries groups from
+	// an OpenID Connect provider's claim (default DefaultProviderGroupsTTL),
+	// which are read only at sign-in.
+	ProviderGroupsTTL time.Duration
+	Log               *slog.Logger
 	// Now is the clock (default time.Now), for tests.
 	Now func() time.Time
 }
@@ -94,6 +101,7 @@ type Accounts struct {
 	admin      auth.TokenAuthenticator
 	accessTTL  time.Duration
 	sessionTTL time.Duration
+	groupsTTL  time.Duration
 	log        *slog.Logger
 	now        func() time.Time
 	signer     *signer
@@ -141,6 +149,9 @@ func New(cfg Config) (*Accounts, error) {
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
+	if cfg.ProviderGroupsTTL == 0 {
+		cfg.ProviderGroupsTTL = DefaultProviderGroupsTTL
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -160,7 +171,7 @@ func New(cfg Config) (*Accounts, error) {
 	// the server and admins.
 	b := client.AsServer(cfg.Backend)
 	a := &Accounts{
-		backend: b, admin: cfg.AdminToken, accessTTL: cfg.AccessTTL, sessionTTL: cfg.SessionTTL,
+		backend: b, admin: cfg.AdminToken, accessTTL: cfg.AccessTTL, sessionTTL: cfg.SessionTTL, groupsTTL: cfg.ProviderGroupsTTL,
 		log: cfg.Log, now: cfg.Now, signer: newSigner(key), hasher: newHasher(), dummy: dummy,
 		limiter:  newAccountLimiter(cfg.Now),
 		codes:    newCodes(cfg.Now),

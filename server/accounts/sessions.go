@@ -82,6 +82,12 @@ func (a *Accounts) NewSession(ctx context.Context, id *auth.Identity, info Sessi
 	}
 	now := a.now()
 	exp := now.Add(a.sessionTTL)
+	if len(provider) > 0 && a.groupsTTL < a.sessionTTL {
+		// The provider's groups are read at sign-in only: a session
+		// carrying them is short, so that someone removed from a group
+		// at the provider loses it by the next sign-in.
+		exp = now.Add(a.groupsTTL)
+	}
 	data := map[string][]byte{
 		keyUser: []byte(u.Name), keyUserUID: []byte(u.UID), keyHash: hashSecret(sec),
 		keyVia: []byte(clip(info.Via)), keyCreated: formatTime(now), keyExpires: formatTime(exp), keyLastUsed: formatTime(now),

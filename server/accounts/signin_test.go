@@ -189,6 +189,10 @@ func TestSignInOIDC(t *testing.T) {
 	if err != nil || !strings.Contains(strings.Join(got.Groups, ","), "oidc:devs") {
 		t.Errorf("session identity = %+v, %v; want oidc:devs kept", got, err)
 	}
+	// ... for a day only: the groups are read at sign-in.
+	if life := tok.SessionExpires.Sub(e.clock.Now()); life > DefaultProviderGroupsTTL {
+		t.Errorf("a session with provider groups lasts %s, want at most %s", life, DefaultProviderGroupsTTL)
+	}
 
 	// Name collisions are refused, not taken over.
 	e.userWithPassword(t, "bob", goodPassword, api.UserSpec{})

@@ -1,0 +1,136 @@
+package ingress
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// activation is one call of Config.Activate for an app, shared by every
+// request that arrives while it runs and, once it succeeded, until the
+// app gets a backend or ActivateTimeout passes.
+type activation struct {
+	done    chan struct{} // closed when Activate returned
+	err     error         // what it returned; read after done
+	expires time.Time
+}
+
+func (a *activation) finished() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// hold waits, up to ActivateTimeout, for the route of req (which has no
+// backends) to get one, starting the app if the route is idle. It
+// returns the route to proxy to, or answers the request itself and
+// returns false.
+func (r *Router) hold(w http.ResponseWriter, req *http.Request, st *proxyState) (*route, bool) {
+	if !st.route.Idle || r.cfg.Activate == nil {
+		unavailable(w, st.route.App, "has no instance ready", r.cfg.RetryAfter)
+		return nil, false
+	}
+	start := time.Now()
+	defer func() { st.held = time.Since(start) }()
+	timeout := time.NewTimer(r.cfg.ActivateTimeout)
+	defer timeout.Stop()
+	for {
+		changed := *r.changed.Load() // before the table: no change is missed
+		rt := r.table.Load().lookup(req.Host)
+		switch {
+		case rt == nil:
+			notFound(w, req.Host)
+			return nil, false
+		case len(rt.Backends) > 0:
+			return rt, true
+		}
+		st.route = rt
+		var a *activation
+		var started <-chan struct{}
+		if rt.Idle {
+			if a = r.activation(rt.App, req.Host); a == nil {
+				continue // the table changed meanwhile: look again
+			}
+			if !a.finished() {
+				started = a.done
+			}
+		}
+		if a != nil && a.finished() && a.err != nil {
+			unavailable(w, rt.App, "could not be started", r.cfg.RetryAfter)
+			return nil, false
+		}
+		select {
+		case <-changed:
+		case <-started:
+			if a.err != nil {
+				unavailable(w, rt.App, "could not be started", r.cfg.RetryAfter)
+				return nil, false
+			}
+		case <-timeout.C:
+			r.log.Warn("idle app did not get a backend in time", "app", rt.App, "host", req.Host, "timeout", r.cfg.ActivateTimeout)
+			unavailable(w, rt.App, "is still starting", r.cfg.RetryAfter)
+			return nil, false
+		case <-req.Context().Done():
+			st.gone = true
+			return nil, false
+		}
+	}
+}
+
+// activation returns the app's current activation, calling Activate when
+// there is none, the last one failed, or the last success is too old. It
+// returns nil when host's route, in the table now in use, is gone or has
+// a backend: SetTable swaps the table before it forgets activations, so
+// an activation forgotten for a table is never replaced by a request that
+// read an older one.
+func (r *Router) activation(app, host string) *activation {
+	r.amu.Lock()
+	defer r.amu.Unlock()
+	if rt := r.table.Load().lookup(host); rt == nil || len(rt.Backends) > 0 {
+		return nil
+	}
+	if a := r.activating[app]; a != nil {
+		if !a.finished() || a.err == nil && time.Now().Before(a.expires) {
+			return a
+		}
+	}
+	a := &activation{done: make(chan struct{}), expires: time.Now().Add(r.cfg.ActivateTimeout)}
+	r.activating[app] = a
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ActivateTimeout)
+		err := r.cfg.Activate(ctx, app)
+		cancel()
+		a.err = err
+		close(a.done)
+		if err != nil {
+			r.log.Error("activate idle app", "app", app, "err", err)
+			r.amu.Lock()
+			if r.activating[app] == a {
+				delete(r.activating, app)
+			}
+			r.amu.Unlock()
+		}
+	}()
+	return a
+}
+
+// forgetActivations drops the finished activations of apps that t gives
+// a backend, so that the next time such an app goes idle it is started
+// again at once.
+func (r *Router) forgetActivations(t *Table) {
+	r.amu.Lock()
+	defer r.amu.Unlock()
+	if len(r.activating) == 0 {
+		return
+	}
+	for _, m := range []map[string]*route{t.exact, t.wildcard} {
+		for _, rt := range m {
+			if a := r.activating[rt.App]; a != nil && len(rt.Backends) > 0 && a.finished() {
+				delete(r.activating, rt.App)
+			}
+		}
+	}
+}

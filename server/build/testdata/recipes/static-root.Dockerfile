@@ -1,0 +1,5 @@
+FROM busybox:1.37
+COPY . /www/
+ENV PORT=8080
+EXPOSE 8080
+CMD ["/bin/sh","-c","exec httpd -f -v -p \"$PORT\" -h /www"]
