@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -93,7 +94,10 @@ func (r *Router) activation(app, host string) *activation {
 		return nil
 	}
 	if a := r.activating[app]; a != nil {
-		if !a.finished() || a.err == nil && time.Now().Before(a.expires) {
+		// A running activation, a success still waiting for its backend,
+		// and a failure for RetryAfter (a burst of requests to an app
+		// that cannot start makes one call, not one each) are shared.
+		if !a.finished() || time.Now().Before(a.expires) {
 			return a
 		}
 	}
@@ -101,20 +105,29 @@ func (r *Router) activation(app, host string) *activation {
 	r.activating[app] = a
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ActivateTimeout)
-		err := r.cfg.Activate(ctx, app)
+		err := r.activate(ctx, app)
 		cancel()
-		a.err = err
-		close(a.done)
 		if err != nil {
 			r.log.Error("activate idle app", "app", app, "err", err)
 			r.amu.Lock()
-			if r.activating[app] == a {
-				delete(r.activating, app)
-			}
+			a.expires = time.Now().Add(r.cfg.RetryAfter) // tried again after that
 			r.amu.Unlock()
 		}
+		a.err = err
+		close(a.done)
 	}()
 	return a
+}
+
+// activate calls Config.Activate, a panic in it being an error (the
+// router serves every other app on).
+func (r *Router) activate(ctx context.Context, app string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("activate %s panicked: %v", app, p)
+		}
+	}()
+	return r.cfg.Activate(ctx, app)
 }
 
 // forgetActivations drops the finished activations of apps that t gives

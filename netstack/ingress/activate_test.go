@@ -116,3 +116,29 @@ func TestActivateRouteRemovedWhileHeld(t *testing.T) {
 		t.Fatalf("got %d %q, want 404 once the route is gone", code, body)
 	}
 }
+
+// TestFailedActivationIsShared: requests to an idle app that cannot be
+// started share one failed Activate for RetryAfter (not one call each),
+// and a panicking Activate is a 503, not a crash.
+func TestFailedActivationIsShared(t *testing.T) {
+	for _, panics := range []bool{false, true} {
+		var calls atomic.Int32
+		r := newRouter(t, ingress.Config{RetryAfter: time.Minute, Activate: func(context.Context, string) error {
+			calls.Add(1)
+			if panics {
+				panic("boom")
+			}
+			return errors.New("no room on any node")
+		}})
+		r.SetTable(mustTable(t, ingress.Route{Host: "idle.example.com", App: "idle", Idle: true}))
+		front := serve(t, r)
+		for i := range 20 {
+			if code, body, _ := do(t, front.Client(), "GET", front.URL, "idle.example.com", nil); code != 503 || !strings.Contains(body, "could not be started") {
+				t.Fatalf("request %d (panics %t): %d %q, want 503 could not be started", i, panics, code, body)
+			}
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("Activate called %d times for 20 requests within RetryAfter (panics %t), want 1", n, panics)
+		}
+	}
+}

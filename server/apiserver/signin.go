@@ -630,20 +630,27 @@ func (s *Server) revokeToken(c *echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// setPassword sets a user's password, for whoever may update the user
-// (an admin; a person changes their own through an invite link).
-func (s *Server) setPassword(c *echo.Context) error {
+// userRequest checks a request about the user the path names (it needs
+// update on that user) and decodes its body into req.
+func (s *Server) userRequest(c *echo.Context, req any) (string, error) {
 	if s.accounts == nil {
-		return errNoAccounts
+		return "", errNoAccounts
 	}
 	name := c.Param("name")
 	if err := s.authorize(c.Request().Context(), auth.Attributes{Verb: "update", Resource: "users", Name: name}); err != nil {
-		return err
+		return "", err
 	}
+	return name, s.decodeJSON(c, req)
+}
+
+// setPassword sets a user's password, for whoever may update the user
+// (an admin; a person changes their own through an invite link).
+func (s *Server) setPassword(c *echo.Context) error {
 	var req struct {
 		Password string `json:"password"`
 	}
-	if err := s.decodeJSON(c, &req); err != nil {
+	name, err := s.userRequest(c, &req)
+	if err != nil {
 		return err
 	}
 	if err := s.accounts.SetPassword(c.Request().Context(), name, req.Password); err != nil {
@@ -654,17 +661,11 @@ func (s *Server) setPassword(c *echo.Context) error {
 
 // newInvite makes a one-time link for a user to choose a password.
 func (s *Server) newInvite(c *echo.Context) error {
-	if s.accounts == nil {
-		return errNoAccounts
-	}
-	name := c.Param("name")
-	if err := s.authorize(c.Request().Context(), auth.Attributes{Verb: "update", Resource: "users", Name: name}); err != nil {
-		return err
-	}
 	var req struct {
 		TTL string `json:"ttl"`
 	}
-	if err := s.decodeJSON(c, &req); err != nil {
+	name, err := s.userRequest(c, &req)
+	if err != nil {
 		return err
 	}
 	ttl := 72 * time.Hour

@@ -90,6 +90,7 @@ type Stage struct {
 	Healthcheck *Healthcheck
 
 	shellEnd []string // the SHELL in effect at the end of the stage
+	argsEnd  vars     // the ARGs in scope at the end of the stage
 }
 
 // Step is one instruction of a stage, resolved: variables expanded, paths
@@ -479,11 +480,16 @@ func (r *resolver) stage(plan *Plan, stages []instructions.Stage, i int) (*Stage
 	}
 
 	// The stage's state: ENV lives in st.Config.Env; ARGs start empty in
-	// each stage (Docker's scoping).
+	// each stage (Docker's scoping), but a stage built FROM another
+	// inherits the ARGs in scope at its end, as BuildKit does.
 	args := vars{}
 	shell := slices.Clone(defaultShell)
 	if st.BaseStage >= 0 {
-		shell = slices.Clone(plan.Stages[st.BaseStage].shellEnd)
+		base := plan.Stages[st.BaseStage]
+		shell = slices.Clone(base.shellEnd)
+		for k, v := range base.argsEnd {
+			args[k] = v
+		}
 	}
 	state := stageState{}
 	scope := func() vars {
@@ -690,6 +696,7 @@ func (r *resolver) stage(plan *Plan, stages []instructions.Stage, i int) (*Stage
 		st.Steps = append(st.Steps, step)
 	}
 	st.shellEnd = shell
+	st.argsEnd = args
 	return st, nil
 }
 

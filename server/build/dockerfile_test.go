@@ -353,3 +353,24 @@ func BenchmarkParseDockerfile(b *testing.B) {
 		}
 	}
 }
+
+// TestArgsInheritedFromBaseStage: a stage FROM another inherits the ARGs
+// in scope at its end (BuildKit's dockerfile2llb does), ENV too.
+func TestArgsInheritedFromBaseStage(t *testing.T) {
+	p, err := ParseDockerfile(strings.NewReader("FROM alpine AS a\nARG V=2\nENV E=1\nFROM a\nENV X=$V Y=$E\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Join(p.Stages[1].Config.Env, " ")
+	if !strings.Contains(env, "X=2") || !strings.Contains(env, "Y=1") {
+		t.Errorf("env of the stage FROM a: %q, want X=2 and Y=1", env)
+	}
+	// A stage FROM an image starts with no ARGs.
+	p, err = ParseDockerfile(strings.NewReader("FROM alpine AS a\nARG V=2\nFROM alpine\nENV X=$V\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := strings.Join(p.Stages[1].Config.Env, " "); !strings.Contains(env, "X=") || strings.Contains(env, "X=2") {
+		t.Errorf("env of a stage FROM an image: %q, want X empty", env)
+	}
+}
