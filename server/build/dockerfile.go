@@ -91,6 +91,7 @@ type Stage struct {
 
 	shellEnd []string // the SHELL in effect at the end of the stage
 	argsEnd  vars     // the ARGs in scope at the end of the stage
+	baseEnv  []string // the base image's ENV (ParseOptions.BaseConfig), under the stage's
 }
 
 // Step is one instruction of a stage, resolved: variables expanded, paths
@@ -208,8 +209,27 @@ func (p *Plan) ImageConfig(base v1.ImageConfig) v1.ImageConfig {
 
 // ParseDockerfile reads a Dockerfile and resolves it into a Plan with the
 // given build arguments (docker build --build-arg). Unsupported
-// instructions and flags are refused with their line number.
+// instructions and flags are refused with their line number. Variables a
+// base image's ENV sets expand to "" here: the builder, which has the
+// images, uses ParseDockerfileWith.
 func ParseDockerfile(r io.Reader, buildArgs map[string]string) (*Plan, error) {
+	return ParseDockerfileWith(r, ParseOptions{BuildArgs: buildArgs})
+}
+
+// ParseOptions are what a Dockerfile is resolved with.
+type ParseOptions struct {
+	// BuildArgs are the build arguments (docker build --build-arg).
+	BuildArgs map[string]string
+	// BaseConfig, when set, gives the config of a stage's base image
+	// (ref as FROM names it, and the stage's platform), so that the
+	// image's ENV is in scope as in Docker: `ENV PATH=/app/bin:$PATH`
+	// keeps the image's PATH.
+	BaseConfig func(ref, platform string) (v1.ImageConfig, error)
+}
+
+// ParseDockerfileWith is ParseDockerfile with the base images' configs.
+func ParseDockerfileWith(r io.Reader, opts ParseOptions) (*Plan, error) {
+	buildArgs := opts.BuildArgs
 	res, err := parser.Parse(r)
 	if err != nil {
 		return nil, fmt.Errorf("parse Dockerfile: %w", lineError(err))
@@ -225,11 +245,12 @@ func ParseDockerfile(r io.Reader, buildArgs map[string]string) (*Plan, error) {
 		return nil, errors.New("parse Dockerfile: no FROM instruction; a Dockerfile starts with FROM <image> (after optional ARGs)")
 	}
 	r2 := &resolver{
-		escape:    res.EscapeToken,
-		buildArgs: buildArgs,
-		usedArgs:  map[string]bool{},
-		meta:      vars{},
-		platform:  platformArgs(),
+		escape:     res.EscapeToken,
+		buildArgs:  buildArgs,
+		baseConfig: opts.BaseConfig,
+		usedArgs:   map[string]bool{},
+		meta:       vars{},
+		platform:   platformArgs(),
 	}
 	for k, v := range r2.platform {
 		r2.meta[k] = v
@@ -314,12 +335,13 @@ func platformArgs() vars {
 }
 
 type resolver struct {
-	escape    rune
-	buildArgs map[string]string
-	usedArgs  map[string]bool
-	meta      vars // ARGs before the first FROM, with the platform ARGs
-	platform  vars
-	steps     int
+	escape     rune
+	baseConfig func(ref, platform string) (v1.ImageConfig, error)
+	buildArgs  map[string]string
+	usedArgs   map[string]bool
+	meta       vars // ARGs before the first FROM, with the platform ARGs
+	platform   vars
+	steps      int
 }
 
 // declareArgs evaluates an ARG instruction: the value is the build argument
@@ -490,6 +512,13 @@ func (r *resolver) stage(plan *Plan, stages []instructions.Stage, i int) (*Stage
 		for k, v := range base.argsEnd {
 			args[k] = v
 		}
+		st.baseEnv = base.baseEnv
+	} else if r.baseConfig != nil && !strings.EqualFold(st.From, "scratch") {
+		cfg, err := r.baseConfig(st.From, st.Platform)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: FROM %s: %w", ln, st.From, err)
+		}
+		st.baseEnv = cfg.Env
 	}
 	state := stageState{}
 	scope := func() vars {
@@ -497,7 +526,7 @@ func (r *resolver) stage(plan *Plan, stages []instructions.Stage, i int) (*Stage
 		for k, val := range args {
 			v[k] = val
 		}
-		for _, e := range st.Config.Env {
+		for _, e := range slices.Concat(st.baseEnv, st.Config.Env) {
 			k, val, _ := strings.Cut(e, "=")
 			v[k] = val
 		}

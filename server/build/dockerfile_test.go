@@ -1,6 +1,7 @@
 package build
 
 import (
+	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -372,5 +373,37 @@ func TestArgsInheritedFromBaseStage(t *testing.T) {
 	}
 	if env := strings.Join(p.Stages[1].Config.Env, " "); !strings.Contains(env, "X=") || strings.Contains(env, "X=2") {
 		t.Errorf("env of a stage FROM an image: %q, want X empty", env)
+	}
+}
+
+// TestBaseImageEnvInScope: with the base images' configs, a variable the
+// base image's ENV sets expands as in Docker (ENV PATH=/app/bin:$PATH
+// keeps the image's PATH), also in a stage FROM that stage; without them
+// it is "" (ParseDockerfile's documented limit); an unknown image is an
+// error naming the line.
+func TestBaseImageEnvInScope(t *testing.T) {
+	df := "FROM node:20 AS base\nENV PATH=/app/node_modules/.bin:$PATH\nWORKDIR $HOME/app\nFROM base\nENV P2=$PATH\n"
+	base := func(ref, _ string) (v1.ImageConfig, error) {
+		if ref != "node:20" {
+			return v1.ImageConfig{}, fmt.Errorf("image %s not found", ref)
+		}
+		return v1.ImageConfig{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root"}}, nil
+	}
+	p, err := ParseDockerfileWith(strings.NewReader(df), ParseOptions{BaseConfig: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Join(p.Stages[0].Config.Env, " ")
+	if !strings.Contains(env, "PATH=/app/node_modules/.bin:/usr/local/bin:/usr/bin:/bin") {
+		t.Errorf("stage 0 env %q: the base image's PATH was lost", env)
+	}
+	if wd := p.Stages[0].Config.WorkingDir; wd != "/root/app" {
+		t.Errorf("WORKDIR $HOME/app = %q, want /root/app", wd)
+	}
+	if env := strings.Join(p.Stages[1].Config.Env, " "); !strings.Contains(env, "P2=/app/node_modules/.bin:/usr/local/bin") {
+		t.Errorf("stage FROM base: %q, want the inherited PATH", env)
+	}
+	if _, err := ParseDockerfileWith(strings.NewReader("FROM nothing:1\nENV X=1\n"), ParseOptions{BaseConfig: base}); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("an unknown base image: %v, want an error naming line 1", err)
 	}
 }
