@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
 	"github.com/skiffhq/skiff/server/controller/internal/podstate"
 )
 
@@ -52,11 +53,7 @@ func TestCreatesReplicaSetWithPods(t *testing.T) {
 	}
 
 	// Settled: nothing more is written.
-	rev := e.st.Revision()
-	time.Sleep(300 * time.Millisecond)
-	if now := e.st.Revision(); now != rev {
-		t.Errorf("store revision moved from %d to %d with nothing to do", rev, now)
-	}
+	controllertest.Settles(t, e.st.Revision, "settled")
 }
 
 // podWatch follows the pods of one app through a watch, so that a test

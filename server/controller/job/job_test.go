@@ -230,11 +230,7 @@ func TestCompletionsWithParallelism(t *testing.T) {
 	})
 
 	// Settled: nothing more is written.
-	rev := e.st.Revision()
-	time.Sleep(300 * time.Millisecond)
-	if now := e.st.Revision(); now != rev {
-		t.Errorf("store revision moved from %d to %d with nothing to do", rev, now)
-	}
+	controllertest.Settles(t, e.st.Revision, "settled")
 }
 
 // TestBackoffLimit is the acceptance test: a Job with backoffLimit 2

@@ -169,3 +169,19 @@ func RemovePod(ctx context.Context, pods *client.Resource[*api.Pod], p *api.Pod)
 	_, err := pods.Delete(ctx, p.Name, api.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &api.Preconditions{UID: &uid}})
 	return err
 }
+
+// Settles checks that a controller with nothing left to do stops writing:
+// the store's revision (rev) stays still for 300 ms within 5 s. A last
+// write already on its way is allowed; writing on and on is not.
+func Settles(t testing.TB, rev func() int64, what string) {
+	t.Helper()
+	var before, after int64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		before = rev()
+		time.Sleep(300 * time.Millisecond)
+		if after = rev(); after == before {
+			return
+		}
+	}
+	t.Errorf("%s: the store revision still moves (%d to %d in 300 ms) 5 s on, with nothing to do", what, before, after)
+}
