@@ -19,10 +19,8 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
-	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "client config file (default: $SKIFF_CONFIG, ~/.config/skiff/config.yaml, then <data-dir>/admin.yaml)")
-	fl.StringVarP(&f.namespace, "namespace", "n", "default", "namespace")
-	fl.StringVar(&f.dataDir, "data-dir", "/var/lib/skiff", "server data directory, to find admin.yaml on the server machine")
+	f.addConfigOnly(cmd)
+	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "default", "namespace")
 }
 
 // backend connects to the server named by the config.

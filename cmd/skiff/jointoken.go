@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -155,7 +156,10 @@ func (f *clientFlags) configAndBackend() (client.Config, *client.HTTP, error) {
 			if t.RefreshToken != "" {
 				c.RefreshToken = t.RefreshToken
 			}
-			client.WriteConfig(path, c)
+			if err := client.WriteConfig(path, c); err != nil {
+				// The session goes on; the next command renews again.
+				fmt.Fprintf(os.Stderr, "warning: the renewed access token was not kept: %v\n", err)
+			}
 		})
 	}
 	return cfg, b, err

@@ -83,7 +83,12 @@ digits after SK10 in a join token, or shown by skiff server at start),
 			if err != nil {
 				return err
 			}
-			old, _ := client.LoadConfig(path) // a session to renew, or a new file
+			// A session to renew, a signed-out file (LoadConfig returns it
+			// with the error of its missing credentials), or no file yet.
+			old, err := client.LoadConfig(path)
+			if err != nil && !errors.Is(err, os.ErrNotExist) && old.Server == "" {
+				return err
+			}
 			server := old.Server
 			if len(args) == 1 {
 				server = strings.TrimRight(args[0], "/")
@@ -122,7 +127,7 @@ digits after SK10 in a join token, or shown by skiff server at start),
 				if err != nil {
 					return err
 				}
-				t, err = signInPassword(ctx, b, user, pw)
+				t, err = b.SignInPassword(ctx, user, pw)
 				if err != nil {
 					return err
 				}
@@ -149,10 +154,6 @@ digits after SK10 in a join token, or shown by skiff server at start),
 	fl.BoolVar(&noBrowser, "no-browser", false, "print the sign-in address instead of opening a browser, and ask for the code")
 	fl.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the browser sign-in")
 	return cmd
-}
-
-func signInPassword(ctx context.Context, b *client.HTTP, user, pw string) (client.TokenResponse, error) {
-	return b.SignInPassword(ctx, user, pw)
 }
 
 // confirmCA asks the person to trust a CA seen for the first time.
@@ -306,7 +307,9 @@ func newLogoutCommand(io streams) *cobra.Command {
 			cfg.AccessToken, cfg.AccessTokenExpires, cfg.RefreshToken = "", time.Time{}, ""
 			// Kept: the server and its CA, for the next skiff login.
 			cfg.Token = ""
-			if err := writeSignedOut(path, cfg); err != nil {
+			// A config with no credentials, which LoadConfig refuses
+			// until the next skiff login fills it.
+			if err := client.WriteConfig(path, cfg); err != nil {
 				return err
 			}
 			if serverErr != nil {
@@ -324,10 +327,4 @@ func newLogoutCommand(io streams) *cobra.Command {
 	cmd.Flags().StringVar(&configPath, "config", "", "the session's file (default: $SKIFF_CONFIG, else ~/.config/skiff/config.yaml)")
 	cmd.Flags().BoolVar(&everywhere, "everywhere", false, "end every session of yours, on every machine and browser")
 	return cmd
-}
-
-// writeSignedOut keeps a config with no credentials (which LoadConfig
-// refuses until the next skiff login fills it).
-func writeSignedOut(path string, cfg client.Config) error {
-	return client.WriteConfig(path, cfg)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -62,10 +61,12 @@ func newTokenCommand(io streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				data, _ := json.MarshalIndent(ts, "", "  ")
-				fmt.Fprintln(io.out, string(data))
-				return nil
+			switch output {
+			case "json", "yaml":
+				return writeEncoded(io.out, ts, output)
+			case "":
+			default:
+				return fmt.Errorf("-o %s: want json or yaml (or nothing, for the table)", output)
 			}
 			tw := tabwriter.NewWriter(io.out, 0, 8, 3, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tUSER\tROLE\tNAMESPACES\tEXPIRES\tAGE")
@@ -84,7 +85,7 @@ func newTokenCommand(io streams) *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "everyone's tokens (needs list on apitokens)")
-	list.Flags().StringVarP(&output, "output", "o", "", "json for a script")
+	list.Flags().StringVarP(&output, "output", "o", "", "json or yaml for a script")
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an API token: the next request with it is refused, open ones end",
@@ -109,7 +110,7 @@ func newTokenCommand(io streams) *cobra.Command {
 }
 
 // addConfigOnly adds the flags that find the client config (not the
-// namespace: these commands have their own).
+// namespace: these commands have none, or their own).
 func (f *clientFlags) addConfigOnly(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "client config file (default: $SKIFF_CONFIG, ~/.config/skiff/config.yaml, then <data-dir>/admin.yaml)")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -24,10 +23,12 @@ func newWhoAmICommand(io streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				data, _ := json.MarshalIndent(w, "", "  ")
-				fmt.Fprintln(io.out, string(data))
-				return nil
+			switch output {
+			case "json", "yaml":
+				return writeEncoded(io.out, w, output)
+			case "":
+			default:
+				return fmt.Errorf("-o %s: want json or yaml (or nothing, for the table)", output)
 			}
 			groups := strings.Join(w.Groups, ", ")
 			if groups == "" {
@@ -44,7 +45,7 @@ func newWhoAmICommand(io streams) *cobra.Command {
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json for a script")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml for a script")
 	return cmd
 }
 

@@ -37,7 +37,7 @@ func TestSweepDeletesExpired(t *testing.T) {
 	e := newEnv(t)
 	e.userWithPassword(t, "alice", goodPassword, api.UserSpec{})
 	tok := e.signIn(t, "alice", goodPassword)
-	id, _ := e.a.AuthenticateToken(e.ctx, tok.Access)
+	id := e.auth(t, tok.Access)
 	short, _, err := e.a.CreateAPIToken(e.ctx, id, TokenRequest{Name: "short", Role: api.RoleViewer, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -16,9 +16,9 @@ func TestAPITokens(t *testing.T) {
 	e.userWithPassword(t, "alice", goodPassword, api.UserSpec{})
 	e.userWithPassword(t, "root", goodPassword, api.UserSpec{Groups: []string{api.GroupAdmins}})
 	tok := e.signIn(t, "alice", goodPassword)
-	alice, _ := e.a.AuthenticateToken(e.ctx, tok.Access)
+	alice := e.auth(t, tok.Access)
 	rt := e.signIn(t, "root", goodPassword)
-	root, _ := e.a.AuthenticateToken(e.ctx, rt.Access)
+	root := e.auth(t, rt.Access)
 
 	bad := []struct {
 		name  string
@@ -105,7 +105,7 @@ func TestAPITokens(t *testing.T) {
 	if err := e.a.RevokeAPIToken(e.ctx, alice, forever.ID); !errdefs.IsNotFound(err) {
 		t.Errorf("alice revoking root's token: err = %v, want not found", err)
 	}
-	fid, _ := e.a.AuthenticateToken(e.ctx, fsecret)
+	fid := e.auth(t, fsecret)
 	live, stop := e.a.Track(e.ctx, fid)
 	defer stop()
 	if err := e.a.RevokeAPIToken(e.ctx, root, forever.ID); err != nil {

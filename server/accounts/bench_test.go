@@ -30,7 +30,7 @@ func BenchmarkAuthenticateAPIToken(b *testing.B) {
 	e := newEnv(b)
 	e.userWithPassword(b, "alice", goodPassword, api.UserSpec{})
 	tok := e.signIn(b, "alice", goodPassword)
-	id, _ := e.a.AuthenticateToken(e.ctx, tok.Access)
+	id := e.auth(b, tok.Access)
 	_, secret, err := e.a.CreateAPIToken(e.ctx, id, TokenRequest{Name: "bench", Role: api.RoleViewer})
 	if err != nil {
 		b.Fatal(err)

@@ -168,3 +168,14 @@ func pkceChallenge(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
 	return b64.EncodeToString(sum[:])
 }
+
+// auth authenticates token, failing the test if it does not: a nil
+// identity would make later checks pass for the wrong reason.
+func (e *env) auth(tb testing.TB, token string) *auth.Identity {
+	tb.Helper()
+	id, err := e.a.AuthenticateToken(e.ctx, token)
+	if err != nil {
+		tb.Fatalf("authenticate: %v", err)
+	}
+	return id
+}

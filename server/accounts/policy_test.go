@@ -94,7 +94,7 @@ func TestAPITokenScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := e.signIn(t, "alice", goodPassword)
-	alice, _ := e.a.AuthenticateToken(e.ctx, tok.Access)
+	alice := e.auth(t, tok.Access)
 	create := auth.Attributes{Verb: "create", Resource: "deployments", Namespace: "team-a", Namespaced: true}
 	eventually(t, "alice's binding in force", func() bool { return e.a.Authorize(e.ctx, alice, create) == nil })
 

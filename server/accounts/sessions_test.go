@@ -173,7 +173,7 @@ func TestDisableUser(t *testing.T) {
 	e.userWithPassword(t, "bob", goodPassword, api.UserSpec{})
 	tok := e.signIn(t, "alice", goodPassword)
 	bobTok := e.signIn(t, "bob", goodPassword)
-	sid, _ := e.a.AuthenticateToken(e.ctx, tok.Access)
+	sid := e.auth(t, tok.Access)
 	_, pat, err := e.a.CreateAPIToken(e.ctx, sid, TokenRequest{Name: "ci", Role: api.RoleViewer})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestDisableUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bid, _ := e.a.AuthenticateToken(e.ctx, bobTok.Access)
+	bid := e.auth(t, bobTok.Access)
 	sctx, stop1 := e.a.Track(e.ctx, sid)
 	defer stop1()
 	pctx, stop2 := e.a.Track(e.ctx, pid)
@@ -236,7 +236,7 @@ func TestTrackExpiry(t *testing.T) {
 	e := newEnv(t)
 	e.userWithPassword(t, "alice", goodPassword, api.UserSpec{})
 	tok := e.signIn(t, "alice", goodPassword)
-	id, _ := e.a.AuthenticateToken(e.ctx, tok.Access)
+	id := e.auth(t, tok.Access)
 	ctx, stop := e.a.Track(e.ctx, id)
 	defer stop()
 	// An expired access token does not end a watch; the session's end does.
@@ -249,7 +249,7 @@ func TestTrackExpiry(t *testing.T) {
 	eventually(t, "request ended with its session", func() bool { return ended(ctx) })
 
 	// The admin token is not tracked; stop ends the context.
-	admin, _ := e.a.AuthenticateToken(e.ctx, e.adminToken)
+	admin := e.auth(t, e.adminToken)
 	actx, astop := e.a.Track(e.ctx, admin)
 	if ended(actx) {
 		t.Error("admin request ended")

@@ -134,16 +134,27 @@ func (s *Server) joinNode(c *echo.Context) error {
 // decodeJoinRequest reads a JoinRequest body of at most 64 KiB, strictly.
 func decodeJoinRequest(c *echo.Context, what string) (client.JoinRequest, error) {
 	var req client.JoinRequest
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
+	return req, decodeSmallJSON(c, what, &req)
+}
+
+// decodeSmallJSON strictly decodes a body of at most 64 KiB into v (the
+// join, sign-in and token routes' bodies); what names it in errors.
+func decodeSmallJSON(c *echo.Context, what string, v any) error {
+	return decodeJSONAtMost(c, what, v, 64<<10)
+}
+
+// decodeJSONAtMost strictly decodes a body of at most limit bytes into v.
+func decodeJSONAtMost(c *echo.Context, what string, v any, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return req, fmt.Errorf("%s: larger than %d bytes: %w", what, mbe.Limit, errdefs.ErrTooLarge)
+			return fmt.Errorf("%s: larger than %d bytes: %w", what, mbe.Limit, errdefs.ErrTooLarge)
 		}
-		return req, fmt.Errorf("%s: %v: %w", what, err, errdefs.ErrBadRequest)
+		return fmt.Errorf("%s: %v: %w", what, err, errdefs.ErrBadRequest)
 	}
-	return req, nil
+	return nil
 }
 
 // renewNode issues a node a new certificate for a fresh key before its
@@ -233,10 +244,8 @@ func (s *Server) nodeLease(c *echo.Context) error {
 		return fmt.Errorf("%s may not renew the lease of node %q: %w", id.Name, name, errdefs.ErrForbidden)
 	}
 	var req client.LeaseRequest
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return fmt.Errorf("lease: %v: %w", err, errdefs.ErrBadRequest)
+	if err := decodeJSONAtMost(c, "lease", &req, 4<<10); err != nil {
+		return err
 	}
 	if req.LeaseDurationSeconds < 1 || req.LeaseDurationSeconds > maxLeaseSeconds {
 		return fmt.Errorf("lease: %w", api.FieldErrors{api.Invalid("leaseDurationSeconds", req.LeaseDurationSeconds,

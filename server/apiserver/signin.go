@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net"
@@ -159,15 +158,6 @@ func tokenResponse(user string, t accounts.Tokens) client.TokenResponse {
 		SessionID: t.SessionID, SessionExpiresAt: t.SessionExpires}
 }
 
-// decodeJSON strictly decodes a small JSON body into v.
-func (s *Server) decodeJSON(c *echo.Context, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("the body must be a JSON %T: %v: %w", v, err, errdefs.ErrBadRequest)
-	}
-	return nil
-}
 
 // signIn checks a password, counting failures against the caller's
 // address as wrong tokens are.
@@ -220,7 +210,7 @@ func (s *Server) login(c *echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, ret)
 	}
 	var req client.PasswordSignIn
-	if err := s.decodeJSON(c, &req); err != nil {
+	if err := decodeSmallJSON(c, "the request body", &req); err != nil {
 		return err
 	}
 	id, err := s.signIn(c, req.Username, req.Password)
@@ -285,7 +275,7 @@ func (s *Server) token(c *echo.Context) error {
 		return errNoAccounts
 	}
 	var g client.TokenGrant
-	if err := s.decodeJSON(c, &g); err != nil {
+	if err := decodeSmallJSON(c, "the token request", &g); err != nil {
 		return err
 	}
 	r := c.Request()
@@ -589,7 +579,7 @@ func (s *Server) createToken(c *echo.Context) error {
 		return errNoAccounts
 	}
 	var req client.APITokenRequest
-	if err := s.decodeJSON(c, &req); err != nil {
+	if err := decodeSmallJSON(c, "the request body", &req); err != nil {
 		return err
 	}
 	var ttl time.Duration
@@ -640,7 +630,7 @@ func (s *Server) userRequest(c *echo.Context, req any) (string, error) {
 	if err := s.authorize(c.Request().Context(), auth.Attributes{Verb: "update", Resource: "users", Name: name}); err != nil {
 		return "", err
 	}
-	return name, s.decodeJSON(c, req)
+	return name, decodeSmallJSON(c, "the request body", req)
 }
 
 // setPassword sets a user's password, for whoever may update the user

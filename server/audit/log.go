@@ -440,8 +440,9 @@ func (l *Log) rotate() {
 	defer l.files.Unlock()
 	w := &l.w
 	if w.f != nil {
-		w.f.Sync()
-		w.f.Close()
+		if err := errors.Join(w.f.Sync(), w.f.Close()); err != nil {
+			l.opts.Logger.Error("close audit log before rotating it: its last entries may be lost", "dir", l.dir, "err", err)
+		}
 		w.f = nil
 	}
 	err := os.Remove(l.path(l.opts.MaxFiles))

@@ -52,13 +52,9 @@ func NewFailureLimiter(r rate.Limit, burst int) *FailureLimiter {
 	return &FailureLimiter{rate: r, burst: burst, max: maxAddresses, now: time.Now, addrs: map[string]*failures{}}
 }
 
-// AddressKey is what a client address (a RemoteAddr) is limited as: the
-// IPv4 address, or the IPv6 /64.
-func AddressKey(remote string) string { return hostOf(remote) }
-
-// hostOf is what a request's remote address is limited as: the IPv4
+// AddressKey is what a client address (a RemoteAddr) is limited as: the IPv4
 // address, or the IPv6 /64 (one machine may hold a whole /64).
-func hostOf(remote string) string {
+func AddressKey(remote string) string {
 	h := remote
 	if hp, _, err := net.SplitHostPort(remote); err == nil {
 		h = hp
@@ -80,7 +76,7 @@ func (l *FailureLimiter) Attempt(remote string) (done func(failed bool), err err
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	host := hostOf(remote)
+	host := AddressKey(remote)
 	f, ok := l.addrs[host]
 	if !ok {
 		if len(l.addrs) >= l.max {
