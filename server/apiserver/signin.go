@@ -158,7 +158,6 @@ func tokenResponse(user string, t accounts.Tokens) client.TokenResponse {
 		SessionID: t.SessionID, SessionExpiresAt: t.SessionExpires}
 }
 
-
 // signIn checks a password, counting failures against the caller's
 // address as wrong tokens are.
 func (s *Server) signIn(c *echo.Context, user, password string) (*auth.Identity, error) {
