@@ -25,9 +25,13 @@ fi
 # network namespace; busybox-static is the test images' userland;
 # docker-registry is the loopback registry image pulls are tested against;
 # wireguard-go is the userspace WireGuard netstack/overlay's wireguard
-# backend runs (and its tests run) on a kernel without WireGuard.
+# backend runs (and its tests run) on a kernel without WireGuard;
+# openssh-client pushes over git's SSH transport in the tests; debootstrap
+# makes the Debian rootfs (with python3) of the Python app test; pebble is
+# the ACME server the ingress's certificates are tested against.
 packages=(git make ca-certificates curl procps iproute2 util-linux containerd runc
-  containernetworking-plugins iptables busybox-static docker-registry wireguard-go)
+  containernetworking-plugins iptables busybox-static docker-registry wireguard-go openssh-client
+  debootstrap pebble)
 
 missing=()
 for p in "${packages[@]}"; do

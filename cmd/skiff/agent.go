@@ -68,10 +68,12 @@ neither flag.`,
 				"node-name": &node.NodeName, "node-ip": &node.NodeIP,
 				"containerd-socket": &node.ContainerdSocket, "run-dir": &node.RunDir,
 				"cgroup-root": &node.CgroupRoot, "bridge": &node.Bridge, "overlay-device": &node.OverlayDevice,
+				"ingress-listen": &node.IngressListen, "ingress-https-listen": &node.IngressHTTPSListen, "acme-email": &node.ACMEEmail, "acme-directory": &node.ACMEDirectory,
 			} {
 				*dst, _ = f.GetString(flag)
 			}
 			node.AgentPort, _ = f.GetInt("agent-port")
+			node.ACMECacheDir = filepath.Join(dataDir, "ingress", "acme")
 			// The cluster's network settings come from the server unless
 			// given here.
 			if f.Changed("cluster-dns") {
@@ -144,6 +146,7 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 		}
 	}
 	o.node.Overlay, o.node.WireGuardPort = netw.Overlay, netw.WireGuardPort
+	o.node.AppsDomain = netw.AppsDomain
 	log.Info("skiff agent starting", "server", cfg.Server, "node", o.node.NodeName, "overlay", o.node.Overlay,
 		"certificate-expires", pair.Leaf.NotAfter.Format(time.DateOnly))
 	if left := time.Until(pair.Leaf.NotAfter); left < 30*24*time.Hour {

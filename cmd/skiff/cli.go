@@ -36,6 +36,7 @@ func addClientCommands(root *cobra.Command, io streams) {
 		newDescribeCommand(io),
 		newDeleteCommand(io),
 		newLogsCommand(io),
+		newRunCommand(io),
 		newExecCommand(io),
 		newVersionCommand(io),
 		newRolloutCommand(io),
@@ -46,7 +47,15 @@ func addClientCommands(root *cobra.Command, io streams) {
 		newLoginCommand(io),
 		newLogoutCommand(io),
 		newTokenCommand(io),
+		newKeysCommand(io),
 		newUsersCommand(io),
+		newAppsCommand(io),
+		newConfigCommand(io),
+		newPsCommand(io),
+		newDomainsCommand(io),
+		newReleasesCommand(io),
+		newBuildsCommand(io),
+		newGitRemoteCommand(io),
 	)
 }
 

@@ -72,6 +72,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newAgentCommand(io))
 	root.AddCommand(newCleanupNodeCommand(io))
 	root.AddCommand(newImagesCommand(io))
+	root.AddCommand(newGitHookCommand(io))
 	addClientCommands(root, io)
 	return root
 }

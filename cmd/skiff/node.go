@@ -73,6 +73,29 @@ type NodeConfig struct {
 	// where the kernel has none) keeps its sockets machine-wide, so nodes
 	// that share one machine, as in tests, each need their own.
 	OverlayDevice string `json:"overlayDevice,omitempty"`
+	// IngressListen is the address of the node's app router (default
+	// ":80"; "none" runs no router on this node).
+	IngressListen string `json:"ingressListen,omitempty"`
+	// IngressAccessLog logs every request the app router answers (off by
+	// default: on a board's flash, a busy app's log is many writes).
+	IngressAccessLog bool `json:"ingressAccessLog,omitempty"`
+	// IngressHTTPSListen is the address of the app router's HTTPS
+	// (default ":443"; "none": HTTP only, and no host is redirected).
+	IngressHTTPSListen string `json:"ingressHTTPSListen,omitempty"`
+	// ACMEEmail turns ACME on: certificates for the apps' custom domains
+	// (spec.domains) from ACMEDirectory, with this contact address;
+	// giving it accepts the CA's terms of service. Empty: no ACME, since
+	// a node the CA cannot reach on :80 or :443 could never pass a
+	// challenge.
+	ACMEEmail string `json:"acmeEmail,omitempty"`
+	// ACMEDirectory is the ACME directory URL (default Let's Encrypt
+	// production).
+	ACMEDirectory string `json:"acmeDirectory,omitempty"`
+	// ACMECacheDir keeps the ACME account key and certificates:
+	// <data-dir>/ingress/acme, set by the command.
+	ACMECacheDir string `json:"-"`
+	// AppsDomain is the server's appsDomain (a cluster setting).
+	AppsDomain string `json:"-"`
 }
 
 // addNodeFlags declares the flags that fill a NodeConfig (read back by
@@ -87,6 +110,10 @@ func addNodeFlags(f *pflag.FlagSet) {
 	f.Int("agent-port", 10250, "the agent's HTTPS port, for the API server's log and exec requests")
 	f.String("cluster-dns", "", `the cluster DNS address this node serves and gives its pods ("none": off; default the service range's .10, 10.43.0.10, or on an agent the server's)`)
 	f.String("overlay-device", "", "the overlay's tunnel device (default skiff.vxlan or skiff.wg)")
+	f.String("ingress-listen", ":80", `the address of this node's app router ("none": no router here)`)
+	f.String("ingress-https-listen", ":443", `the address of this node's app router's HTTPS ("none": HTTP only)`)
+	f.String("acme-email", "", "turn ACME certificates on for the apps' custom domains, with this contact address (accepts the CA's terms of service)")
+	f.String("acme-directory", "", "the ACME directory URL (default Let's Encrypt production)")
 }
 
 func (c *NodeConfig) setDefaults() {
@@ -111,6 +138,9 @@ func (c *NodeConfig) setDefaults() {
 	}
 	if c.Overlay == "" {
 		c.Overlay = string(overlay.HostGW)
+	}
+	if c.IngressListen == "" {
+		c.IngressListen = ":80"
 	}
 }
 
@@ -160,6 +190,13 @@ type nodeDeps struct {
 	// verifies the API server's client certificate on it.
 	cert func() *tls.Certificate
 	ca   *x509.CertPool
+	// containerd, when set, is given the node's containerd client once
+	// connected (the server's builds use it).
+	containerd func(*containerdclient.Client)
+	// activate starts an app scaled to zero and touch records an app's
+	// last request, for the node's app router (nil: apps are not scaled
+	// to zero from this node).
+	activate, touch func(ctx context.Context, namespace, app string) error
 }
 
 // runNode runs a node: containerd (its own, or the one given), the pod
@@ -198,6 +235,9 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		imported, err := importImageDir(ctx, c, filepath.Join(dataDir, "images"), log)
 		if err != nil {
 			return err
+		}
+		if deps.containerd != nil {
+			deps.containerd(c)
 		}
 		imageFS := filepath.Join(dataDir, "containerd") // the root of skiff's own containerd
 		if cfg.ContainerdSocket != "" {
@@ -286,6 +326,15 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 				dlog := log.With("component", "dns")
 				keepRunning(ctx, "cluster DNS", dlog, func() error {
 					return runClusterDNS(ctx, dns[0], "", "", netInf, dlog)
+				})
+				return nil
+			})
+		}
+		if cfg.IngressListen != "none" {
+			ag.Go(func() error {
+				ilog := log.With("component", "ingress")
+				keepRunning(ctx, "app router", ilog, func() error {
+					return runIngress(ctx, cfg, netInf, deps.activate, deps.touch, ilog)
 				})
 				return nil
 			})
@@ -480,4 +529,12 @@ func containerdRoot(ctx context.Context, c *containerdclient.Client) (string, er
 		}
 	}
 	return "", errors.New("containerd's content plugin exports no root directory")
+}
+
+// cgroupRoot is the parent cgroup of the node's pods (and builds).
+func (c NodeConfig) cgroupRoot() string {
+	if c.CgroupRoot == "" {
+		return "/skiff"
+	}
+	return c.CgroupRoot
 }

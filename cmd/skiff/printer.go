@@ -103,6 +103,8 @@ func columns(kind string, wide bool) []string {
 		return []string{"NAME", "RULES", "AGE"}
 	case "RoleBinding":
 		return []string{"NAME", "ROLE", "SUBJECTS", "NAMESPACES", "AGE"}
+	case "App", "Build", "Release":
+		return paasColumns(kind, wide)
 	}
 	return []string{"NAME", "AGE"}
 }
@@ -238,6 +240,8 @@ func cells(obj api.Object, wide bool, now time.Time) []string {
 			namespaces = strings.Join(o.Namespaces, ",")
 		}
 		return []string{m.Name, o.Role, orNone(strings.Join(subjects, ",")), namespaces, age}
+	case *api.App, *api.Build, *api.Release:
+		return paasCells(o, wide, now)
 	}
 	return []string{m.Name, age}
 }

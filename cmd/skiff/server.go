@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ import (
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/auth/oidc"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/app"
 	"github.com/skiffhq/skiff/server/controller/manager"
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
@@ -96,12 +98,17 @@ to <data-dir>/admin.yaml.`,
 				"node-name": &final.Node.NodeName, "node-ip": &final.Node.NodeIP,
 				"containerd-socket": &final.Node.ContainerdSocket, "run-dir": &final.Node.RunDir,
 				"cgroup-root": &final.Node.CgroupRoot, "bridge": &final.Node.Bridge, "cluster-dns": &final.Node.ClusterDNS,
-				"overlay-device": &final.Node.OverlayDevice,
+				"overlay-device": &final.Node.OverlayDevice, "ingress-listen": &final.Node.IngressListen,
+				"ingress-https-listen": &final.Node.IngressHTTPSListen, "acme-email": &final.Node.ACMEEmail, "acme-directory": &final.Node.ACMEDirectory,
+				"apps-domain": &final.AppsDomain, "git-ssh-listen": &final.GitSSHListen,
 			} {
 				if f.Changed(flag) {
 					v, _ := f.GetString(flag)
 					*dst = v
 				}
+			}
+			if f.Changed("build-image") {
+				final.BuildImages, _ = f.GetStringToString("build-image")
 			}
 			if f.Changed("node-not-ready-seconds") {
 				final.NodeNotReadySeconds = cfg.NodeNotReadySeconds
@@ -113,7 +120,19 @@ to <data-dir>/admin.yaml.`,
 				final.Node.AgentPort, _ = f.GetInt("agent-port")
 			}
 			final.Node.ClusterCIDR = final.ClusterCIDR
+			final.Node.ACMECacheDir = filepath.Join(final.DataDir, "ingress", "acme")
 			final.Node.Overlay, final.Node.WireGuardPort = final.Overlay, final.WireGuardPort
+			if final.AppsDomain == "" {
+				ip := final.Node.NodeIP
+				if ip == "" {
+					ip = defaultNodeIP()
+				}
+				if ip == "" {
+					ip = "127.0.0.1"
+				}
+				final.AppsDomain = strings.ReplaceAll(ip, ":", "-") + ".sslip.io"
+			}
+			final.Node.AppsDomain = final.AppsDomain
 			if final.Node.ClusterDNS == "" {
 				// The service range's tenth, kept for it.
 				if dns, err := registry.ClusterDNSAddress(final.ServiceCIDR); err == nil {
@@ -148,6 +167,9 @@ to <data-dir>/admin.yaml.`,
 	f.StringVar(&oc.GroupsClaim, "oidc-groups-claim", "", "the ID-token claim with the user's groups (bind them as oidc:<group>)")
 	f.StringVar(&oc.UsernameClaim, "oidc-username-claim", "", "the ID-token claim that becomes the user name (default preferred_username, else email's local part)")
 	f.StringVar(&oc.RedirectURL, "oidc-redirect-url", "", "this server's callback as registered at the provider: https://HOST:8443/auth/v1/oidc/callback")
+	f.StringToString("build-image", nil, "base image of apps without a Dockerfile, KIND=REF (kinds: static, python, node, goBuild, goRun, procfile)")
+	f.String("git-ssh-listen", ":2222", `the address of git push over SSH ("none": off)`)
+	f.String("apps-domain", "", "apps answer at APP.<apps-domain> on every node's router (default <node-ip>.sslip.io)")
 	addNodeFlags(f)
 	cmd.AddCommand(newSecretsKeyCommand(io))
 	return cmd
@@ -248,6 +270,10 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		return err
 	}
 	defer auditLog.Close()
+	appSvc, repos, slot, err := newAppService(cfg, reg, log)
+	if err != nil {
+		return err
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Backend:  reg,
 		Auth:     accts,
@@ -258,11 +284,12 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 			Tokens: auth.NewJoinTokens(joinToken.Secret, func(ctx context.Context, name string) (*api.Secret, error) {
 				return client.For[*api.Secret](reg, auth.JoinTokenNamespace).Get(ctx, name)
 			})},
+		Apps:    &apiserver.AppsConfig{Service: appSvc, Repos: repos},
 		Leases:  leases,
 		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient.Get, CAs: pki.CAPool()},
 		Version: apiserver.VersionInfo{Version: version, Commit: commit},
 		Network: &client.ClusterNetwork{ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
-			ClusterDNS: cfg.clusterDNS(), Overlay: cfg.Overlay, WireGuardPort: cfg.WireGuardPort},
+			ClusterDNS: cfg.clusterDNS(), Overlay: cfg.Overlay, WireGuardPort: cfg.WireGuardPort, AppsDomain: cfg.AppsDomain},
 		Log: log.With("component", "apiserver"),
 	})
 	if err != nil {
@@ -294,6 +321,7 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		Backend: reg, Leases: leases, ClusterCIDR: cfg.ClusterCIDR,
 		NodeNotReadyAfter: time.Duration(cfg.NodeNotReadySeconds) * time.Second,
 		EvictAfter:        time.Duration(cfg.PodEvictionSeconds) * time.Second,
+		AppsDomain:        cfg.AppsDomain,
 		Log:               log,
 	})
 	if err != nil {
@@ -306,12 +334,35 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		ln.Close()
 		return g.Wait()
 	}
+	if err := appSvc.Recover(ctx); err != nil {
+		log.Warn("could not end the builds a stopped server left running", "err", err)
+	}
 	g.Go(func() error { return api.Serve(ctx, ln, pki.ServerTLSConfig()) })
 	g.Go(func() error { return loops.Run(ctx) })
+	gc := &appImageGC{backend: reg, slot: slot, log: log.With("component", "app-gc")}
+	g.Go(func() error { return gc.Run(ctx) })
+	if cfg.GitSSHListen != "none" {
+		g.Go(func() error {
+			sshLog := log.With("component", "git-ssh")
+			keepRunning(ctx, "git over SSH", sshLog, func() error {
+				srv, err := api.GitSSH(cfg.GitSSHListen, filepath.Join(pkiDir, "ssh_host_ed25519_key"))
+				if err != nil {
+					return err
+				}
+				return srv.Run(ctx)
+			})
+			return nil
+		})
+	}
 	g.Go(func() error { return pki.RunRenewal(ctx, log.With("component", "pki")) })
 	if !cfg.DisableAgent {
 		g.Go(func() error {
-			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert.Get, ca: pki.CAPool()}, version, log)
+			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert.Get, ca: pki.CAPool(),
+				containerd: slot.setter(ctx, log.With("component", "build")),
+				activate:   func(ctx context.Context, ns, name string) error { return app.Activate(ctx, reg, ns, name) },
+				touch: func(ctx context.Context, ns, name string) error {
+					return app.Touch(ctx, reg, ns, name, time.Now())
+				}}, version, log)
 		})
 	}
 	err = g.Wait()

@@ -15,6 +15,7 @@ import (
 	"github.com/skiffhq/skiff/netstack/overlay"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/auth/oidc"
+	"github.com/skiffhq/skiff/server/build"
 	"github.com/skiffhq/skiff/server/registry"
 )
 
@@ -73,6 +74,18 @@ type ServerConfig struct {
 	// <data-dir>/audit (default 10 MB per file, 5 rotated files kept).
 	AuditMaxFileMB int `json:"auditMaxFileMB,omitempty"`
 	AuditMaxFiles  int `json:"auditMaxFiles,omitempty"`
+	// AppsDomain is the domain apps answer under: APP.<appsDomain>, on
+	// every node's router (a wildcard DNS record *.<appsDomain> should
+	// point at the nodes). Default <node-ip>.sslip.io, which public DNS
+	// resolves to the node's address. Env SKIFF_APPS_DOMAIN.
+	AppsDomain string `json:"appsDomain,omitempty"`
+	// GitSSHListen is the address of git over SSH (default ":2222";
+	// "none" turns it off). Env SKIFF_GIT_SSH_LISTEN.
+	GitSSHListen string `json:"gitSSHListen,omitempty"`
+	// BuildImages replace the base images of apps without a Dockerfile,
+	// by kind: static, python, node, goBuild, goRun, procfile (e.g. an
+	// image imported on an air-gapped board). --build-image KIND=REF.
+	BuildImages map[string]string `json:"buildImages,omitempty"`
 	// Node configures the embedded agent.
 	Node NodeConfig `json:"node,omitzero"`
 }
@@ -105,7 +118,22 @@ func defaultServerConfig() ServerConfig {
 	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30, ClusterCIDR: "10.42.0.0/16",
 		Overlay: string(overlay.HostGW), WireGuardPort: overlay.DefaultWireGuardPort,
 		ServiceCIDR: registry.DefaultServiceCIDR, ServiceNodePortRange: registry.DefaultNodePortRange,
-		NodeNotReadySeconds: 20, PodEvictionSeconds: 60}
+		NodeNotReadySeconds: 20, PodEvictionSeconds: 60, GitSSHListen: ":2222"}
+}
+
+// recipes are the build recipes with BuildImages laid over the defaults.
+func (c ServerConfig) recipes() (build.Recipes, error) {
+	r := build.DefaultRecipes()
+	fields := map[string]*string{"static": &r.StaticImage, "python": &r.PythonImage, "node": &r.NodeImage,
+		"goBuild": &r.GoBuildImage, "goRun": &r.GoRunImage, "procfile": &r.ProcfileImage}
+	for kind, ref := range c.BuildImages {
+		f, ok := fields[kind]
+		if !ok {
+			return r, fmt.Errorf("buildImages: unknown kind %q; known: static, python, node, goBuild, goRun, procfile", kind)
+		}
+		*f = ref
+	}
+	return r, r.Validate()
 }
 
 // Validate says what is wrong, naming the setting.
@@ -124,6 +152,9 @@ func (c ServerConfig) Validate() error {
 		if err := c.OIDC.Config.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("oidc: %w", err))
 		}
+	}
+	if _, err := c.recipes(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.AuditMaxFileMB < 0 || c.AuditMaxFiles < 0 {
 		errs = append(errs, errors.New("auditMaxFileMB/auditMaxFiles: must not be negative"))
@@ -223,5 +254,11 @@ func (c *ServerConfig) loadEnv(getenv func(string) string) {
 	}
 	if v := getenv("SKIFF_CONTAINERD_SOCKET"); v != "" {
 		c.Node.ContainerdSocket = v
+	}
+	if v := getenv("SKIFF_APPS_DOMAIN"); v != "" {
+		c.AppsDomain = v
+	}
+	if v := getenv("SKIFF_GIT_SSH_LISTEN"); v != "" {
+		c.GitSSHListen = v
 	}
 }

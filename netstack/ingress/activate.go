@@ -28,12 +28,21 @@ func (a *activation) finished() bool {
 // hold waits, up to ActivateTimeout, for the route of req (which has no
 // backends) to get one, starting the app if the route is idle. It
 // returns the route to proxy to, or answers the request itself and
-// returns false.
+// returns false: at once when the app already has MaxHeld requests
+// held, or when a new table marks the route not idle and still gives it
+// no backend (the app was stopped rather than started).
 func (r *Router) hold(w http.ResponseWriter, req *http.Request, st *proxyState) (*route, bool) {
 	if !st.route.Idle || r.cfg.Activate == nil {
 		unavailable(w, st.route.App, "has no instance ready", r.cfg.RetryAfter)
 		return nil, false
 	}
+	app := st.route.App
+	if !r.enterHold(app) {
+		r.log.Warn("too many requests held for an idle app", "app", app, "host", req.Host, "max", r.cfg.MaxHeld)
+		unavailable(w, app, "has too many requests waiting for it to start", r.cfg.RetryAfter)
+		return nil, false
+	}
+	defer r.leaveHold(app)
 	start := time.Now()
 	defer func() { st.held = time.Since(start) }()
 	timeout := time.NewTimer(r.cfg.ActivateTimeout)
@@ -47,19 +56,20 @@ func (r *Router) hold(w http.ResponseWriter, req *http.Request, st *proxyState) 
 			return nil, false
 		case len(rt.Backends) > 0:
 			return rt, true
+		case !rt.Idle:
+			unavailable(w, rt.App, "has no instance ready", r.cfg.RetryAfter)
+			return nil, false
 		}
 		st.route = rt
-		var a *activation
-		var started <-chan struct{}
-		if rt.Idle {
-			if a = r.activation(rt.App, req.Host); a == nil {
-				continue // the table changed meanwhile: look again
-			}
-			if !a.finished() {
-				started = a.done
-			}
+		a := r.activation(rt.App, req.Host)
+		if a == nil {
+			continue // the table changed meanwhile: look again
 		}
-		if a != nil && a.finished() && a.err != nil {
+		var started <-chan struct{}
+		if !a.finished() {
+			started = a.done
+		}
+		if a.finished() && a.err != nil {
 			unavailable(w, rt.App, "could not be started", r.cfg.RetryAfter)
 			return nil, false
 		}
@@ -146,4 +156,33 @@ func (r *Router) forgetActivations(t *Table) {
 			}
 		}
 	}
+}
+
+// enterHold counts a request held for app, refusing one beyond MaxHeld.
+func (r *Router) enterHold(app string) bool {
+	r.amu.Lock()
+	defer r.amu.Unlock()
+	if r.held[app] >= r.cfg.MaxHeld {
+		return false
+	}
+	r.held[app]++
+	return true
+}
+
+func (r *Router) leaveHold(app string) {
+	r.amu.Lock()
+	defer r.amu.Unlock()
+	if r.held[app] > 1 {
+		r.held[app]--
+	} else {
+		delete(r.held, app)
+	}
+}
+
+// Held is how many requests for app are held now, waiting for it to get
+// a backend.
+func (r *Router) Held(app string) int {
+	r.amu.Lock()
+	defer r.amu.Unlock()
+	return r.held[app]
 }

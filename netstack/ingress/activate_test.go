@@ -142,3 +142,63 @@ func TestFailedActivationIsShared(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldAnsweredWhenRouteStopsBeingIdle: a table that marks the held
+// route not idle and gives it no backend (the app was stopped, not
+// started) answers the held requests 503 at once, not after
+// ActivateTimeout.
+func TestHeldAnsweredWhenRouteStopsBeingIdle(t *testing.T) {
+	activated := make(chan struct{}, 1)
+	r := newRouter(t, ingress.Config{ActivateTimeout: 10 * time.Second, Activate: func(context.Context, string) error {
+		activated <- struct{}{}
+		return nil
+	}})
+	r.SetTable(mustTable(t, ingress.Route{Host: "sleepy.example.com", App: "sleepy", Idle: true}))
+	front := serve(t, r)
+	type answer struct {
+		code int
+		body string
+		took time.Duration
+	}
+	got := make(chan answer, 1)
+	go func() {
+		start := time.Now()
+		code, body, _ := do(t, front.Client(), "GET", front.URL, "sleepy.example.com", nil)
+		got <- answer{code, body, time.Since(start)}
+	}()
+	<-activated
+	eventually(t, "the request is held", func() bool { return r.Held("sleepy") == 1 })
+	r.SetTable(mustTable(t, ingress.Route{Host: "sleepy.example.com", App: "sleepy"}))
+	a := <-got
+	if a.code != 503 || !strings.Contains(a.body, "App sleepy has no instance ready") || a.took > 2*time.Second {
+		t.Fatalf("held request = %d %q after %v, want 503 has no instance ready at once", a.code, a.body, a.took)
+	}
+	if n := r.Held("sleepy"); n != 0 {
+		t.Errorf("Held after the answer = %d, want 0", n)
+	}
+}
+
+// TestMaxHeld: beyond MaxHeld held requests for an app, more get a 503 at
+// once; those held are served when the app gets a backend.
+func TestMaxHeld(t *testing.T) {
+	be := echoBackend(t, "woken")
+	r := newRouter(t, ingress.Config{MaxHeld: 2, ActivateTimeout: 10 * time.Second, Activate: func(context.Context, string) error { return nil }})
+	r.SetTable(mustTable(t, ingress.Route{Host: "sleepy.example.com", App: "sleepy", Idle: true}))
+	front := serve(t, r)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			if code, body, _ := do(t, front.Client(), "GET", front.URL, "sleepy.example.com", nil); code != 200 {
+				t.Errorf("held request %d: %d %q, want 200 once the app has a backend", i, code, body)
+			}
+		})
+	}
+	eventually(t, "two requests are held", func() bool { return r.Held("sleepy") == 2 })
+	start := time.Now()
+	code, body, hdr := do(t, front.Client(), "GET", front.URL, "sleepy.example.com", nil)
+	if code != 503 || hdr.Get("Retry-After") == "" || !strings.Contains(body, "too many requests waiting") || time.Since(start) > time.Second {
+		t.Errorf("third request = %d %q after %v, want a 503 at once", code, body, time.Since(start))
+	}
+	r.SetTable(mustTable(t, ingress.Route{Host: "sleepy.example.com", App: "sleepy", Backends: backends(addrOf(be))}))
+	wg.Wait()
+}

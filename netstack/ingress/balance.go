@@ -33,7 +33,8 @@ func (r *Router) acquire(rt *route, skip string) string {
 	return best
 }
 
-// release ends a request counted against addr.
+// release ends a request counted against addr. The last request to a
+// backend no table routes to any more lets go of its pool.
 func (r *Router) release(addr string) {
 	if addr == "" {
 		return
@@ -44,5 +45,8 @@ func (r *Router) release(addr string) {
 		r.inflight[addr] = c - 1
 	} else {
 		delete(r.inflight, addr)
+		if !r.table.Load().backends[addr] {
+			r.retireLocked(addr)
+		}
 	}
 }

@@ -13,7 +13,13 @@ const (
 	DefaultActivateTimeout = 30 * time.Second
 	DefaultDialTimeout     = 5 * time.Second
 	DefaultRetryAfter      = 5 * time.Second
-	defaultIdlePerBackend  = 64
+	// DefaultMaxHeld is how many requests per app may be held while it
+	// starts before more get a 503.
+	DefaultMaxHeld = 1000
+	// DefaultResponseHeaderTimeout bounds the wait for a backend's
+	// response headers.
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	defaultIdlePerBackend        = 64
 )
 
 // Config configures a Router.
@@ -34,6 +40,9 @@ type Config struct {
 	// ActivateTimeout is how long a request is held waiting for an idle
 	// app to get a backend before it gets a 503 (default 30 s).
 	ActivateTimeout time.Duration
+	// MaxHeld is how many requests of one app may be held at once while
+	// it starts; more get a 503 at once (default 1000).
+	MaxHeld int
 
 	// AccessLog, when set, is called once per request after it ends.
 	// It runs on the request's goroutine: keep it quick.
@@ -41,6 +50,11 @@ type Config struct {
 
 	// DialTimeout bounds connecting to a backend (default 5 s).
 	DialTimeout time.Duration
+	// ResponseHeaderTimeout is how long a backend may take to send its
+	// response headers once it has the request before the client gets a
+	// 504 naming the app (default 60 s). It does not bound the body, nor
+	// the answer to a WebSocket upgrade.
+	ResponseHeaderTimeout time.Duration
 	// RetryAfter is the Retry-After of a 503 (default 5 s).
 	RetryAfter time.Duration
 	// FlushInterval is how often a response is flushed to the client
@@ -70,6 +84,12 @@ func (c *Config) Validate() error {
 	if c.RetryAfter < 0 || c.RetryAfter > time.Hour {
 		errs = append(errs, fmt.Errorf("ingress: retry after %v must be between 0 (default 5s) and 1h", c.RetryAfter))
 	}
+	if c.MaxHeld < 0 {
+		errs = append(errs, fmt.Errorf("ingress: max held %d must not be negative (0: default %d)", c.MaxHeld, DefaultMaxHeld))
+	}
+	if c.ResponseHeaderTimeout < 0 || c.ResponseHeaderTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("ingress: response header timeout %v must be between 0 (default 60s) and 1h", c.ResponseHeaderTimeout))
+	}
 	if c.MaxIdleConnsPerBackend < 0 {
 		errs = append(errs, fmt.Errorf("ingress: max idle conns per backend %d must not be negative (0: default 64)", c.MaxIdleConnsPerBackend))
 	}
@@ -85,6 +105,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.MaxHeld == 0 {
+		c.MaxHeld = DefaultMaxHeld
+	}
+	if c.ResponseHeaderTimeout == 0 {
+		c.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
 	}
 	if c.MaxIdleConnsPerBackend == 0 {
 		c.MaxIdleConnsPerBackend = defaultIdlePerBackend

@@ -33,7 +33,17 @@
 // flushed after every write, and request and response bodies are
 // streamed, never buffered whole.
 //
-// The package does not own certificates (ACME lives beside it), the
-// HTTP→HTTPS redirect, or the building of tables from Apps and Endpoints:
-// a controller outside turns those objects into Routes.
+// Each backend has its own keep-alive pool, dropped when no table lists
+// the backend and nothing is in flight to it, so that removing one
+// backend leaves the others' connections alone. A backend that sends no
+// response headers within Config.ResponseHeaderTimeout gets the client a
+// 504; at most Config.MaxHeld requests per app are held while it starts.
+// Router.CloseBackend ends the WebSockets to a drained backend that
+// outlive a rollout's deadline. Router.RedirectHandler serves the :80
+// listener: hosts with a certificate are redirected to HTTPS, except for
+// ACME's HTTP-01 challenges.
+//
+// The package does not own certificates (ACME lives beside it) or the
+// building of tables from Apps and Endpoints: package routes turns those
+// objects into Routes.
 package ingress

@@ -30,6 +30,11 @@ func badGateway(w http.ResponseWriter, app string) {
 		fmt.Sprintf("App %s did not answer this request. Its logs may say why.", html.EscapeString(app)))
 }
 
+func gatewayTimeout(w http.ResponseWriter, app string, after time.Duration) {
+	page(w, http.StatusGatewayTimeout, "App not answering in time",
+		fmt.Sprintf("App %s did not start answering this request within %v. Its logs may say why.", html.EscapeString(app), after))
+}
+
 func page(w http.ResponseWriter, code int, title, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")

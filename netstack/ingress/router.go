@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,19 +19,21 @@ import (
 // host to a backend of the app's route and proxies it there. It is safe
 // for concurrent use; SetTable may be called at any time.
 type Router struct {
-	cfg       Config
-	log       *slog.Logger
-	proxy     *httputil.ReverseProxy
-	transport *http.Transport
+	cfg   Config
+	log   *slog.Logger
+	proxy *httputil.ReverseProxy
 
 	table   atomic.Pointer[Table]
 	changed atomic.Pointer[chan struct{}] // closed and replaced by every SetTable
 
 	mu       sync.Mutex
-	inflight map[string]int // backend addr -> requests proxied to it and not finished
+	inflight map[string]int                       // backend addr -> requests proxied to it and not finished
+	pools    map[string]*pool                     // backend addr -> its transports
+	upgraded map[string]map[*proxyState]io.Closer // backend addr -> its upgraded connections
 
 	amu        sync.Mutex
 	activating map[string]*activation // app -> its current activation
+	held       map[string]int         // app -> requests held for it
 }
 
 // New returns a Router with an empty table: every request gets a 404
@@ -44,25 +47,22 @@ func New(cfg Config) (*Router, error) {
 		cfg:        cfg,
 		log:        cfg.Log.With("component", "ingress"),
 		inflight:   make(map[string]int),
+		pools:      make(map[string]*pool),
+		upgraded:   make(map[string]map[*proxyState]io.Closer),
 		activating: make(map[string]*activation),
-	}
-	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	r.transport = &http.Transport{
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          0, // no overall limit; per backend below
-		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerBackend,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true, // pass encodings through untouched
+		held:       make(map[string]int),
 	}
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite:       r.rewrite,
-		Transport:     &retryTransport{r: r, base: r.transport},
+		Transport:     &retryTransport{r: r, base: backendTransport{r}},
 		FlushInterval: cfg.FlushInterval,
 		ErrorHandler:  r.proxyError,
 		ModifyResponse: func(res *http.Response) error {
 			if st := stateOf(res.Request.Context()); st != nil {
 				st.upstream = res.StatusCode
+				if c, ok := res.Body.(io.ReadWriteCloser); ok && res.StatusCode == http.StatusSwitchingProtocols {
+					r.trackUpgrade(st, c)
+				}
 			}
 			return nil
 		},
@@ -88,11 +88,15 @@ func (r *Router) SetTable(t *Table) {
 	ch := make(chan struct{})
 	close(*r.changed.Swap(&ch))
 	r.forgetActivations(t)
-	if removedBackend(old, t) {
-		// Idle keep-alive connections to a removed backend would only
-		// ever fail; in-use ones are not touched.
-		r.transport.CloseIdleConnections()
+	// Idle keep-alive connections to a removed backend would only ever
+	// fail; in-use ones, and other backends' idle ones, are not touched.
+	r.mu.Lock()
+	for addr := range old.backends {
+		if !t.backends[addr] {
+			r.retireLocked(addr)
+		}
 	}
+	r.mu.Unlock()
 }
 
 // Table returns the table in use.
@@ -101,7 +105,8 @@ func (r *Router) Table() *Table { return r.table.Load() }
 // InFlight is how many requests proxied to backend addr have not
 // finished (an upgraded WebSocket counts until it closes). A rollout
 // controller removes a backend with SetTable, waits for InFlight to reach
-// 0, then stops it.
+// 0 (calling CloseBackend when its drain deadline passes first), then
+// stops it.
 func (r *Router) InFlight(addr string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -110,7 +115,13 @@ func (r *Router) InFlight(addr string) int {
 
 // Close closes idle connections to backends. Requests in flight are not
 // touched: shut the http.Server down first.
-func (r *Router) Close() { r.transport.CloseIdleConnections() }
+func (r *Router) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.pools {
+		p.closeIdle()
+	}
+}
 
 // Server returns an http.Server for the router with the timeouts a
 // public listener needs, serving HTTP/1.1 and, over TLS, HTTP/2. Serve a
@@ -152,7 +163,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		st.route = rt
 	}
 	st.addr = r.acquire(rt, "")
-	defer func() { r.release(st.addr) }()
+	defer func() {
+		r.untrackUpgrade(st)
+		r.release(st.addr)
+	}()
 	r.proxy.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), stateKey{}, st)))
 }
 
@@ -163,6 +177,7 @@ type proxyState struct {
 	route    *route
 	addr     string // the backend it is counted against
 	retried  bool
+	upgraded bool // the backend answered 101: its connection is tracked
 	held     time.Duration
 	gone     bool // the client went away before the backend answered
 	upstream int  // the backend's status
@@ -224,8 +239,24 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error)
 		w.WriteHeader(http.StatusBadGateway)
 		return
 	}
+	if headerTimeout(err) {
+		r.log.Warn("backend sent no response headers in time", "app", st.route.App, "host", req.Host, "backend", st.addr, "method", req.Method, "path", req.URL.Path, "timeout", r.cfg.ResponseHeaderTimeout)
+		gatewayTimeout(w, st.route.App, r.cfg.ResponseHeaderTimeout)
+		return
+	}
 	r.log.Warn("proxy to backend", "app", st.route.App, "host", req.Host, "backend", st.addr, "method", req.Method, "path", req.URL.Path, "err", err)
 	badGateway(w, st.route.App)
+}
+
+// headerTimeout reports whether err is the transport's
+// ResponseHeaderTimeout: a timeout that is not a dial's.
+func headerTimeout(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // retryTransport sends a request once more, to another backend of the
@@ -267,31 +298,6 @@ func retryable(req *http.Request, err error) bool {
 	}
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
-}
-
-// removedBackend reports whether old routes to a backend that t does not.
-func removedBackend(old, t *Table) bool {
-	if old == nil {
-		return false
-	}
-	now := make(map[string]bool)
-	for _, m := range []map[string]*route{t.exact, t.wildcard} {
-		for _, rt := range m {
-			for _, b := range rt.Backends {
-				now[b.Addr] = true
-			}
-		}
-	}
-	for _, m := range []map[string]*route{old.exact, old.wildcard} {
-		for _, rt := range m {
-			for _, b := range rt.Backends {
-				if !now[b.Addr] {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // bufferPool lends the 32 KiB copy buffers of the proxy.

@@ -42,6 +42,7 @@ type Route struct {
 type Table struct {
 	exact    map[string]*route // lowercased host
 	wildcard map[string]*route // lowercased suffix after "*."
+	backends map[string]bool   // every backend addr of every route
 	n        int
 }
 
@@ -54,7 +55,7 @@ type route struct {
 // NewTable checks routes and indexes them by host. Every host may appear
 // once; a backend may appear once per route.
 func NewTable(routes []Route) (*Table, error) {
-	t := &Table{exact: make(map[string]*route), wildcard: make(map[string]*route)}
+	t := &Table{exact: make(map[string]*route), wildcard: make(map[string]*route), backends: make(map[string]bool)}
 	owner := make(map[string]string, len(routes)) // normalized host -> app
 	var errs []error
 	for i, rt := range routes {
@@ -83,6 +84,9 @@ func NewTable(routes []Route) (*Table, error) {
 		r := &route{Route: rt}
 		r.Host = key
 		r.Backends = append([]Backend(nil), rt.Backends...)
+		for _, b := range rt.Backends {
+			t.backends[b.Addr] = true
+		}
 		if wild {
 			t.wildcard[host] = r
 		} else {

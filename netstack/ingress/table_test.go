@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skiffhq/skiff/netstack/ingress"
 )
@@ -84,6 +85,8 @@ func TestConfigValidate(t *testing.T) {
 		{"huge dial timeout", ingress.Config{DialTimeout: 1 << 62}, "dial timeout"},
 		{"negative retry after", ingress.Config{RetryAfter: -1}, "retry after"},
 		{"negative idle conns", ingress.Config{MaxIdleConnsPerBackend: -1}, "max idle conns"},
+		{"negative max held", ingress.Config{MaxHeld: -1}, "max held"},
+		{"huge response header timeout", ingress.Config{ResponseHeaderTimeout: 2 * time.Hour}, "response header timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

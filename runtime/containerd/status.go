@@ -12,9 +12,12 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/skiffhq/skiff/runtime/container"
+	"github.com/skiffhq/skiff/server/api/errdefs"
 )
 
-// List returns every skiff container, sorted by ID. On the way it heals
+// List returns every skiff container, sorted by ID: those made for pods
+// (a build's RUN steps share the namespace and are not listed, or the
+// agent would take them for strays and remove them). On the way it heals
 // what it sees: it re-attaches the output of running containers nobody
 // copies (after a new Runtime, or a containerd restart) and records the
 // end of tasks that exited unseen.
@@ -35,6 +38,9 @@ func (r *Runtime) List(ctx context.Context) ([]container.Status, error) {
 	out := make([]container.Status, 0, len(cs))
 	seen := make(map[string]bool, len(cs))
 	for _, c := range cs {
+		if c.Labels[container.LabelPodUID] == "" {
+			continue
+		}
 		seen[c.ID] = true
 		out = append(out, r.heal(ctx, c, procs[c.ID]))
 	}
@@ -55,6 +61,9 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (container.Status, err
 	c, err := r.c.ContainerService().Get(ctx, id)
 	if err != nil {
 		return container.Status{}, fmt.Errorf("inspect container %q: %w", id, classify(err))
+	}
+	if c.Labels[container.LabelPodUID] == "" {
+		return container.Status{}, fmt.Errorf("container %q is not a pod's (a build step's): %w", id, errdefs.ErrNotFound)
 	}
 	var p *task.Process
 	resp, err := r.c.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})

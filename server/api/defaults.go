@@ -57,6 +57,13 @@ func Default(obj Object) {
 			o.PreemptionPolicy = &p
 		}
 
+	case *App:
+		defaultApp(o)
+	case *Build:
+		defaultBuild(o)
+	case *Release:
+		defaultRelease(o)
+
 	case *User, *Role, *RoleBinding:
 		// Nothing to fill: whoever writes these says every field. An
 		// unset subject kind or verb is an error, not a guess, since a

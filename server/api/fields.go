@@ -38,6 +38,12 @@ func SelectableFields(obj Object) map[string]string {
 		f["type"] = o.Type
 	case *Secret:
 		f["type"] = string(o.Type)
+	case *Build:
+		f["spec.app"] = o.Spec.App
+		f["status.phase"] = string(o.Status.Phase)
+	case *Release:
+		f["spec.app"] = o.Spec.App
+		f["status.phase"] = string(o.Status.Phase)
 	}
 	return f
 }

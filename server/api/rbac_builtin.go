@@ -21,12 +21,13 @@ var readVerbs = []string{"get", "list", "watch"}
 //   - admin: every verb on every resource.
 //   - developer: every verb on every namespaced kind (pods, workloads,
 //     services, configmaps, secrets, claims, events …) and its status,
-//     on the pods' log, exec and portforward, and on apps (push included);
+//     on the pods' log, exec and portforward, and on builds' logs (apps
+//     are a namespaced kind: push included);
 //     reading the cluster-scoped kinds (nodes, namespaces,
 //     priorityclasses …) but users, roles and rolebindings. Not
 //     pods/privileged: privileged pods stay an admin's.
-//   - viewer: reading every kind but secrets (and their status), and
-//     apps; getting pods' logs. No exec, no port-forward, no writes.
+//   - viewer: reading every kind but secrets (and their status); getting
+//     pods' and builds' logs. No exec, no port-forward, no writes.
 func BuiltInRoles() []*Role {
 	var namespaced, clusterRead, viewable []string
 	for _, k := range kinds {
@@ -43,8 +44,7 @@ func BuiltInRoles() []*Role {
 			viewable = append(viewable, res...)
 		}
 	}
-	developerWrite := append(namespaced, "pods/log", "pods/exec", "pods/portforward", "apps")
-	viewable = append(viewable, "apps")
+	developerWrite := append(namespaced, "pods/log", "pods/exec", "pods/portforward", "builds/log")
 	return []*Role{
 		builtInRole(RoleAdmin, "Everything, everywhere: every verb on every resource.",
 			PolicyRule{Verbs: []string{"*"}, Resources: []string{"*"}}),
@@ -53,7 +53,7 @@ func BuiltInRoles() []*Role {
 			PolicyRule{Verbs: readVerbs, Resources: clusterRead}),
 		builtInRole(RoleViewer, "Read everything but secrets, and pods' logs; change nothing.",
 			PolicyRule{Verbs: readVerbs, Resources: viewable},
-			PolicyRule{Verbs: []string{"get"}, Resources: []string{"pods/log"}}),
+			PolicyRule{Verbs: []string{"get"}, Resources: []string{"pods/log", "builds/log"}}),
 	}
 }
 

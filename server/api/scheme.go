@@ -44,6 +44,9 @@ var kinds = []Kind{
 	{Kind: "User", APIVersion: "skiff.dev/v1", Resource: "users", HasStatus: true, New: func() Object { return &User{} }},
 	{Kind: "Role", APIVersion: "skiff.dev/v1", Resource: "roles", New: func() Object { return &Role{} }},
 	{Kind: "RoleBinding", APIVersion: "skiff.dev/v1", Resource: "rolebindings", New: func() Object { return &RoleBinding{} }},
+	{Kind: "App", APIVersion: "skiff.dev/v1", Resource: "apps", Namespaced: true, HasStatus: true, New: func() Object { return &App{} }},
+	{Kind: "Build", APIVersion: "skiff.dev/v1", Resource: "builds", Namespaced: true, HasStatus: true, New: func() Object { return &Build{} }},
+	{Kind: "Release", APIVersion: "skiff.dev/v1", Resource: "releases", ShortNames: []string{"rel"}, Namespaced: true, HasStatus: true, New: func() Object { return &Release{} }},
 }
 
 // Kinds returns every kind, in a stable order.

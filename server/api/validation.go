@@ -14,8 +14,8 @@ import (
 // first: Validate accepts an unset field that Default would fill.
 //
 // The rules per kind are in validation_core.go, validation_pod.go,
-// validation_apps.go, validation_batch.go and validation_rbac.go; the
-// rules for updates in validation_update.go.
+// validation_apps.go, validation_batch.go, validation_rbac.go and
+// validation_paas.go; the rules for updates in validation_update.go.
 func Validate(obj Object) FieldErrors {
 	k, err := KindOf(obj)
 	if err != nil {
@@ -23,7 +23,7 @@ func Validate(obj Object) FieldErrors {
 	}
 	nameFn := IsDNS1123Subdomain
 	switch obj.(type) {
-	case *Namespace, *Service:
+	case *Namespace, *Service, *App:
 		nameFn = IsDNS1123Label
 	}
 	errs := validateObjectMeta(obj.GetObjectMeta(), k.Namespaced, nameFn, "metadata")
@@ -73,6 +73,12 @@ func Validate(obj Object) FieldErrors {
 		errs = append(errs, validateRole(o)...)
 	case *RoleBinding:
 		errs = append(errs, validateRoleBinding(o)...)
+	case *App:
+		errs = append(errs, validateApp(o)...)
+	case *Build:
+		errs = append(errs, validateBuild(o)...)
+	case *Release:
+		errs = append(errs, validateRelease(o)...)
 	}
 	return errs
 }

@@ -23,6 +23,7 @@ var ruleSubresources = []string{
 	"pods/exec",        // create: a command in a container
 	"pods/portforward", // create: a connection to a pod's port
 	"pods/privileged",  // create, update: a pod (or template) that asks for privilege
+	"builds/log",       // get: a build's log
 }
 
 // rulePseudoResources are the resources of APIs that serve no objects.
@@ -30,7 +31,6 @@ var rulePseudoResources = []string{
 	"apitokens", // the caller's API tokens
 	"sessions",  // sign-in sessions
 	"audit",     // the audit log
-	"apps",      // apps, and push (git push) to them
 }
 
 // reservedGroupPrefix starts the groups the server gives its own parts

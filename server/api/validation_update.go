@@ -64,6 +64,10 @@ func ValidateUpdate(old, new Object) FieldErrors {
 		}
 	case *PriorityClass:
 		errs = append(errs, validatePriorityClassUpdate(old.(*PriorityClass), n)...)
+	case *Build:
+		errs = append(errs, immutableSpec("spec", &old.(*Build).Spec, &n.Spec, "a build never changes; push again or start a new build")...)
+	case *Release:
+		errs = append(errs, immutableSpec("spec", &old.(*Release).Spec, &n.Spec, "a release never changes; make a new release")...)
 	}
 	return errs
 }

@@ -24,10 +24,12 @@ import (
 
 	"github.com/skiffhq/skiff/server/accounts"
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/apps"
 	"github.com/skiffhq/skiff/server/audit"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/auth/oidc"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/gitpush"
 	"github.com/skiffhq/skiff/server/nodelease"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store"
@@ -127,7 +129,12 @@ func startAccountsServerWith(tb testing.TB, cfg acctConfig) *acctServer {
 	if cfg.provider != nil {
 		p = cfg.provider(u)
 	}
-	srv, err := New(Config{Backend: reg, Auth: accts, Accounts: accts, Audit: al, OIDC: p,
+	appSvc, err := apps.New(apps.Config{Backend: reg, BuildDir: filepath.Join(dir, "builds"), Log: cfg.log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	appsCfg := &AppsConfig{Service: appSvc, Repos: &gitpush.Repos{Root: filepath.Join(dir, "git"), HookCommand: []string{"false"}}}
+	srv, err := New(Config{Backend: reg, Auth: accts, Accounts: accts, Audit: al, OIDC: p, Apps: appsCfg,
 		Failures: cfg.failures, Leases: nodelease.New(nil), Log: cfg.log,
 		Network: &client.ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", Overlay: "vxlan"}})
 	if err != nil {
@@ -312,6 +319,9 @@ func allRoutes() []routeCase {
 	}
 	return append(cs,
 		routeCase{method: "GET", path: "/api/v1/namespaces/team-b/pods/x/log", namespace: "team-b"},
+		routeCase{method: "GET", path: "/api/v1/namespaces/team-b/builds/x/log", namespace: "team-b"},
+		routeCase{method: "POST", path: "/api/v1/namespaces/team-b/apps/x/config", body: `{"set":{"A":"1"}}`, write: true, namespace: "team-b"},
+		routeCase{method: "POST", path: "/api/v1/namespaces/team-b/apps/x/rollback", body: `{}`, write: true, namespace: "team-b"},
 		routeCase{method: "GET", path: "/api/v1/namespaces/team-b/pods/x/exec?command=sh", namespace: "team-b", write: true},
 		routeCase{method: "GET", path: "/api/v1/nodes/x/lease"},
 		routeCase{method: "PUT", path: "/api/v1/nodes/x/lease", body: `{"leaseDurationSeconds":10}`, write: true},
@@ -322,6 +332,9 @@ func allRoutes() []routeCase {
 		routeCase{method: "GET", path: "/auth/v1/tokens", self: true},
 		routeCase{method: "POST", path: "/auth/v1/tokens", body: `{"name":"ci","role":"viewer"}`, self: true},
 		routeCase{method: "DELETE", path: "/auth/v1/tokens/abcdefgh", self: true},
+		routeCase{method: "GET", path: "/auth/v1/sshkeys", self: true},
+		routeCase{method: "POST", path: "/auth/v1/sshkeys", body: `{"name":"laptop","publicKey":"not a key"}`, self: true},
+		routeCase{method: "DELETE", path: "/auth/v1/sshkeys/abcdefgh", self: true},
 		routeCase{method: "GET", path: "/auth/v1/sessions", self: true},
 		routeCase{method: "DELETE", path: "/auth/v1/sessions/abcdefgh", self: true},
 		routeCase{method: "GET", path: "/whoami", any: true},

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -24,6 +25,7 @@ import (
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/auth/oidc"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/gitpush"
 	"github.com/skiffhq/skiff/server/nodelease"
 )
 
@@ -64,7 +66,9 @@ type Config struct {
 	// Audit, when set, records who did what (writes, refusals, sign-ins,
 	// logs and exec) and answers GET /audit/v1/events.
 	Audit *audit.Log
-	Log   *slog.Logger
+	// Apps, when set, serves git push at /git/ and the app routes.
+	Apps *AppsConfig
+	Log  *slog.Logger
 }
 
 // VersionInfo is the answer of GET /version.
@@ -107,6 +111,8 @@ type Server struct {
 	authz     auth.Authorizer
 	oidc      *oidc.Provider
 	audit     *audit.Log
+	apps      *AppsConfig
+	git       *gitpush.Handler // nil without apps
 	log       *slog.Logger
 	handler   http.Handler
 	routes    []string // "METHOD /path", for the test that every route is authorized
@@ -167,10 +173,25 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/api/v1/namespaces/:namespace/pods/:name/exec", s.podExec)
 	e.Any("/api/v1/*", s.serveObjects)
 	s.signInRoutes(e)
+	if cfg.Apps != nil {
+		if err := s.setUpApps(e, cfg.Apps); err != nil {
+			return nil, err
+		}
+	}
 	for _, r := range e.Router().Routes() {
 		s.routes = append(s.routes, r.Method+" "+r.Path)
 	}
-	s.handler = s.authenticate(e)
+	api := s.authenticate(e)
+	s.handler = api
+	if s.git != nil {
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/git/") {
+				s.serveGit(w, r)
+				return
+			}
+			api.ServeHTTP(w, r)
+		})
+	}
 	return s, nil
 }
 
@@ -373,6 +394,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	if s.git != nil {
+		go func() {
+			if err := s.git.Run(ctx); err != nil {
+				s.log.Error("git hooks stopped: pushes are refused", "err", err)
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("apiserver: %w", err)

@@ -50,6 +50,7 @@ func (s *Server) signInRoutes(e *echo.Echo) {
 	e.GET("/auth/v1/tokens", s.listTokens)
 	e.POST("/auth/v1/tokens", s.createToken)
 	e.DELETE("/auth/v1/tokens/:id", s.revokeToken)
+	s.sshKeyRoutes(e)
 	e.POST("/auth/v1/users/:name/password", s.setPassword)
 	e.POST("/auth/v1/users/:name/invite", s.newInvite)
 	e.GET("/audit/v1/events", s.auditEvents)

@@ -20,9 +20,30 @@ import (
 // directory and user), and, for COPY and ADD from the build context, the
 // path, mode and content of every source file contextDir's .dockerignore
 // lets through; COPY --from a stage mixes in that stage's last key. An image
-// base is keyed by its reference as written: the executor should mix in the
-// digest it resolves, since a tag moves.
+// base is keyed by its reference as written, since a tag moves: a builder,
+// which resolves references, uses [Plan.CacheKeysWith] to key it by digest.
 func (p *Plan) CacheKeys(contextDir string) ([]string, error) {
+	return p.CacheKeysWith(contextDir, KeyOptions{})
+}
+
+// KeyOptions are what [Plan.CacheKeysWith] mixes into the keys beyond the
+// Dockerfile and the build context.
+type KeyOptions struct {
+	// ImageDigest, when set, returns the digest an image reference (a FROM
+	// base or a COPY --from image) resolves to for the platform (the
+	// stage's --platform, or "" for the build's). It is called only for the
+	// stages the last one needs (Stage.Needed); the keys of the others are
+	// keyed by reference. An error stops CacheKeysWith.
+	ImageDigest func(ref, platform string) (string, error)
+	// Platform is the build's platform, such as "linux/arm64/v8": the same
+	// Dockerfile gives other layers on another architecture.
+	Platform string
+}
+
+// CacheKeysWith is CacheKeys with the resolved image digests and the build
+// platform mixed into the key of every step, so that a moved tag or another
+// architecture misses the cache.
+func (p *Plan) CacheKeysWith(contextDir string, opts KeyOptions) ([]string, error) {
 	cx, err := openContext(contextDir)
 	if err != nil {
 		return nil, err
@@ -30,7 +51,30 @@ func (p *Plan) CacheKeys(contextDir string) ([]string, error) {
 	keys := make([]string, 0, len(p.Steps()))
 	stageEnd := make([]string, len(p.Stages))
 	for i, st := range p.Stages {
+		digestOf := func(line int, what, ref string) (string, error) {
+			if opts.ImageDigest == nil || !st.Needed || strings.EqualFold(ref, "scratch") {
+				return "", nil
+			}
+			d, err := opts.ImageDigest(ref, st.Platform)
+			if err != nil {
+				return "", fmt.Errorf("line %d: %s%s: %w", line, what, ref, err)
+			}
+			return d, nil
+		}
+		d := ""
+		if st.BaseStage < 0 {
+			var err error
+			if d, err = digestOf(st.Line, "FROM ", st.From); err != nil {
+				return nil, err
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
 		parent := hashStrings("FROM", st.From, st.Platform)
+		if d != "" || opts.Platform != "" {
+			parent = hashStrings(parent, d, opts.Platform)
+		}
 		if st.BaseStage >= 0 {
 			parent = stageEnd[st.BaseStage]
 		}
@@ -41,6 +85,13 @@ func (p *Plan) CacheKeys(contextDir string) ([]string, error) {
 			case step.FromStage >= 0:
 				extra = "stage:" + stageEnd[step.FromStage]
 			case step.FromImage != "":
+				d, err := digestOf(step.Line, string(step.Kind)+" --from=", step.FromImage)
+				if err != nil {
+					return nil, err
+				}
+				if d != "" {
+					extra = "image:" + d
+				}
 			default:
 				h, err := cx.hashSources(step.Args)
 				if err != nil {
@@ -175,8 +226,11 @@ func (cx *buildContext) hashSources(sources []string) (string, error) {
 			}
 		}
 		if n == 0 && !wildcard && rel != "" {
-			if _, err := os.Lstat(filepath.Join(cx.dir, filepath.FromSlash(rel))); err == nil {
-				return "", fmt.Errorf("source %q is excluded by .dockerignore; remove its pattern there or drop it from the instruction", src)
+			if cx.existsInside(rel) {
+				if cx.ignore.Excluded(rel) {
+					return "", fmt.Errorf("source %q is excluded by .dockerignore; remove its pattern there or drop it from the instruction", src)
+				}
+				return "", fmt.Errorf("source %q goes through a symlink in the build context; name the path the link points to", src)
 			}
 			return "", fmt.Errorf("source %q is not in the build context", src)
 		}
@@ -273,4 +327,17 @@ func (cx *buildContext) fileHash(rel string) (string, error) {
 	sum := hex.EncodeToString(h.Sum(nil))
 	cx.hashes[rel] = sum
 	return sum, nil
+}
+
+// existsInside reports whether rel names something in the context, resolving
+// symlinks along it only inside the context: a link partway along the path
+// that leads out of the repository does not count.
+func (cx *buildContext) existsInside(rel string) bool {
+	root, err := os.OpenRoot(cx.dir)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	_, err = root.Lstat(filepath.FromSlash(rel))
+	return err == nil
 }

@@ -186,3 +186,71 @@ func BenchmarkCacheKeys(b *testing.B) {
 		}
 	}
 }
+
+// TestCacheKeysSymlinkPartwayOutOfContext: a source whose path goes through
+// a symlink leading out of the repository is not in the build context.
+func TestCacheKeysSymlinkPartwayOutOfContext(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "out")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseDockerfile(strings.NewReader("FROM x\nCOPY out/secret /s\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.CacheKeys(dir)
+	if err == nil || !strings.Contains(err.Error(), "is not in the build context") {
+		t.Errorf("CacheKeys: got %v, want \"is not in the build context\"", err)
+	}
+	// A link inside the context gets an error that says so.
+	writeTree(t, dir, map[string]string{"real/b": "b"})
+	if err := os.Symlink("real", filepath.Join(dir, "in")); err != nil {
+		t.Fatal(err)
+	}
+	p, err = ParseDockerfile(strings.NewReader("FROM x\nCOPY in/b /b\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = p.CacheKeys(dir); err == nil || !strings.Contains(err.Error(), "goes through a symlink") {
+		t.Errorf("CacheKeys through a link inside: got %v, want \"goes through a symlink\"", err)
+	}
+}
+
+// TestCacheKeysWithDigest: the resolved digest and the platform change the
+// keys of every step; an unneeded stage's image is not resolved.
+func TestCacheKeysWithDigest(t *testing.T) {
+	p, err := ParseDockerfile(strings.NewReader("FROM gone AS unused\nRUN x\nFROM base\nRUN a\nCOPY --from=img /f /f\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func(digests map[string]string, platform string) []string {
+		t.Helper()
+		k, err := p.CacheKeysWith(t.TempDir(), KeyOptions{Platform: platform, ImageDigest: func(ref, _ string) (string, error) {
+			d, ok := digests[ref]
+			if !ok {
+				return "", fmt.Errorf("image %s not resolved", ref)
+			}
+			return d, nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a := keys(map[string]string{"base": "sha256:1", "img": "sha256:9"}, "linux/amd64")
+	b := keys(map[string]string{"base": "sha256:2", "img": "sha256:9"}, "linux/amd64")
+	c := keys(map[string]string{"base": "sha256:1", "img": "sha256:9"}, "linux/arm64")
+	d := keys(map[string]string{"base": "sha256:1", "img": "sha256:8"}, "linux/amd64")
+	for i := 1; i < 3; i++ {
+		if a[i] == b[i] || a[i] == c[i] {
+			t.Errorf("step %d: the key does not change with the base digest or platform", i)
+		}
+	}
+	if a[1] != d[1] || a[2] == d[2] {
+		t.Errorf("COPY --from image digest: got keys %v and %v, want only the COPY's to differ", a, d)
+	}
+}

@@ -1,11 +1,14 @@
 package build
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Kind is the kind of app Detect finds in a source tree with no Dockerfile.
@@ -28,7 +31,9 @@ var ErrUndetected = errors.New("cannot tell how to build this app: add a Dockerf
 //   - Go first: go.mod is an unambiguous server-side signal, and Go
 //     repositories often carry a package.json for front-end tooling.
 //   - Python before Node: Django and Flask apps often have a package.json
-//     for their assets; Node apps rarely have Python manifests.
+//     for their assets. But a package.json with a start script, or a
+//     Python manifest with no .py file at the root (a requirements.txt for
+//     build tooling), makes it a Node app (see nodeOverPython).
 //   - Node before static: a Node app's public/index.html is an asset, not
 //     the whole app.
 //   - Static before Procfile-only: an index.html with a Procfile is still
@@ -59,12 +64,21 @@ func Detect(contextDir string) (Kind, error) {
 	}
 	for _, d := range detectOrder {
 		for _, f := range d.files {
-			ok, err := isFile(filepath.Join(contextDir, filepath.FromSlash(f)))
+			ok, err := isFileIn(contextDir, f)
 			if err != nil {
 				return "", fmt.Errorf("detect app kind: %w", err)
 			}
 			if !ok {
 				continue
+			}
+			if d.kind == KindPython {
+				node, err := nodeOverPython(contextDir)
+				if err != nil {
+					return "", err
+				}
+				if node {
+					return KindNode, nil
+				}
 			}
 			if d.kind == KindProcfile {
 				procs, err := readProcfile(contextDir)
@@ -81,13 +95,50 @@ func Detect(contextDir string) (Kind, error) {
 	return "", ErrUndetected
 }
 
-func isFile(p string) (bool, error) {
-	info, err := os.Stat(p)
+// nodeOverPython reports whether a tree with a Python manifest is a Node
+// app after all: it has a package.json, and that has a start script or
+// there is no .py file at the root.
+func nodeOverPython(contextDir string) (bool, error) {
+	f, err := openInContext(contextDir, "package.json")
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("detect app kind: %w", err)
+	}
+	defer f.Close()
+	var pkg struct {
+		Scripts map[string]any `json:"scripts"`
+	}
+	// A package.json that does not parse says nothing about start.
+	if json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&pkg) == nil {
+		if s, ok := pkg.Scripts["start"].(string); ok && strings.TrimSpace(s) != "" {
+			return true, nil
+		}
+	}
+	py, err := filepath.Glob(filepath.Join(contextDir, "*.py"))
+	if err != nil {
+		return false, fmt.Errorf("detect app kind: %w", err)
+	}
+	return len(py) == 0, nil
+}
+
+// isFileIn reports whether rel is a regular file in the build context
+// dir, following symlinks only inside it: a go.mod linking out of the
+// repository does not make it a Go app.
+func isFileIn(dir, rel string) (bool, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return false, err
+	}
+	defer root.Close()
+	info, err := root.Stat(filepath.FromSlash(rel))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
 	case err != nil:
-		return false, err
+		// Out of the context (a symlink leading out) counts as absent.
+		return false, nil
 	}
 	return info.Mode().IsRegular(), nil
 }

@@ -18,9 +18,11 @@ func TestDetect(t *testing.T) {
 		{"python-requirements", KindPython},
 		{"python-pyproject", KindPython},
 		{"python-pipfile", KindPython},
-		{"python-with-package-json", KindPython},
-		{"python-no-web", KindPython}, // detected; the recipe asks for web
-		{"node", KindNode},            // public/index.html is an asset
+		{"python-with-package-json", KindPython}, // app.py at the root
+		{"node-with-requirements", KindNode},     // package.json has a start script
+		{"node-requirements-no-py", KindNode},    // no .py file at the root
+		{"python-no-web", KindPython},            // detected; the recipe asks for web
+		{"node", KindNode},                       // public/index.html is an asset
 		{"node-no-lock", KindNode},
 		{"static-root", KindStatic},
 		{"static-public", KindStatic},

@@ -1,13 +1,15 @@
-// Package build turns an app's source into a build plan: it parses a
+// Package build turns an app's source into an image: it parses a
 // Dockerfile into stages of ordered steps with their cache keys and the final
 // image configuration, detects the kind of app when there is no Dockerfile,
-// reads Procfiles, and writes the Dockerfile recipe for each detected kind.
+// reads Procfiles, and writes the Dockerfile recipe for each detected kind;
+// its executor, [Builder], runs a [Plan] step by step on containerd
+// snapshots and writes the OCI image into containerd.
 //
-// It owns everything about a build that needs no container runtime. It does
-// not pull images, run steps, or write snapshots: the executor does, step by
-// step, from a [Plan].
+// The planning half needs no container runtime. The executor uses the
+// containerd client directly (never skiff's runtime package); it does not
+// pull by itself (Builder.Pull does, when set) or run the image.
 //
-//	source dir ──► Dockerfile? ──yes──► ParseDockerfile ──► Plan ──► executor
+//	source dir ──► Dockerfile? ──yes──► ParseDockerfileWith ──► Plan ──► Builder.Build ──► image
 //	                   │no                     ▲
 //	                   ▼                       │
 //	               Detect ──► Kind ──► Recipes.Dockerfile (text)

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -96,7 +96,7 @@ func (r Recipes) Dockerfile(kind Kind, contextDir string) (string, error) {
 		return "CMD " + string(b), nil
 	}
 	has := func(f string) bool {
-		ok, _ := isFile(filepath.Join(contextDir, filepath.FromSlash(f)))
+		ok, _ := isFileIn(contextDir, f)
 		return ok
 	}
 	port := strconv.Itoa(r.Port)
@@ -110,14 +110,19 @@ func (r Recipes) Dockerfile(kind Kind, contextDir string) (string, error) {
 	var c string
 	switch kind {
 	case KindStatic:
-		src := "."
-		if !has("index.html") {
-			src = "public/"
-		}
 		if c, err = cmd([]string{"/bin/sh", "-c", `exec httpd -f -v -p "$PORT" -h /www`}); err != nil {
 			return "", err
 		}
-		w("FROM "+r.StaticImage, "COPY "+src+" /www/")
+		w("FROM " + r.StaticImage)
+		if has("index.html") {
+			copies, err := webRootCopies(contextDir)
+			if err != nil {
+				return "", err
+			}
+			w(copies...)
+		} else {
+			w("COPY public/ /www/")
+		}
 	case KindPython:
 		if c, err = cmd(nil); err != nil {
 			return "", err
@@ -170,4 +175,46 @@ func (r Recipes) Dockerfile(kind Kind, contextDir string) (string, error) {
 	}
 	w("ENV PORT="+port, "EXPOSE "+port, c)
 	return b.String(), nil
+}
+
+// notServed are the root entries of a static site that are the repository's
+// or skiff's, not the site's: they are not copied into the web root, where
+// httpd would serve them.
+var notServed = map[string]bool{
+	"Procfile": true, "Dockerfile": true, ".dockerignore": true,
+	".git": true, ".gitignore": true, ".gitattributes": true, ".gitmodules": true,
+	".github": true, ".gitlab-ci.yml": true, ".hg": true, ".svn": true,
+	".env": true, ".skiff": true,
+}
+
+// webRootCopies are the COPY lines of a static site served from the
+// repository root: the files in one instruction, each directory in its own
+// (COPY of a directory copies its contents), leaving out notServed.
+func webRootCopies(contextDir string) ([]string, error) {
+	ents, err := os.ReadDir(contextDir)
+	if err != nil {
+		return nil, fmt.Errorf("static app: %w", err)
+	}
+	var files []string
+	var lines []string
+	for _, e := range ents {
+		name := e.Name()
+		if notServed[name] {
+			continue
+		}
+		// COPY has no escape for wildcard characters: "?" matches each of
+		// them, and the name itself.
+		name = strings.NewReplacer("*", "?", "[", "?", "]", "?").Replace(name)
+		if e.IsDir() {
+			b, _ := json.Marshal([]string{name, "/www/" + name + "/"})
+			lines = append(lines, "COPY "+string(b))
+			continue
+		}
+		files = append(files, name)
+	}
+	if len(files) > 0 {
+		b, _ := json.Marshal(append(files, "/www/"))
+		lines = append([]string{"COPY " + string(b)}, lines...)
+	}
+	return lines, nil
 }

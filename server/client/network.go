@@ -23,6 +23,9 @@ type ClusterNetwork struct {
 	// WireGuardPort is the UDP port of the wireguard overlay on every
 	// node (0: netstack/overlay's default, 51820).
 	WireGuardPort int `json:"wireGuardPort,omitempty"`
+	// AppsDomain is the domain under which apps answer: an app's default
+	// host is <app>.<AppsDomain>, on every node's router.
+	AppsDomain string `json:"appsDomain,omitempty"`
 }
 
 // ClusterNetwork reads the cluster's network settings.

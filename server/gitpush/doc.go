@@ -5,9 +5,12 @@
 // the HTTP handler that runs `git http-backend` for clone, fetch and push
 // (Handler), and the pre-receive hook that hands each push to the server and
 // streams the server's answer back to the pusher (RunHook, run by the hidden
-// `skiff git-hook` command).
+// `skiff git-hook` command). SSHServer serves the same repositories over
+// SSH (git receive-pack and upload-pack, public keys only), admitting and
+// handing pushes to the same hooks as the Handler.
 //
 //	git push ──HTTPS──► Handler ──CGI──► git http-backend ──► git receive-pack
+//	git push ──SSH────► SSHServer (Handler's checks) ─────────► git receive-pack
 //	                      │                                        │ pre-receive
 //	                      │◄──── unix socket (token, ref updates) ─┤ skiff git-hook
 //	 Config.Receive(ctx, Push, out) ── out ──► hook stdout ──► "remote:" lines

@@ -57,6 +57,9 @@ type Config struct {
 	// preference when one push updates several; others are only stored.
 	// Default: main, master.
 	DeployBranches []string
+	// AppBranch, when set, names an app's own deploy branch ("" = the
+	// DeployBranches).
+	AppBranch func(ctx context.Context, app string) string
 	// SocketPath is the unix socket hooks reach the Handler on. Default:
 	// <Repos.Root>/.hook.sock.
 	SocketPath string
@@ -242,65 +245,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-
-	exists, err := h.cfg.Repos.Exists(app)
-	if err != nil {
-		h.refuseErr(w, r, app, err, "skiff: %v", err)
+	if rf := h.admit(ctx, id, app, push); rf != nil {
+		h.refuseWith(w, r, app, rf)
 		return
-	}
-	if !exists && push && h.cfg.CreateApp != nil {
-		if err := h.cfg.CreateApp(ctx, id, app); err != nil && !errdefs.IsAlreadyExists(err) {
-			if errdefs.IsForbidden(err) || errdefs.IsNotFound(err) {
-				h.refuse(w, r, app, http.StatusNotFound, "skiff: app %q does not exist, and a push may not create it: %v.\nAsk someone who may create apps to run: skiff apps create %s", app, err, app)
-				return
-			}
-			h.refuseErr(w, r, app, err, "skiff: create app %q: %v", app, err)
-			return
-		}
-		exists = true
-	}
-	if err := h.cfg.Authorize(ctx, id, app, push); err != nil {
-		verb := "fetch from"
-		if push {
-			verb = "push to"
-		}
-		h.refuseErr(w, r, app, err, "skiff: %s may not %s app %q: %v", id.Name, verb, app, err)
-		return
-	}
-	if !exists {
-		h.refuse(w, r, app, http.StatusNotFound, "skiff: app %q does not exist or has no repository yet.\nCreate it with: skiff apps create %s, then push to it", app, app)
-		return
-	}
-	if push {
-		// Rewrite the hook and settings on every push, so that an
-		// upgraded server's HookCommand takes effect.
-		if _, err := h.cfg.Repos.Ensure(ctx, app); err != nil {
-			h.log.Error("prepare app repository", "app", app, "err", err)
-			h.refuseErr(w, r, app, err, "skiff: prepare the repository of app %q: %v", app, err)
-			return
-		}
 	}
 
-	env := []string{
-		"GIT_PROJECT_ROOT=" + h.cfg.Repos.Root,
-		"GIT_HTTP_EXPORT_ALL=1",
-		"REMOTE_USER=" + id.Name,
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL=/dev/null",
-		"HOME=/nonexistent",
-	}
-	if h.cfg.MaxPushBytes > 0 {
-		env = append(env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=receive.maxInputSize", "GIT_CONFIG_VALUE_0="+strconv.FormatInt(h.cfg.MaxPushBytes, 10))
-	}
+	env := append(h.gitEnv(id), "GIT_PROJECT_ROOT="+h.cfg.Repos.Root, "GIT_HTTP_EXPORT_ALL=1")
 	// A push waits for its build; the API server's timeouts are for API
 	// calls. Servers that cannot lift them answer ErrNotSupported: fine.
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
 	rc.SetWriteDeadline(time.Time{})
 	if push && rest == "git-receive-pack" {
-		token, st := h.register(ctx, app, id)
-		defer h.unregister(token, st)
-		env = append(env, EnvHookSocket+"="+h.cfg.SocketPath, EnvPushToken+"="+token)
+		hook, done := h.hookEnv(ctx, app, id)
+		defer done()
+		env = append(env, hook...)
 	}
 	h.runBackend(w, r, app, rest, env)
 }
@@ -326,6 +285,78 @@ func (h *Handler) runBackend(w http.ResponseWriter, r *http.Request, app, rest s
 		Logger: slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 	}
 	backend.ServeHTTP(&flushWriter{w: w}, req)
+}
+
+// refusal is why a request is refused: the HTTP status of its class and
+// the message for the person (over SSH, printed to their terminal).
+type refusal struct {
+	status int
+	msg    string
+}
+
+// admit decides, before anything is received, whether id may fetch from
+// (push false) or push to app, creating the app for a push to a missing
+// one when Config.CreateApp allows, and readies the repository for a
+// push. Both HTTP and SSH ask it; nil lets the request in.
+func (h *Handler) admit(ctx context.Context, id Identity, app string, push bool) *refusal {
+	exists, err := h.cfg.Repos.Exists(app)
+	if err != nil {
+		return h.refusalFor(app, err, "skiff: %v", err)
+	}
+	if !exists && push && h.cfg.CreateApp != nil {
+		if err := h.cfg.CreateApp(ctx, id, app); err != nil && !errdefs.IsAlreadyExists(err) {
+			if errdefs.IsForbidden(err) || errdefs.IsNotFound(err) {
+				return &refusal{http.StatusNotFound, fmt.Sprintf("skiff: app %q does not exist, and a push may not create it: %v.\nAsk someone who may create apps to run: skiff apps create %s", app, err, app)}
+			}
+			return h.refusalFor(app, err, "skiff: create app %q: %v", app, err)
+		}
+		exists = true
+	}
+	if err := h.cfg.Authorize(ctx, id, app, push); err != nil {
+		verb := "fetch from"
+		if push {
+			verb = "push to"
+		}
+		return h.refusalFor(app, err, "skiff: %s may not %s app %q: %v", id.Name, verb, app, err)
+	}
+	if !exists {
+		return &refusal{http.StatusNotFound, fmt.Sprintf("skiff: app %q does not exist or has no repository yet.\nCreate it with: skiff apps create %s, then push to it", app, app)}
+	}
+	if push {
+		// Rewrite the hook and settings on every push, so that an
+		// upgraded server's HookCommand takes effect.
+		if _, err := h.cfg.Repos.Ensure(ctx, app); err != nil {
+			h.log.Error("prepare app repository", "app", app, "err", err)
+			return h.refusalFor(app, err, "skiff: prepare the repository of app %q: %v", app, err)
+		}
+	}
+	return nil
+}
+
+// gitEnv is the environment of the git that serves id's request (git
+// http-backend, or git receive-pack and upload-pack over SSH): a clean
+// configuration, the pusher's name, the push size limit. Credentials never
+// reach git or its hooks.
+func (h *Handler) gitEnv(id Identity) []string {
+	env := []string{
+		"REMOTE_USER=" + id.Name,
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"HOME=/nonexistent",
+	}
+	if h.cfg.MaxPushBytes > 0 {
+		env = append(env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=receive.maxInputSize", "GIT_CONFIG_VALUE_0="+strconv.FormatInt(h.cfg.MaxPushBytes, 10))
+	}
+	return env
+}
+
+// hookEnv registers a receive-pack request for its pre-receive hook to
+// find and returns the environment that leads the hook to it; call done
+// when git has ended. ctx is the Receive's: it ends when the pusher goes
+// away.
+func (h *Handler) hookEnv(ctx context.Context, app string, id Identity) (env []string, done func()) {
+	token, st := h.register(ctx, app, id)
+	return []string{EnvHookSocket + "=" + h.cfg.SocketPath, EnvPushToken + "=" + token}, func() { h.unregister(token, st) }
 }
 
 // splitPath splits <prefix>/<app>.git/<rest> into app and rest, for the
@@ -421,13 +452,23 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, app string, sta
 
 // refuseErr is refuse with the status of err's class.
 func (h *Handler) refuseErr(w http.ResponseWriter, r *http.Request, app string, err error, format string, args ...any) {
+	h.refuseWith(w, r, app, h.refusalFor(app, err, format, args...))
+}
+
+// refuseWith answers a request with a refusal.
+func (h *Handler) refuseWith(w http.ResponseWriter, r *http.Request, app string, rf *refusal) {
+	h.refuse(w, r, app, rf.status, "%s", rf.msg)
+}
+
+// refusalFor is the refusal of err's class; an internal error is logged
+// and its details kept from the person.
+func (h *Handler) refusalFor(app string, err error, format string, args ...any) *refusal {
 	status := classStatus(err)
 	if status == http.StatusInternalServerError {
-		h.log.Error("git request failed", "app", app, "path", r.URL.Path, "err", err)
-		h.refuse(w, r, app, status, "skiff: internal error; the server's log has the details")
-		return
+		h.log.Error("git request failed", "app", app, "err", err)
+		return &refusal{status, "skiff: internal error; the server's log has the details"}
 	}
-	h.refuse(w, r, app, status, format, args...)
+	return &refusal{status, fmt.Sprintf(format, args...)}
 }
 
 // classStatus maps an error class to the HTTP status git sees.

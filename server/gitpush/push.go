@@ -16,6 +16,10 @@ import (
 type Identity struct {
 	// Name is the person's or robot's user name.
 	Name string
+	// Server is what the server's Authenticate found, handed back to its
+	// Authorize, CreateApp and Receive untouched (skiff puts its
+	// *auth.Identity here, groups and token scope included).
+	Server any
 }
 
 // ZeroID is the object name git uses for "no object": the Old of a ref

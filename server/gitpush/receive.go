@@ -51,8 +51,14 @@ func (h *Handler) serveHook(conn net.Conn) {
 // receive decides what a push means and hands deploys to Config.Receive.
 func (h *Handler) receive(st *pushState, req hookRequest, out io.Writer) error {
 	ctx := st.ctx
+	branches := h.cfg.DeployBranches
+	if h.cfg.AppBranch != nil {
+		if b := h.cfg.AppBranch(ctx, st.app); b != "" {
+			branches = []string{b}
+		}
+	}
 	var deploy *RefUpdate
-	for _, b := range h.cfg.DeployBranches {
+	for _, b := range branches {
 		for i := range req.updates {
 			if req.updates[i].Branch() == b {
 				deploy = &req.updates[i]
@@ -68,7 +74,7 @@ func (h *Handler) receive(st *pushState, req hookRequest, out io.Writer) error {
 		for _, u := range req.updates {
 			names = append(names, strings.TrimPrefix(u.Ref, "refs/heads/"))
 		}
-		fmt.Fprintf(out, "skiff: stored %s without deploying; push to %s to deploy.\n", strings.Join(names, ", "), h.cfg.DeployBranches[0])
+		fmt.Fprintf(out, "skiff: stored %s without deploying; push to %s to deploy.\n", strings.Join(names, ", "), branches[0])
 		return nil
 	}
 	if deploy.IsDelete() {

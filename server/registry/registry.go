@@ -72,6 +72,9 @@ type Registry struct {
 	// classes serializes writes of PriorityClasses, so that two cannot
 	// both become the global default.
 	classes sync.Mutex
+	// apps serializes creating Apps, whose names are unique across
+	// namespaces.
+	apps sync.Mutex
 	// ranges are what services' cluster IPs and node ports come from;
 	// serviceAlloc serializes allocating from them (services.go).
 	ranges       serviceRanges
@@ -232,6 +235,13 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 		r.classes.Lock()
 		defer r.classes.Unlock()
 		if err := r.checkSingleDefault(ctx, pc); err != nil {
+			return nil, err
+		}
+	}
+	if a, ok := obj.(*api.App); ok {
+		r.apps.Lock()
+		defer r.apps.Unlock()
+		if err := r.checkAppName(ctx, a); err != nil {
 			return nil, err
 		}
 	}

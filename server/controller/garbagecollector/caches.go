@@ -137,6 +137,12 @@ func newKindCache(k api.Kind, f *client.Informers, h events) (cache, bool) {
 		return newTypedCache[*api.Role](k, f, h), true
 	case "RoleBinding":
 		return newTypedCache[*api.RoleBinding](k, f, h), true
+	case "App":
+		return newTypedCache[*api.App](k, f, h), true
+	case "Build":
+		return newTypedCache[*api.Build](k, f, h), true
+	case "Release":
+		return newTypedCache[*api.Release](k, f, h), true
 	}
 	return nil, false
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/app"
 	"github.com/skiffhq/skiff/server/controller/cronjob"
 	"github.com/skiffhq/skiff/server/controller/daemonset"
 	"github.com/skiffhq/skiff/server/controller/deployment"
@@ -47,7 +48,11 @@ type Config struct {
 	// clock: its back-off is measured from the finish times the agents
 	// write, which are on the wall clock.
 	CronJobClock cronjob.Clock
-	Log          *slog.Logger
+	// AppsDomain, when set, runs the app controller: apps answer at
+	// APP.<AppsDomain> (https:// URLs when HTTPS).
+	AppsDomain string
+	HTTPS      bool
+	Log        *slog.Logger
 }
 
 // Manager holds the built loops; Run runs them.
@@ -91,6 +96,10 @@ func New(cfg Config) (*Manager, error) {
 	add(runOf(jc, err))
 	cj, err := cronjob.New(cronjob.Config{Backend: b, Informers: inf, Clock: cfg.CronJobClock, Log: log("cronjob")})
 	add(runOf(cj, err))
+	if cfg.AppsDomain != "" {
+		ac, err := app.New(app.Config{Backend: b, Informers: inf, AppsDomain: cfg.AppsDomain, HTTPS: cfg.HTTPS, Log: log("app")})
+		add(runOf(ac, err))
+	}
 	ds, err := daemonset.New(daemonset.Config{Backend: b, Informers: inf, Log: log("daemonset")})
 	add(runOf(ds, err))
 	ss, err := statefulset.New(statefulset.Config{Backend: b, Informers: inf, Log: log("statefulset")})

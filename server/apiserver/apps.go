@@ -1,0 +1,293 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/apps"
+	"github.com/skiffhq/skiff/server/auth"
+	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/gitpush"
+)
+
+// AppsConfig turns on apps: git push at /git/APP.git, and the routes that
+// change an app's config, roll it back and read its builds' logs.
+type AppsConfig struct {
+	Service *apps.Service
+	// Repos are the apps' git repositories.
+	Repos *gitpush.Repos
+	// DefaultNamespace is where a push to an app that does not exist
+	// creates it (default "default").
+	DefaultNamespace string
+	// MaxPushBytes bounds one push's pack (default 512 MiB).
+	MaxPushBytes int64
+}
+
+// DefaultMaxPushBytes bounds a push's pack when AppsConfig says nothing.
+const DefaultMaxPushBytes = 512 << 20
+
+// setUpApps makes the git handler and registers the app routes.
+func (s *Server) setUpApps(e *echo.Echo, cfg *AppsConfig) error {
+	if cfg.DefaultNamespace == "" {
+		cfg.DefaultNamespace = "default"
+	}
+	if cfg.MaxPushBytes == 0 {
+		cfg.MaxPushBytes = DefaultMaxPushBytes
+	}
+	s.apps = cfg
+	h, err := gitpush.NewHandler(gitpush.Config{
+		Repos:        cfg.Repos,
+		Authenticate: s.gitAuthenticate,
+		Authorize:    s.gitAuthorize,
+		CreateApp:    s.gitCreateApp,
+		Receive:      cfg.Service.Receive,
+		AppBranch:    s.appBranch,
+		MaxPushBytes: cfg.MaxPushBytes,
+		Log:          s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.git = h
+	e.POST("/api/v1/namespaces/:namespace/apps/:name/config", s.appConfig)
+	e.POST("/api/v1/namespaces/:namespace/apps/:name/rollback", s.appRollback)
+	e.GET("/api/v1/namespaces/:namespace/builds/:name/log", s.buildLog)
+	return nil
+}
+
+// serveGit answers /git/: the git handler checks credentials itself
+// (HTTP Basic, the token as the password, as git sends them), and is
+// audited like any other request.
+func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
+	ri := &requestInfo{}
+	r = r.WithContext(withRequestInfo(r.Context(), ri))
+	if s.audit != nil {
+		rec := &statusRecorder{ResponseWriter: w}
+		w = rec
+		defer func() { s.record(r, ri, rec.status()) }()
+	}
+	s.git.ServeHTTP(w, r)
+}
+
+// gitAuthenticate takes the password of git's Basic credentials as a
+// bearer token: an API token, or the access token `skiff login` keeps.
+// Failures count against the address like any bad token.
+func (s *Server) gitAuthenticate(r *http.Request, _, password string) (gitpush.Identity, error) {
+	done, err := s.fails.Attempt(r.RemoteAddr)
+	if err != nil {
+		return gitpush.Identity{}, err
+	}
+	id, err := s.auth.AuthenticateToken(r.Context(), password)
+	done(errdefs.IsUnauthorized(err))
+	if err != nil {
+		return gitpush.Identity{}, fmt.Errorf("%v (use an API token, `skiff token create`, as the password): %w", err, errdefs.ErrUnauthorized)
+	}
+	if id.Via == "" {
+		id.Via = "git"
+	}
+	infoFrom(r.Context()).id = id
+	return gitpush.Identity{Name: id.Name, Server: id}, nil
+}
+
+// gitIdentity is the server identity behind a git identity.
+func gitIdentity(ctx context.Context, id gitpush.Identity) context.Context {
+	if aid, ok := id.Server.(*auth.Identity); ok {
+		return auth.WithIdentity(ctx, aid)
+	}
+	return ctx
+}
+
+// gitAuthorize allows a fetch to whoever may get the app and a push to
+// whoever may push to it (the developer role may; viewers may fetch).
+func (s *Server) gitAuthorize(ctx context.Context, id gitpush.Identity, name string, push bool) error {
+	ctx = gitIdentity(ctx, id)
+	app, err := s.apps.Service.Find(ctx, name)
+	if err != nil {
+		return err
+	}
+	a := auth.Attributes{Verb: "get", Resource: "apps", Namespace: app.Namespace, Name: name, Namespaced: true}
+	if push {
+		a.Verb = "push"
+	}
+	if err := s.authorize(ctx, a); err != nil {
+		return err
+	}
+	return s.claimRepo(app)
+}
+
+// appUIDFile, in an app's repository, names the App it belongs to.
+const appUIDFile = "skiff-app-uid"
+
+// claimRepo makes sure app's repository is app's: a repository left by
+// a deleted app of the same name (perhaps another team's) is removed
+// before anyone fetches its history or pushes onto it.
+func (s *Server) claimRepo(app *api.App) error {
+	dir := s.apps.Repos.Path(app.Name)
+	if _, err := os.Stat(dir); err != nil {
+		return nil // none yet: the push makes it, the next check claims it
+	}
+	owner, err := os.ReadFile(filepath.Join(dir, appUIDFile))
+	switch {
+	case err == nil && string(owner) == string(app.UID):
+		return nil
+	case err == nil:
+		s.log.Info("removing the repository of a deleted app of the same name", "app", app.Name, "was", string(owner), "now", app.UID)
+		if err := s.apps.Repos.Remove(app.Name); err != nil {
+			return fmt.Errorf("remove the repository a deleted app %s left: %w", app.Name, err)
+		}
+		return nil
+	case os.IsNotExist(err):
+		return os.WriteFile(filepath.Join(dir, appUIDFile), []byte(app.UID), 0o600)
+	default:
+		return err
+	}
+}
+
+// appBranch is the deploy branch an App names ("" = main or master).
+func (s *Server) appBranch(ctx context.Context, name string) string {
+	if app, err := s.apps.Service.Find(ctx, name); err == nil {
+		return app.Spec.Build.Branch
+	}
+	return ""
+}
+
+// gitCreateApp creates, for a push to an app that has no repository, the
+// App in the default namespace if the pusher may create apps there.
+func (s *Server) gitCreateApp(ctx context.Context, id gitpush.Identity, name string) error {
+	ctx = gitIdentity(ctx, id)
+	if _, err := s.apps.Service.Find(ctx, name); err == nil || !errdefs.IsNotFound(err) {
+		return err
+	}
+	ns := s.apps.DefaultNamespace
+	if err := s.authorize(ctx, auth.Attributes{Verb: "create", Resource: "apps", Namespace: ns, Name: name, Namespaced: true}); err != nil {
+		return err
+	}
+	_, err := s.apps.Service.Create(ctx, ns, name)
+	return err
+}
+
+// appConfig sets and unsets an app's config vars, making a release.
+func (s *Server) appConfig(c *echo.Context) error {
+	r := c.Request()
+	ns, name := c.Param("namespace"), c.Param("name")
+	if err := s.authorizeAppChange(r.Context(), ns, name); err != nil {
+		return err
+	}
+	var req client.AppConfigRequest
+	if err := decodeSmallJSON(c, "app config", &req); err != nil {
+		return err
+	}
+	if len(req.Set) == 0 && len(req.Unset) == 0 {
+		return fmt.Errorf("app config: nothing to set or unset: %w", errdefs.ErrBadRequest)
+	}
+	rel, err := s.apps.Service.SetConfig(r.Context(), ns, name, req.Set, req.Unset, callerName(r.Context()))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, client.AppReleaseResponse{Release: rel})
+}
+
+// appRollback makes a release of an earlier one's image and config.
+func (s *Server) appRollback(c *echo.Context) error {
+	r := c.Request()
+	ns, name := c.Param("namespace"), c.Param("name")
+	if err := s.authorizeAppChange(r.Context(), ns, name); err != nil {
+		return err
+	}
+	var req client.AppRollbackRequest
+	if err := decodeSmallJSON(c, "app rollback", &req); err != nil {
+		return err
+	}
+	rel, err := s.apps.Service.Rollback(r.Context(), ns, name, req.Release, callerName(r.Context()))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, client.AppReleaseResponse{Release: rel})
+}
+
+// authorizeAppChange: config changes and rollbacks change the app and
+// its config vars (a Secret), so they need update on both.
+func (s *Server) authorizeAppChange(ctx context.Context, ns, name string) error {
+	for _, a := range []auth.Attributes{
+		{Verb: "update", Resource: "apps", Namespace: ns, Name: name, Namespaced: true},
+		{Verb: "update", Resource: "secrets", Namespace: ns, Name: api.AppConfigSecretName(name), Namespaced: true},
+	} {
+		if err := s.authorize(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// callerName is the request's user name.
+func callerName(ctx context.Context) string {
+	if id, ok := auth.IdentityFrom(ctx); ok && id != nil {
+		return id.Name
+	}
+	return ""
+}
+
+// buildLog streams a build's log; with follow=true it goes on until the
+// build ends.
+func (s *Server) buildLog(c *echo.Context) error {
+	r := c.Request()
+	ns, name := c.Param("namespace"), c.Param("name")
+	infoFrom(r.Context()).audit = true
+	if err := s.authorize(r.Context(), auth.Attributes{Verb: "get", Resource: "builds/log", Namespace: ns, Name: name, Namespaced: true}); err != nil {
+		return err
+	}
+	for k := range r.URL.Query() {
+		if k != "follow" {
+			return fmt.Errorf("unknown query parameter %q for a build's log; known: follow: %w", k, errdefs.ErrBadRequest)
+		}
+	}
+	follow := r.URL.Query().Get("follow") == "true"
+	builds := client.For[*api.Build](s.backend, ns)
+	b, err := builds.Get(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(s.apps.Service.LogPath(ns, name))
+	if os.IsNotExist(err) {
+		return fmt.Errorf("the log of build %s is not on this server (it ran on node %q): %w", name, b.Status.Node, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := c.Response()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for {
+		if _, err := io.Copy(w, f); err != nil {
+			return nil
+		}
+		rc.Flush()
+		if !follow || b.Status.Phase != api.BuildRunning {
+			if follow { // what was written between the last copy and the end
+				io.Copy(w, f)
+			}
+			return nil
+		}
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+		if b, err = builds.Get(r.Context(), name); err != nil {
+			fmt.Fprintf(w, "\n(the build's state could not be read: %s)\n", strings.TrimSpace(err.Error()))
+			return nil
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
+)
+
+// buildLabel marks a RUN step's container: the node agent, which shares
+// the namespace, leaves containers without its pod labels alone, and
+// CleanUp finds them by it.
+const buildLabel = "skiff.dev/build"
+
+// CleanUp removes what builds that never finished left in containerd —
+// their RUN containers (killed first: a shim outlives the process that
+// started it) and their half-made snapshots — and returns how many
+// things it removed. Call it when no build is running: at start.
+func (b *Builder) CleanUp(ctx context.Context) (int, error) {
+	if b.Client == nil {
+		return 0, errors.New("build: Builder.Client is nil")
+	}
+	ns := b.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	ctx = namespaces.WithNamespace(ctx, ns)
+	removed := 0
+	var errs []error
+	ctrs, err := b.Client.Containers(ctx, `labels."`+buildLabel+`"==true`)
+	if err != nil {
+		return 0, fmt.Errorf("list build containers: %w", err)
+	}
+	for _, c := range ctrs {
+		if t, err := c.Task(ctx, nil); err == nil {
+			if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !cerrdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("stop build container %s: %w", c.ID(), err))
+				continue
+			}
+		}
+		if err := c.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete build container %s: %w", c.ID(), err))
+			continue
+		}
+		removed++
+	}
+	sn := b.Client.SnapshotService(b.snapshotter())
+	var active []string
+	err = sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		if info.Kind == snapshots.KindActive && strings.HasPrefix(info.Name, "skiff-build-active-") {
+			active = append(active, info.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list build snapshots: %w", err))
+	}
+	for _, name := range active {
+		if err := sn.Remove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove build snapshot %s: %w", name, err))
+			continue
+		}
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}

@@ -1,0 +1,484 @@
+package build
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	cerrdefs "github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// testBuilder is a Builder on the private test containerd whose RUN
+// containers go under a cgroup of the test's own, removed at the end.
+func testBuilder(t testing.TB) *Builder {
+	t.Helper()
+	c := testClient(t)
+	parent := fmt.Sprintf("/skiff-buildtest-%d", os.Getpid())
+	t.Cleanup(func() { removeTestCgroup(parent) })
+	return &Builder{Client: c, Namespace: testNamespace, CgroupParent: parent}
+}
+
+func removeTestCgroup(p string) {
+	if unifiedCgroups() {
+		os.Remove(filepath.Join("/sys/fs/cgroup", p))
+		return
+	}
+	ents, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, e := range ents {
+		os.Remove(filepath.Join("/sys/fs/cgroup", e.Name(), p))
+	}
+}
+
+// writeTree writes files (slash paths → content) under a new temp dir.
+func newTree(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		putFile(t, dir, name, content)
+	}
+	return dir
+}
+
+func putFile(t testing.TB, dir, name, content string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// imageName is a fresh image name for the test.
+func imageName(t testing.TB) string {
+	n := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	return "skiff.local/test/" + n + ":" + randomID()
+}
+
+// runImage starts a container of image (its own command unless args are
+// given), waits for it to exit and returns its output.
+func runImage(t testing.TB, c *containerd.Client, image string, args ...string) string {
+	t.Helper()
+	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	img, err := c.GetImage(ctx, image)
+	if err != nil {
+		t.Fatalf("get image %s: %v", image, err)
+	}
+	id := "run-" + randomID()
+	opts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithHostNamespace(specs.NetworkNamespace),
+		oci.WithCgroup(fmt.Sprintf("/skiff-buildtest-%d/%s", os.Getpid(), id))}
+	if len(args) > 0 {
+		opts = append(opts, oci.WithProcessArgs(args...))
+	}
+	ctr, err := c.NewContainer(ctx, id, containerd.WithImage(img), containerd.WithNewSnapshot(id, img), containerd.WithNewSpec(opts...))
+	if err != nil {
+		t.Fatalf("container of %s: %v", image, err)
+	}
+	defer ctr.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup)
+	var out bytes.Buffer
+	w := &lockedWriter{w: &out}
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, w, w)))
+	if err != nil {
+		t.Fatalf("task of %s: %v", image, err)
+	}
+	exit, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := <-exit
+	task.Delete(context.WithoutCancel(ctx))
+	if st.ExitCode() != 0 {
+		t.Fatalf("%s exited %d: %s", image, st.ExitCode(), out.String())
+	}
+	return out.String()
+}
+
+func build(t testing.TB, b *Builder, req Request) (*Result, string) {
+	t.Helper()
+	var log bytes.Buffer
+	req.Out = &log
+	res, err := b.Build(context.Background(), req)
+	if err != nil {
+		t.Fatalf("build: %v\nlog:\n%s", err, log.String())
+	}
+	return res, log.String()
+}
+
+func TestBuildRunsAndCaches(t *testing.T) {
+	b := testBuilder(t)
+	dir := newTree(t, map[string]string{
+		"Dockerfile": `FROM ` + testBase + `
+WORKDIR /app
+COPY hello.txt ./
+RUN echo built > /app/built.txt && cat hello.txt >> /app/built.txt
+ENV GREETING=hi
+COPY extra.txt /app/
+CMD ["/bin/sh", "-c", "cat /app/built.txt /app/extra.txt; echo $GREETING; pwd"]
+`,
+		"hello.txt": "hello\n",
+		"extra.txt": "extra\n",
+	})
+	name := imageName(t)
+	req := Request{ContextDir: dir, Image: name, Labels: map[string]string{"skiff.app": "t"}}
+	res, log := build(t, b, req)
+	if got, want := runImage(t, b.Client, name), "built\nhello\nextra\nhi\n/app\n"; got != want {
+		t.Fatalf("image output: got %q, want %q\nlog:\n%s", got, want, log)
+	}
+	if res.Kind != "dockerfile" || res.Steps != 6 || res.Config.Labels["skiff.app"] != "t" || res.Config.WorkingDir != "/app" {
+		t.Errorf("result: got kind %q steps %d labels %v workdir %q", res.Kind, res.Steps, res.Config.Labels, res.Config.WorkingDir)
+	}
+	if !strings.HasPrefix(res.Image, name+"@sha256:") || res.Processes["web"] != "" || len(res.Processes) != 1 {
+		t.Errorf("result: got image %q processes %v", res.Image, res.Processes)
+	}
+	if !strings.Contains(log, "Step 3/6 : RUN echo built") {
+		t.Errorf("log lacks the RUN step:\n%s", log)
+	}
+
+	res2, log := build(t, b, req)
+	if res2.Digest != res.Digest {
+		t.Errorf("identical rebuild: got digest %s, want the first build's %s", res2.Digest, res.Digest)
+	}
+	if res2.CachedSteps != res2.Steps || res2.Digest == "" {
+		t.Errorf("identical rebuild: got %d of %d steps cached, want all\nlog:\n%s", res2.CachedSteps, res2.Steps, log)
+	}
+	if !strings.Contains(log, " ---> Using cache") {
+		t.Errorf("log does not say it used the cache:\n%s", log)
+	}
+
+	// A changed file in the second COPY: the steps before it are cached,
+	// it and CMD are not.
+	putFile(t, dir, "extra.txt", "changed\n")
+	res3, log := build(t, b, req)
+	if res3.CachedSteps != 4 {
+		t.Errorf("after changing extra.txt: got %d cached steps, want 4 (WORKDIR, COPY, RUN, ENV)\nlog:\n%s", res3.CachedSteps, log)
+	}
+	if got, want := runImage(t, b.Client, name), "built\nhello\nchanged\nhi\n/app\n"; got != want {
+		t.Errorf("image output after the change: got %q, want %q", got, want)
+	}
+	// A changed file in the first COPY reruns the RUN after it.
+	putFile(t, dir, "hello.txt", "hello again\n")
+	res4, log := build(t, b, req)
+	if res4.CachedSteps != 1 {
+		t.Errorf("after changing hello.txt: got %d cached steps, want 1 (WORKDIR)\nlog:\n%s", res4.CachedSteps, log)
+	}
+	if got, want := runImage(t, b.Client, name), "built\nhello again\nchanged\nhi\n/app\n"; got != want {
+		t.Errorf("image output after the change: got %q, want %q", got, want)
+	}
+}
+
+func TestBuildMultiStage(t *testing.T) {
+	b := testBuilder(t)
+	dir := newTree(t, map[string]string{
+		"Dockerfile": `FROM skiff.test/nosuch:1 AS unused
+RUN exit 1
+
+FROM ` + testBase + ` AS build
+RUN mkdir /out && echo artifact > /out/a.txt
+
+FROM ` + testBase + `
+COPY --from=build /out/a.txt /a.txt
+COPY --from=build /out /copied/
+COPY --from=` + testBase + ` /www/index.html /index.html
+HEALTHCHECK --interval=5s CMD ["true"]
+CMD ["cat", "/a.txt", "/copied/a.txt", "/index.html"]
+`,
+	})
+	name := imageName(t)
+	res, log := build(t, b, Request{ContextDir: dir, Image: name})
+	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+	img, err := b.Client.GetImage(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := content.ReadBlob(ctx, b.Client.ContentStore(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"Healthcheck":{"Test":["CMD","true"],"Interval":5000000000}`; !strings.Contains(string(raw), want) {
+		t.Errorf("image config lacks %s:\n%s", want, raw)
+	}
+	if res.Healthcheck == nil || res.Healthcheck.Interval != 5*time.Second {
+		t.Errorf("result healthcheck: got %+v", res.Healthcheck)
+	}
+	if got, want := runImage(t, b.Client, name), "artifact\nartifact\nhello from skiff"; !strings.HasPrefix(got, want) {
+		t.Errorf("image output: got %q, want %q…\nlog:\n%s", got, want, log)
+	}
+	if res.Steps != 6 {
+		t.Errorf("got %d steps, want 6 (the unused stage skipped)", res.Steps)
+	}
+}
+
+func TestBuildCopySemantics(t *testing.T) {
+	b := testBuilder(t)
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	tw.WriteHeader(&tar.Header{Name: "pkg/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "pkg/data.txt", Typeflag: tar.TypeReg, Mode: 0o600, Size: 5, Uid: 7, Gid: 8})
+	tw.Write([]byte("data\n"))
+	tw.Close()
+	dir := newTree(t, map[string]string{
+		"Dockerfile": `FROM ` + testBase + `
+COPY --chown=nobody:nobody --chmod=640 a.txt /dst/
+COPY *.md none*.txt /docs/
+COPY src /srcdir
+COPY link.txt /link-copy.txt
+ADD pkg.tar /opt/
+ENV PATH=/opt/bin:$PATH
+USER nobody
+WORKDIR /tmp
+RUN echo "$(id -u) $PATH $(pwd)" > /tmp/run.txt
+CMD ["/bin/sh", "-c", "stat -c '%u:%g %a %n' /dst/a.txt /opt/pkg/data.txt; ls /docs /srcdir; cat /link-copy.txt /tmp/run.txt; test -e /srcdir/secret.key && echo LEAK; true"]
+`,
+		".dockerignore": "**/*.key\n",
+		"a.txt":         "a\n",
+		"one.md":        "1", "two.md": "2",
+		"src/main.go":    "package main",
+		"src/secret.key": "no",
+		"pkg.tar":        tarball.String(),
+	})
+	if err := os.Symlink("a.txt", filepath.Join(dir, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	name := imageName(t)
+	res, log := build(t, b, Request{ContextDir: dir, Image: name})
+	got := runImage(t, b.Client, name)
+	// WORKDIR /tmp exists in the base: no layer for it.
+	if n := len(res.Config.Env); n == 0 {
+		t.Errorf("config has no Env")
+	}
+	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+	img, err := b.Client.GetImage(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := img.RootFS(ctx); err != nil || len(ids) != 7 {
+		t.Errorf("got %d layers (%v), want 7: the base's, 5 COPY/ADD and the RUN", len(ids), err)
+	}
+	want := "65534:65534 640 /dst/a.txt\n7:8 600 /opt/pkg/data.txt\n/docs:\none.md\ntwo.md\n\n/srcdir:\nmain.go\na\n65534 /opt/bin:/bin:/usr/bin /tmp\n"
+	if got != want {
+		t.Errorf("image output: got\n%s\nwant\n%s\nlog:\n%s", got, want, log)
+	}
+}
+
+func TestBuildFailures(t *testing.T) {
+	b := testBuilder(t)
+	tests := []struct {
+		name       string
+		dockerfile string
+		timeout    time.Duration
+		memory     int64
+		want       []string
+	}{
+		{"run exits non-zero", "FROM " + testBase + "\nRUN echo about to fail && exit 3\n", 0, 0,
+			[]string{"line 2: RUN echo about to fail && exit 3: exit code 3"}},
+		{"missing base image", "FROM skiff.test/nosuch:1\nRUN true\n", 0, 0,
+			[]string{"line 1: FROM skiff.test/nosuch:1", "not in containerd", "skiff images import"}},
+		{"missing copy source", "FROM " + testBase + "\nCOPY nothere /x\n", 0, 0,
+			[]string{"line 2", `"nothere"`}},
+		{"timeout", "FROM " + testBase + "\nRUN sleep 30\n", 2 * time.Second, 0,
+			[]string{"build timed out after 2s"}},
+		{"out of memory", "FROM " + testBase + "\nRUN head -c 200m /dev/zero | tail > /dev/null\n", 0, 32 << 20,
+			[]string{"line 2: RUN head -c 200m", "ran out of its memory limit of 32 MiB"}},
+		{"killed, not out of memory", "FROM " + testBase + "\nRUN sh -c 'kill -9 $$'; exit $?\n", 0, 32 << 20,
+			[]string{"line 2: RUN sh -c 'kill -9 $$'; exit $?: exit code 137"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := newTree(t, map[string]string{"Dockerfile": tt.dockerfile})
+			name := imageName(t)
+			var log bytes.Buffer
+			started := time.Now()
+			_, err := b.Build(context.Background(), Request{ContextDir: dir, Image: name, Out: &log, Timeout: tt.timeout, Memory: tt.memory})
+			if err == nil {
+				t.Fatalf("build succeeded, want an error with %q\nlog:\n%s", tt.want, log.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error: got %q, want it to contain %q", err, w)
+				}
+			}
+			if !strings.Contains(log.String(), err.Error()) {
+				t.Errorf("log lacks the error:\n%s", log.String())
+			}
+			if tt.timeout > 0 && time.Since(started) > tt.timeout+10*time.Second {
+				t.Errorf("a build with timeout %s took %s", tt.timeout, time.Since(started))
+			}
+			ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+			if _, err := b.Client.GetImage(ctx, name); !cerrdefs.IsNotFound(err) {
+				t.Errorf("after a failed build, image %s: got err %v, want not found", name, err)
+			}
+			cs, _ := b.Client.Containers(ctx)
+			for _, c := range cs {
+				if strings.HasPrefix(c.ID(), "skiff-build-") {
+					t.Errorf("build container %s left behind", c.ID())
+				}
+			}
+		})
+	}
+}
+
+func TestBuildProcfileApp(t *testing.T) {
+	b := testBuilder(t)
+	dir := newTree(t, map[string]string{
+		"Procfile": "web: echo serving on $PORT\nworker: echo working\n",
+		"app.sh":   "#!/bin/sh\n",
+	})
+	r := Recipes{StaticImage: testBase, PythonImage: testBase, NodeImage: testBase, GoBuildImage: testBase,
+		GoRunImage: testBase, ProcfileImage: testBase, Port: 8080}
+	name := imageName(t)
+	res, log := build(t, b, Request{ContextDir: dir, Image: name, Recipes: r})
+	if res.Kind != string(KindProcfile) || res.Port != 8080 {
+		t.Errorf("got kind %q port %d, want procfile 8080", res.Kind, res.Port)
+	}
+	want := map[string]string{"web": "echo serving on $PORT", "worker": "echo working"}
+	if fmt.Sprint(res.Processes) != fmt.Sprint(want) {
+		t.Errorf("processes: got %v, want %v", res.Processes, want)
+	}
+	if got := runImage(t, b.Client, name); got != "serving on 8080\n" {
+		t.Errorf("image output: got %q, want %q\nlog:\n%s", got, "serving on 8080\n", log)
+	}
+	if got := runImage(t, b.Client, name, "cat", "/app/app.sh"); got != "#!/bin/sh\n" {
+		t.Errorf("/app/app.sh: got %q", got)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	b := testBuilder(t)
+	dir := newTree(t, map[string]string{
+		"Dockerfile": "FROM " + testBase + "\nRUN echo prune-" + randomID() + " > /f\nCOPY a /a\n",
+		"a":          "a",
+	})
+	name := imageName(t)
+	build(t, b, Request{ContextDir: dir, Image: name})
+	n, err := b.Prune(context.Background(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := build(t, b, Request{ContextDir: dir, Image: name})
+	if res.CachedSteps != res.Steps {
+		t.Errorf("after pruning what is older than an hour (%d removed): got %d of %d steps cached, want all", n, res.CachedSteps, res.Steps)
+	}
+	if n, err = b.Prune(context.Background(), -time.Second); err != nil || n < 2 {
+		t.Fatalf("prune everything: got %d, %v; want at least this build's 2", n, err)
+	}
+	res, _ = build(t, b, Request{ContextDir: dir, Image: name})
+	if res.CachedSteps != 0 {
+		t.Errorf("after pruning all: got %d cached steps, want 0", res.CachedSteps)
+	}
+	// The image built before the prune still runs.
+	runImage(t, b.Client, name, "cat", "/a")
+}
+
+func TestBuildStaticSite(t *testing.T) {
+	b := testBuilder(t)
+	dir := newTree(t, map[string]string{
+		"index.html":   "<h1>site</h1>\n",
+		"css/site.css": "body{}\n",
+		"Procfile":     "web: exec httpd -f -p $PORT -h /www\n",
+		".gitignore":   "x\n",
+		".git/config":  "[core]\n",
+	})
+	r := Recipes{StaticImage: testBase, PythonImage: testBase, NodeImage: testBase, GoBuildImage: testBase,
+		GoRunImage: testBase, ProcfileImage: testBase, Port: 8080}
+	name := imageName(t)
+	res, log := build(t, b, Request{ContextDir: dir, Image: name, Recipes: r})
+	if res.Kind != string(KindStatic) {
+		t.Errorf("got kind %q, want static", res.Kind)
+	}
+	// healthz comes with the test image.
+	if got, want := runImage(t, b.Client, name, "ls", "-A", "/www"), "css\nhealthz\nindex.html\n"; got != want {
+		t.Errorf("web root: got %q, want %q (no Procfile, .git or .gitignore)\nlog:\n%s", got, want, log)
+	}
+	if got := runImage(t, b.Client, name, "cat", "/www/index.html", "/www/css/site.css"); got != "<h1>site</h1>\nbody{}\n" {
+		t.Errorf("site files: got %q", got)
+	}
+}
+
+// TestBuildResolvesBase: FROM finds an image by its normalized name
+// (busybox is docker.io/library/busybox:latest), and asks Pull for one
+// containerd does not have.
+func TestBuildResolvesBase(t *testing.T) {
+	b := testBuilder(t)
+	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+	base, err := b.Client.GetImage(ctx, testBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alias := func(name string) (containerd.Image, error) {
+		is := b.Client.ImageService()
+		is.Delete(ctx, name)
+		rec, err := is.Create(ctx, images.Image{Name: name, Target: base.Target()})
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { is.Delete(ctx, name) })
+		return containerd.NewImage(b.Client, rec), nil
+	}
+	if _, err := alias("docker.io/library/busybox:latest"); err != nil {
+		t.Fatal(err)
+	}
+	var pulled []string
+	b.Pull = func(ctx context.Context, ref string) (containerd.Image, error) {
+		pulled = append(pulled, ref)
+		return alias("skiff.test/pulled:" + strings.TrimPrefix(ref, "skiff.test/pulled:"))
+	}
+	dir := newTree(t, map[string]string{"Dockerfile": "FROM busybox AS a\nRUN echo a > /a\nFROM skiff.test/pulled:1\nCOPY --from=a /a /a\nCMD [\"cat\", \"/a\"]\n"})
+	name := imageName(t)
+	build(t, b, Request{ContextDir: dir, Image: name})
+	if got := runImage(t, b.Client, name); got != "a\n" {
+		t.Errorf("image output: got %q, want %q", got, "a\n")
+	}
+	if fmt.Sprint(pulled) != "[skiff.test/pulled:1]" {
+		t.Errorf("pulled %v, want [skiff.test/pulled:1]", pulled)
+	}
+}
+
+// TestBuildConcurrent: two builds of one Dockerfile at once both succeed
+// (the second to commit a step uses the first's snapshot).
+func TestBuildConcurrent(t *testing.T) {
+	b := testBuilder(t)
+	dir := newTree(t, map[string]string{
+		"Dockerfile": "FROM " + testBase + "\nCOPY f /f\nRUN echo " + randomID() + " >> /f\nCMD [\"cat\", \"/f\"]\n",
+		"f":          "f\n",
+	})
+	names := []string{imageName(t), imageName(t)}
+	errs := make(chan error, len(names))
+	for _, name := range names {
+		go func() {
+			_, err := b.Build(context.Background(), Request{ContextDir: dir, Image: name})
+			errs <- err
+		}()
+	}
+	for range names {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, c := runImage(t, b.Client, names[0]), runImage(t, b.Client, names[1])
+	if a != c || !strings.HasPrefix(a, "f\n") {
+		t.Errorf("images differ or are wrong: %q and %q", a, c)
+	}
+}
