@@ -24,6 +24,7 @@ import (
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
+	"github.com/skiffhq/skiff/server/controller/app"
 	"github.com/skiffhq/skiff/server/registry"
 	"github.com/skiffhq/skiff/server/store/atomicfile"
 )
@@ -165,7 +166,11 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 		return nil
 	})
 	g.Go(func() error {
-		return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: cert.Load, ca: pool}, version, log)
+		return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: cert.Load, ca: pool,
+			activate: func(ctx context.Context, ns, name string) error { return app.Activate(ctx, c, ns, name) },
+			touch: func(ctx context.Context, ns, name string) error {
+				return app.Touch(ctx, c, ns, name, time.Now())
+			}}, version, log)
 	})
 	return g.Wait()
 }

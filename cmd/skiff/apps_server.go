@@ -72,7 +72,8 @@ func newAppService(cfg ServerConfig, b client.Backend, log *slog.Logger) (*apps.
 			return nil, nil, nil, err
 		}
 		// RUN steps' cgroups go under the node's, beside its pods'.
-		builder = appBuilder(slot, recipes, path.Join(cfg.Node.cgroupRoot(), "builds"), log.With("component", "build"))
+		builder = appBuilder(slot, recipes, path.Join(cfg.Node.cgroupRoot(), "builds"),
+			time.Duration(cfg.BuildTimeoutSeconds)*time.Second, int64(cfg.BuildMemoryMB)<<20, log.With("component", "build"))
 	}
 	svc, err := apps.New(apps.Config{Backend: b, Builder: builder, BuildDir: filepath.Join(cfg.DataDir, "builds"),
 		NodeName: cfg.Node.NodeName, Log: log.With("component", "apps")})
@@ -119,28 +120,31 @@ func (b *builderSlot) get(ctx context.Context) (*containerd.Client, error) {
 	}
 }
 
-// buildTimeout and buildMemory bound one build and each of its RUN
-// steps (a board has little memory to spare; a build that needs more says
-// so).
-const (
-	buildTimeout = 15 * time.Minute
-	buildMemory  = 1 << 30
-)
-
 // appBuilder builds on the node's containerd with server/build's
 // executor. The image it returns is named by digest as well
 // (repo@sha256:…), the name releases run, so that a pod finds it in
 // containerd without a registry.
-func appBuilder(slot *builderSlot, recipes build.Recipes, cgroupParent string, log *slog.Logger) apps.Builder {
+func appBuilder(slot *builderSlot, recipes build.Recipes, cgroupParent string, timeout time.Duration, memory int64, log *slog.Logger) apps.Builder {
 	return func(ctx context.Context, req apps.BuildRequest) (apps.BuildResult, error) {
+		select {
+		case <-slot.ready:
+		default:
+			fmt.Fprintln(req.Out, "-----> Waiting for the node's containerd to start")
+		}
 		c, err := slot.get(ctx)
 		if err != nil {
 			return apps.BuildResult{}, err
 		}
-		b := &build.Builder{Client: c, Namespace: runtimecd.Namespace, CgroupParent: cgroupParent, Log: log}
+		b := &build.Builder{Client: c, Namespace: runtimecd.Namespace, CgroupParent: cgroupParent, Log: log,
+			Pull: func(ctx context.Context, ref string) (containerd.Image, error) {
+				// Base images not on the board come from their
+				// registry, anonymously.
+				fmt.Fprintf(req.Out, "Pulling %s\n", ref)
+				return runtimecd.PullImage(ctx, c, "", ref)
+			}}
 		res, err := b.Build(ctx, build.Request{
 			ContextDir: req.ContextDir, Dockerfile: req.Dockerfile, Recipes: recipes, BuildArgs: req.BuildArgs,
-			Image: req.Image, Out: req.Out, Timeout: buildTimeout, Memory: buildMemory,
+			Image: req.Image, Out: req.Out, Timeout: timeout, Memory: memory,
 		})
 		if err != nil {
 			return apps.BuildResult{}, err

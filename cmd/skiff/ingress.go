@@ -27,7 +27,8 @@ import (
 // host with one is redirected from HTTP to HTTPS. activate starts an
 // app scaled to zero, touch records an app's last request (nil:
 // neither).
-func runIngress(ctx context.Context, cfg NodeConfig, inf *client.Informers, activate, touch func(ctx context.Context, namespace, app string) error, log *slog.Logger) error {
+func runIngress(ctx context.Context, cfg NodeConfig, inf *client.Informers, deps nodeDeps, log *slog.Logger) error {
+	activate, touch := deps.activate, deps.touch
 	var syncer *routes.Syncer
 	rcfg := ingress.Config{
 		Log: log,
@@ -52,8 +53,14 @@ func runIngress(ctx context.Context, cfg NodeConfig, inf *client.Informers, acti
 	if err != nil {
 		return err
 	}
+	secret := "" // the default: skiff-system/ingress-default-tls
+	if !deps.server {
+		// A joined node may not read skiff-system's Secrets: the
+		// operator's wildcard certificate is served by the server's node.
+		secret = "none"
+	}
 	certs, err := acme.New(acme.Config{Informers: inf, AppsDomain: cfg.AppsDomain, Email: cfg.ACMEEmail,
-		DirectoryURL: cfg.ACMEDirectory, CacheDir: cfg.ACMECacheDir, Log: log})
+		DirectoryURL: cfg.ACMEDirectory, CacheDir: cfg.ACMECacheDir, SecretName: secret, Log: log})
 	if err != nil {
 		return fmt.Errorf("app router certificates: %w (set acmeEmail and acmeDirectory, or --acme-email and --acme-directory)", err)
 	}

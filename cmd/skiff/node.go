@@ -197,6 +197,9 @@ type nodeDeps struct {
 	// last request, for the node's app router (nil: apps are not scaled
 	// to zero from this node).
 	activate, touch func(ctx context.Context, namespace, app string) error
+	// server is set for the server's own node, whose backend is the
+	// registry itself (it reads what joined nodes may not).
+	server bool
 }
 
 // runNode runs a node: containerd (its own, or the one given), the pod
@@ -334,7 +337,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 			ag.Go(func() error {
 				ilog := log.With("component", "ingress")
 				keepRunning(ctx, "app router", ilog, func() error {
-					return runIngress(ctx, cfg, netInf, deps.activate, deps.touch, ilog)
+					return runIngress(ctx, cfg, netInf, deps, ilog)
 				})
 				return nil
 			})

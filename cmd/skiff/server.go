@@ -358,8 +358,8 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	if !cfg.DisableAgent {
 		g.Go(func() error {
 			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert.Get, ca: pki.CAPool(),
-				containerd: slot.setter(ctx, log.With("component", "build")),
-				activate:   func(ctx context.Context, ns, name string) error { return app.Activate(ctx, reg, ns, name) },
+				containerd: slot.setter(ctx, log.With("component", "build")), server: true,
+				activate: func(ctx context.Context, ns, name string) error { return app.Activate(ctx, reg, ns, name) },
 				touch: func(ctx context.Context, ns, name string) error {
 					return app.Touch(ctx, reg, ns, name, time.Now())
 				}}, version, log)

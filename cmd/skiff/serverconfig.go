@@ -86,6 +86,11 @@ type ServerConfig struct {
 	// by kind: static, python, node, goBuild, goRun, procfile (e.g. an
 	// image imported on an air-gapped board). --build-image KIND=REF.
 	BuildImages map[string]string `json:"buildImages,omitempty"`
+	// BuildTimeoutSeconds bounds one build (default 900) and
+	// BuildMemoryMB each of its RUN steps (default 1024): a build past
+	// either fails, saying so, and the running release stays.
+	BuildTimeoutSeconds int `json:"buildTimeoutSeconds,omitempty"`
+	BuildMemoryMB       int `json:"buildMemoryMB,omitempty"`
 	// Node configures the embedded agent.
 	Node NodeConfig `json:"node,omitzero"`
 }
@@ -118,7 +123,8 @@ func defaultServerConfig() ServerConfig {
 	return ServerConfig{DataDir: "/var/lib/skiff", Listen: ":8443", LogLevel: "info", BookmarkSeconds: 30, ClusterCIDR: "10.42.0.0/16",
 		Overlay: string(overlay.HostGW), WireGuardPort: overlay.DefaultWireGuardPort,
 		ServiceCIDR: registry.DefaultServiceCIDR, ServiceNodePortRange: registry.DefaultNodePortRange,
-		NodeNotReadySeconds: 20, PodEvictionSeconds: 60, GitSSHListen: ":2222"}
+		NodeNotReadySeconds: 20, PodEvictionSeconds: 60, GitSSHListen: ":2222",
+		BuildTimeoutSeconds: 900, BuildMemoryMB: 1024}
 }
 
 // recipes are the build recipes with BuildImages laid over the defaults.
@@ -155,6 +161,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if _, err := c.recipes(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.BuildTimeoutSeconds < 10 || c.BuildMemoryMB < 64 {
+		errs = append(errs, fmt.Errorf("buildTimeoutSeconds %d, buildMemoryMB %d: at least 10 s and 64 MB", c.BuildTimeoutSeconds, c.BuildMemoryMB))
 	}
 	if c.AuditMaxFileMB < 0 || c.AuditMaxFiles < 0 {
 		errs = append(errs, errors.New("auditMaxFileMB/auditMaxFiles: must not be negative"))

@@ -9,12 +9,52 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/skiffhq/skiff/runtime/container"
 )
+
+// Resolver finds images in their registries with auth (nil: anonymous),
+// over plain HTTP for a registry on the loopback (localhost, 127.0.0.1,
+// ::1). Pull uses it, and so do builds that pull their base images.
+func Resolver(auth *container.PullAuth) remotes.Resolver {
+	creds := func(string) (string, string, error) {
+		switch {
+		case auth == nil:
+			return "", "", nil
+		case auth.IdentityToken != "":
+			return "", auth.IdentityToken, nil
+		}
+		return auth.Username, auth.Password, nil
+	}
+	return docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(
+		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(creds))),
+		docker.WithPlainHTTP(docker.MatchLocalhost),
+	)})
+}
+
+// PullImage fetches ref from its registry anonymously and unpacks it for
+// snapshotter ("" = overlayfs), in skiff's namespace: what a build whose
+// base image is not on the board does.
+func PullImage(ctx context.Context, c *containerd.Client, snapshotter, ref string) (containerd.Image, error) {
+	name, err := normalize(ref)
+	if err != nil {
+		return nil, err
+	}
+	if snapshotter == "" {
+		snapshotter = "overlayfs"
+	}
+	img, err := c.Pull(namespaces.WithNamespace(ctx, Namespace), name, containerd.WithResolver(Resolver(nil)),
+		containerd.WithPullUnpack, containerd.WithPullSnapshotter(snapshotter))
+	if err != nil {
+		return nil, fmt.Errorf("pull image %s: %w", ref, classify(err))
+	}
+	return img, nil
+}
 
 // Pull fetches ref from its registry with auth (nil: anonymous), over
 // plain HTTP for a registry on the loopback (localhost, 127.0.0.1, ::1),
@@ -26,19 +66,7 @@ func (r *Runtime) Pull(ctx context.Context, ref string, auth *container.PullAuth
 	if err != nil {
 		return container.Image{}, err
 	}
-	creds := func(string) (string, string, error) {
-		switch {
-		case auth == nil:
-			return "", "", nil
-		case auth.IdentityToken != "":
-			return "", auth.IdentityToken, nil
-		}
-		return auth.Username, auth.Password, nil
-	}
-	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(
-		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(creds))),
-		docker.WithPlainHTTP(docker.MatchLocalhost),
-	)})
+	resolver := Resolver(auth)
 	tr := &pullTracker{seen: map[digest.Digest]int64{}, done: map[digest.Digest]bool{}}
 	opts := []containerd.RemoteOpt{
 		containerd.WithResolver(resolver),

@@ -161,4 +161,24 @@ func TestPull(t *testing.T) {
 	if _, err := r.Pull(ctx, addr+"/skiff/absent:1", nil, nil); !errdefs.IsNotFound(err) {
 		t.Errorf("pull of an absent image: got %v, want not found", err)
 	}
+
+	// PullImage, a build's pull of its base image: the same image again,
+	// from nothing, unpacked.
+	if err := r.RemoveImage(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	c.ImageService().Delete(nctx, remote, images.SynchronousDelete())
+	bimg, err := PullImage(ctx, c, "", remote)
+	if err != nil {
+		t.Fatalf("PullImage: %v", err)
+	}
+	if bimg.Target().Digest != img.Target().Digest {
+		t.Errorf("PullImage got %s, want %s", bimg.Target().Digest, img.Target().Digest)
+	}
+	if ok, err := bimg.IsUnpacked(nctx, "overlayfs"); !ok || err != nil {
+		t.Errorf("PullImage's image not unpacked: %v", err)
+	}
+	if _, err := PullImage(ctx, c, "", addr+"/skiff/absent:1"); !errdefs.IsNotFound(err) {
+		t.Errorf("PullImage of an absent image: got %v, want not found", err)
+	}
 }

@@ -267,6 +267,10 @@ const (
 	DefaultAppPort = 5000
 	// ProcessWeb is the process type that gets a Service and a route.
 	ProcessWeb = "web"
+	// AnnotationImageNode, on a Release, names the node whose containerd
+	// holds the release's built image: until images are shared between
+	// nodes, the release's pods run there.
+	AnnotationImageNode = "skiff.dev/image-node"
 )
 
 // AppConfigSecretName is the name of the Secret holding app's config vars.

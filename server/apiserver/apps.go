@@ -141,24 +141,40 @@ func (s *Server) claimRepo(app *api.App) error {
 	case err == nil && string(owner) == string(app.UID):
 		return nil
 	case err == nil:
-		s.log.Info("removing the repository of a deleted app of the same name", "app", app.Name, "was", string(owner), "now", app.UID)
-		if err := s.apps.Repos.Remove(app.Name); err != nil {
-			return fmt.Errorf("remove the repository a deleted app %s left: %w", app.Name, err)
-		}
-		return nil
-	case os.IsNotExist(err):
-		return os.WriteFile(filepath.Join(dir, appUIDFile), []byte(app.UID), 0o600)
-	default:
+		return s.removeRepo(app, "it belonged to app "+string(owner))
+	case !os.IsNotExist(err):
 		return err
 	}
+	// Not claimed yet: made by this app's first push (after the app),
+	// or left by an older one from before apps claimed their
+	// repositories. git writes "description" once, at init.
+	if fi, err := os.Stat(filepath.Join(dir, "description")); err == nil && fi.ModTime().Before(app.CreationTimestamp.Time) {
+		return s.removeRepo(app, "it is older than the app")
+	}
+	return os.WriteFile(filepath.Join(dir, appUIDFile), []byte(app.UID), 0o600)
+}
+
+// removeRepo takes a repository that is not app's away: renamed first,
+// so that a git still running in it finishes in the old copy, then
+// deleted.
+func (s *Server) removeRepo(app *api.App, why string) error {
+	dir := s.apps.Repos.Path(app.Name)
+	s.log.Info("removing the repository of a deleted app of the same name", "app", app.Name, "why", why)
+	trash := fmt.Sprintf("%s.removed-%d", dir, time.Now().UnixNano())
+	if err := os.Rename(dir, trash); err != nil {
+		return fmt.Errorf("remove the repository a deleted app %s left: %w", app.Name, err)
+	}
+	go os.RemoveAll(trash)
+	return nil
 }
 
 // appBranch is the deploy branch an App names ("" = main or master).
-func (s *Server) appBranch(ctx context.Context, name string) string {
-	if app, err := s.apps.Service.Find(ctx, name); err == nil {
-		return app.Spec.Build.Branch
+func (s *Server) appBranch(ctx context.Context, name string) (string, error) {
+	app, err := s.apps.Service.Find(ctx, name)
+	if err != nil {
+		return "", err
 	}
-	return ""
+	return app.Spec.Build.Branch, nil
 }
 
 // gitCreateApp creates, for a push to an app that has no repository, the

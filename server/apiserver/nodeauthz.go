@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -100,8 +101,51 @@ func (s *Server) nodeMayWrite(ctx context.Context, node, method string, t target
 			return deny("a node changes nothing of a claim but binding it to itself")
 		}
 		return nil
+	case "apps":
+		// The node's app router wakes an app scaled to zero and records
+		// when it last had a request; nothing else of an App is a node's.
+		if method != http.MethodPut || t.subresource != "status" {
+			return deny("a node writes only an app's status (its router wakes idle apps)")
+		}
+		cur, err := s.backend.Get(ctx, "apps", t.namespace, t.name)
+		if err != nil {
+			return err
+		}
+		old := cur.(*api.App)
+		next, ok := obj.(*api.App)
+		if !ok {
+			return deny("no app in the request")
+		}
+		switch {
+		case next.ResourceVersion == "":
+			return deny("a node's write of an app's status names the resourceVersion it read")
+		case next.ResourceVersion != old.ResourceVersion:
+			return nil // stale: the store refuses it as a conflict, and the node reads again
+		case next.Status.Idle && !old.Status.Idle:
+			return deny("a node wakes apps; it does not put them to sleep")
+		}
+		if lr := next.Status.LastRequest; !reflect.DeepEqual(lr, old.Status.LastRequest) {
+			// Moving it back would put a busy app to sleep; far ahead,
+			// keep an idle one awake.
+			switch {
+			case lr == nil:
+				return deny("a node does not clear an app's last request")
+			case old.Status.LastRequest != nil && lr.Before(old.Status.LastRequest.Time):
+				return deny("an app's last request only moves forward")
+			case lr.After(time.Now().Add(time.Minute)):
+				return deny("an app's last request is not in the future")
+			}
+		}
+		masked := func(s api.AppStatus) api.AppStatus {
+			s.Idle, s.LastRequest = false, nil
+			return s
+		}
+		if !reflect.DeepEqual(masked(old.Status), masked(next.Status)) {
+			return deny("a node changes only an app's idle flag and last request")
+		}
+		return nil
 	}
-	return deny("nodes write only their Node, their pods' status, claims and events")
+	return deny("nodes write only their Node, their pods' status, claims, apps' last requests and events")
 }
 
 // nodeLabels are the labels a node sets on itself; others (roles,
@@ -137,6 +181,11 @@ func (s *Server) nodeMayChangeNode(ctx context.Context, t target, obj api.Object
 	}
 	if !reflect.DeepEqual(n.Spec, oldSpec) {
 		return deny("spec (pod subnet, taints, unschedulable) is the server's and admins'")
+	}
+	if h, ok := n.Labels["kubernetes.io/hostname"]; ok && h != n.Name {
+		// Pods pinned to a node by this label (an app's, to the node
+		// with its image) must not be drawn to another.
+		return deny(fmt.Sprintf("label kubernetes.io/hostname is the node's own name %q, not %q", n.Name, h))
 	}
 	for k, v := range n.Labels {
 		if ov, had := oldLabels[k]; (!had || ov != v) && !nodeLabel(k) {

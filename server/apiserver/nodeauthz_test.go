@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -30,6 +31,9 @@ func TestNodeMayWrite(t *testing.T) {
 		&api.Node{ObjectMeta: api.ObjectMeta{Name: "n2"}},
 		&api.Pod{ObjectMeta: api.ObjectMeta{Name: "mine", Namespace: "default"}, Spec: api.PodSpec{NodeName: "n1", Containers: []api.Container{{Name: "c", Image: "busybox"}}}},
 		&api.Pod{ObjectMeta: api.ObjectMeta{Name: "theirs", Namespace: "default"}, Spec: api.PodSpec{NodeName: "n2", Containers: []api.Container{{Name: "c", Image: "busybox"}}}},
+		&api.App{ObjectMeta: api.ObjectMeta{Name: "shop", Namespace: "default"}},
+		&api.App{ObjectMeta: api.ObjectMeta{Name: "sleepy", Namespace: "default"}},
+		&api.App{ObjectMeta: api.ObjectMeta{Name: "lately", Namespace: "default"}},
 	} {
 		k, _ := api.KindOf(o)
 		if _, err := reg.Create(ctx, k.Resource, o.GetObjectMeta().Namespace, o); err != nil {
@@ -57,6 +61,23 @@ func TestNodeMayWrite(t *testing.T) {
 		n.Labels[k] = v
 		return n
 	}
+	sleepy := get("apps", "default", "sleepy").(*api.App)
+	sleepy.Status.Idle = true
+	if _, err := reg.Update(ctx, "apps", "default", sleepy, "status"); err != nil {
+		t.Fatal(err)
+	}
+	lately := get("apps", "default", "lately").(*api.App)
+	recent := api.Now()
+	lately.Status.LastRequest = &recent
+	if _, err := reg.Update(ctx, "apps", "default", lately, "status"); err != nil {
+		t.Fatal(err)
+	}
+	app := func(name string, edit func(*api.App)) *api.App {
+		a := get("apps", "default", name).(*api.App)
+		edit(a)
+		return a
+	}
+	now := api.Now()
 	dropRole := api.Clone(n1)
 	delete(dropRole.Labels, "node-role.kubernetes.io/edge")
 	for _, tt := range []struct {
@@ -84,6 +105,20 @@ func TestNodeMayWrite(t *testing.T) {
 		{"a config map", http.MethodPost, "namespaces/default/configmaps", &api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "c"}}, false},
 		{"a secret", http.MethodDelete, "namespaces/default/secrets/s", nil, false},
 		{"a deployment", http.MethodPatch, "namespaces/default/deployments/d", nil, false},
+		{"waking an idle app", http.MethodPut, "namespaces/default/apps/sleepy/status", app("sleepy", func(a *api.App) { a.Status.Idle, a.Status.LastRequest = false, &now }), true},
+		{"an app's last request", http.MethodPut, "namespaces/default/apps/shop/status", app("shop", func(a *api.App) { a.Status.LastRequest = &now }), true},
+		{"putting an app to sleep", http.MethodPut, "namespaces/default/apps/shop/status", app("shop", func(a *api.App) { a.Status.Idle = true }), false},
+		{"an app's release", http.MethodPut, "namespaces/default/apps/shop/status", app("shop", func(a *api.App) { a.Status.Release = "shop-v9" }), false},
+		{"an app's release, unconditionally", http.MethodPut, "namespaces/default/apps/shop/status", app("shop", func(a *api.App) { a.Status.Release, a.ResourceVersion = "shop-v9", "" }), false},
+		{"an app's spec", http.MethodPut, "namespaces/default/apps/shop", app("shop", func(a *api.App) { a.Spec.Port = 1 }), false},
+		{"an app's last request, unconditionally", http.MethodPut, "namespaces/default/apps/shop/status", app("shop", func(a *api.App) { a.Status.LastRequest, a.ResourceVersion = &now, "" }), false},
+		{"an app's last request in the future", http.MethodPut, "namespaces/default/apps/shop/status", app("shop", func(a *api.App) { t := api.NewTime(time.Now().Add(time.Hour)); a.Status.LastRequest = &t }), false},
+		{"an app's last request moved back", http.MethodPut, "namespaces/default/apps/lately/status", app("lately", func(a *api.App) { t := api.NewTime(time.Now().Add(-time.Hour)); a.Status.LastRequest = &t }), false},
+		{"an app's last request cleared", http.MethodPut, "namespaces/default/apps/lately/status", app("lately", func(a *api.App) { a.Status.LastRequest = nil }), false},
+		{"a stale write of an app's status (the store refuses it)", http.MethodPut, "namespaces/default/apps/shop/status", app("shop", func(a *api.App) { a.Status.Release, a.ResourceVersion = "x", "1" }), true},
+		{"its own Node, another hostname", http.MethodPut, "nodes/n1", withLabel("kubernetes.io/hostname", "n2"), false},
+		{"its own Node, its hostname", http.MethodPut, "nodes/n1", withLabel("kubernetes.io/hostname", "n1"), true},
+		{"deleting an app", http.MethodDelete, "namespaces/default/apps/shop", nil, false},
 	} {
 		err := s.nodeMayWrite(ctx, "n1", tt.method, tgt(tt.path), tt.obj)
 		if tt.ok && err != nil {

@@ -217,10 +217,12 @@ func (s *Service) config(ctx context.Context, ns, app string) (map[string][]byte
 	return sec.Data, nil
 }
 
-// configHash is the SHA-256 of config vars in a stable order, keyed by
-// the snapshot Secret's UID (which only those who may read the Secret
-// see), so that the hash on a Release, which viewers read, confirms no
-// guess of a value.
+// configHash is an HMAC-SHA-256 of config vars in a stable order, keyed
+// by the UID of the app's config Secret (which only those who may read
+// Secrets see; the App's UID when there is none, and then no value to
+// guess), so that the hash on a Release, which viewers read, tells of a
+// change from one release to the next without confirming a guessed
+// value.
 func configHash(key string, data map[string][]byte) string {
 	h := hmac.New(sha256.New, []byte(key))
 	for _, k := range slices.Sorted(maps.Keys(data)) {
@@ -232,9 +234,14 @@ func configHash(key string, data map[string][]byte) string {
 
 // newRelease writes the next release of app: a snapshot of config (the
 // app's config vars when nil) and then the Release, with version one
-// above the newest. Callers hold the app's lock.
-func (s *Service) newRelease(ctx context.Context, app *api.App, spec api.ReleaseSpec, config map[string][]byte) (*api.Release, error) {
+// above the newest; imageNode, if set, is the node whose containerd has
+// its image. Callers hold the app's lock.
+func (s *Service) newRelease(ctx context.Context, app *api.App, spec api.ReleaseSpec, config map[string][]byte, imageNode string) (*api.Release, error) {
 	ns := app.Namespace
+	key := string(app.UID)
+	if sec, err := client.For[*api.Secret](s.cfg.Backend, ns).Get(ctx, api.AppConfigSecretName(app.Name)); err == nil {
+		key = string(sec.UID)
+	}
 	if config == nil {
 		var err error
 		if config, err = s.config(ctx, ns, app.Name); err != nil {
@@ -266,10 +273,13 @@ func (s *Service) newRelease(ctx context.Context, app *api.App, spec api.Release
 			return nil, fmt.Errorf("save the config of %s: %w", name, err)
 		}
 		spec.App, spec.Version = app.Name, version
-		spec.Config, spec.ConfigHash = snap.Name, configHash(string(created.UID), config)
+		spec.Config, spec.ConfigHash = created.Name, configHash(key, config)
 		rel := &api.Release{
 			ObjectMeta: api.ObjectMeta{Name: name, Namespace: ns, Labels: labels, OwnerReferences: ownedBy(app)},
 			Spec:       spec,
+		}
+		if imageNode != "" {
+			rel.Annotations = map[string]string{api.AnnotationImageNode: imageNode}
 		}
 		out, err := client.For[*api.Release](s.cfg.Backend, ns).Create(ctx, rel)
 		if errdefs.IsAlreadyExists(err) {
@@ -352,7 +362,7 @@ func (s *Service) SetConfig(ctx context.Context, ns, name string, set map[string
 	spec := cur.Spec
 	spec.Description = describeConfig(set, unset)
 	spec.CreatedBy = by
-	return s.newRelease(ctx, app, spec, data)
+	return s.newRelease(ctx, app, spec, data, cur.Annotations[api.AnnotationImageNode])
 }
 
 // describeConfig is a release's description for a config change.
@@ -429,7 +439,7 @@ func (s *Service) Rollback(ctx context.Context, ns, name, target, by string) (*a
 	spec := to.Spec
 	spec.Description = fmt.Sprintf("Rollback to v%d", to.Spec.Version)
 	spec.CreatedBy = by
-	rel, err := s.newRelease(ctx, app, spec, config)
+	rel, err := s.newRelease(ctx, app, spec, config, to.Annotations[api.AnnotationImageNode])
 	if err != nil {
 		return nil, err
 	}

@@ -176,6 +176,9 @@ func TestReceiveBuildsAndReleases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rel.Annotations[api.AnnotationImageNode] != "n1" {
+		t.Errorf("a release of an image built on n1 is not pinned there: %v", rel.Annotations)
+	}
 	if rel.Spec.Commit != commit || rel.Spec.Port != 8080 || rel.Spec.CreatedBy != "alice" || !strings.HasPrefix(rel.Spec.Image, "skiff.local/apps/shop:shop-") {
 		t.Errorf("release spec = %+v", rel.Spec)
 	}
@@ -239,6 +242,19 @@ func TestReceiveBuildsAndReleases(t *testing.T) {
 	if _, err := e.svc.Rollback(e.ctx, "default", "shop", "v9", "carol"); !errdefs.IsNotFound(err) {
 		t.Errorf("rollback to a missing release: %v", err)
 	}
+	// The same config hashes the same in two releases; another, not.
+	relX, err := e.svc.SetConfig(e.ctx, "default", "shop", map[string]string{"EXTRA": "1"}, nil, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relY, err := e.svc.SetConfig(e.ctx, "default", "shop", nil, []string{"EXTRA"}, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relY.Spec.ConfigHash != rel6.Spec.ConfigHash || relX.Spec.ConfigHash == rel6.Spec.ConfigHash {
+		t.Errorf("config hashes: v6 %s, then %s, then %s; want the first = the last != the middle", rel6.Spec.ConfigHash, relX.Spec.ConfigHash, relY.Spec.ConfigHash)
+	}
+
 }
 
 func waitVersion(t *testing.T, e *env, v int64) {
@@ -345,6 +361,12 @@ func TestExtractBounds(t *testing.T) {
 		}
 		tw.Close()
 		return tar.NewReader(&buf)
+	}
+	if err := extract(mk(map[string]string{"a": "12345", "b": "12345"}), t.TempDir(), 3<<20, 10); err != nil {
+		t.Errorf("10 bytes with a bound of 3 MiB: %v", err)
+	}
+	if err := extract(mk(map[string]string{"a": strings.Repeat("x", 2<<20), "b": strings.Repeat("y", 2<<20)}), t.TempDir(), 3<<20, 10); err == nil || !strings.Contains(err.Error(), "more than 3 MiB") {
+		t.Errorf("4 MiB with a bound of 3 MiB: %v", err)
 	}
 	if err := extract(mk(map[string]string{"a": "12345", "b": "12345"}), t.TempDir(), 8, 10); err == nil || !strings.Contains(err.Error(), "more than 0 MiB") {
 		t.Errorf("10 bytes with a bound of 8: %v", err)

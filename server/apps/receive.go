@@ -47,7 +47,7 @@ func (s *Service) Receive(ctx context.Context, p gitpush.Push, out io.Writer) er
 	rel, err := s.newRelease(ctx, app, api.ReleaseSpec{
 		Image: res.Image, Build: b.Name, Commit: commit, Processes: res.Processes, Port: int32(res.Port),
 		Description: "Deploy " + shortCommit(commit), CreatedBy: p.Pusher.Name,
-	}, nil)
+	}, nil, s.cfg.NodeName) // built here, so only here
 	unlock()
 	if err != nil {
 		return err
@@ -81,33 +81,45 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, b := range builds {
 		if b.Status.Phase != api.BuildRunning || b.Status.Node != s.cfg.NodeName {
 			continue
 		}
-		if err := s.finishBuild(ctx, b, func(st *api.BuildStatus) {
+		err := s.finishBuild(ctx, b, func(st *api.BuildStatus) bool {
+			if st.Phase != api.BuildRunning {
+				return false
+			}
 			st.Phase, st.Message = api.BuildFailed, "the server stopped during the build; push again"
-		}); err != nil {
-			return err
+			return true
+		})
+		switch {
+		case errdefs.IsNotFound(err):
+		case err != nil:
+			errs = append(errs, fmt.Errorf("end build %s/%s: %w", b.Namespace, b.Name, err))
+		default:
+			s.log.Info("build ended by a restart", "build", b.Namespace+"/"+b.Name)
 		}
-		s.log.Info("build ended by a restart", "build", b.Namespace+"/"+b.Name)
 	}
 	dirs, _ := filepath.Glob(filepath.Join(s.cfg.BuildDir, "*", "*-src-*"))
 	for _, d := range dirs {
 		os.RemoveAll(d)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// finishBuild writes a build's end, on the latest version of it.
-func (s *Service) finishBuild(ctx context.Context, b *api.Build, set func(*api.BuildStatus)) error {
+// finishBuild writes a build's end, on the latest version of it; set
+// returns false when there is nothing to write.
+func (s *Service) finishBuild(ctx context.Context, b *api.Build, set func(*api.BuildStatus) bool) error {
 	builds := client.For[*api.Build](s.cfg.Backend, b.Namespace)
 	return client.RetryOnConflict(ctx, func() error {
 		cur, err := builds.Get(ctx, b.Name)
 		if err != nil {
 			return err
 		}
-		set(&cur.Status)
+		if !set(&cur.Status) {
+			return nil
+		}
 		now := api.Now()
 		cur.Status.CompletionTime = &now
 		_, err = builds.UpdateStatus(ctx, cur)
@@ -141,14 +153,15 @@ func (s *Service) build(ctx context.Context, app *api.App, p gitpush.Push, out i
 	// The status is written even when the pusher has gone.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err = s.finishBuild(wctx, b, func(st *api.BuildStatus) {
+	err = s.finishBuild(wctx, b, func(st *api.BuildStatus) bool {
 		if berr != nil {
 			st.Phase, st.Message = api.BuildFailed, berr.Error()
-			return
+			return true
 		}
 		st.Phase = api.BuildSucceeded
 		st.Image, st.Kind, st.Processes = res.Image, res.Kind, res.Processes
 		st.Port, st.Steps, st.CachedSteps = int32(res.Port), int32(res.Steps), int32(res.CachedSteps)
+		return true
 	})
 	if err != nil {
 		s.log.Warn("could not record a build's end", "build", b.Name, "err", err)
@@ -266,7 +279,7 @@ func extract(tr *tar.Reader, dir string, maxBytes int64, maxFiles int) error {
 		return err
 	}
 	defer root.Close()
-	files := 0
+	files, limit := 0, maxBytes
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -283,7 +296,7 @@ func extract(tr *tar.Reader, dir string, maxBytes int64, maxFiles int) error {
 			return fmt.Errorf("the commit has more than %d files, more than a build takes", maxFiles)
 		}
 		if h.Size > maxBytes {
-			return fmt.Errorf("the commit's files add up to more than %d MiB, more than a build takes", maxBytes>>20)
+			return fmt.Errorf("the commit's files add up to more than %d MiB, more than a build takes", limit>>20)
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:

@@ -171,7 +171,8 @@ func (b *Builder) build(ctx context.Context, req Request, out io.Writer) (*Resul
 	// The lease holds what the build writes (active snapshots, layers,
 	// config, manifest) until the image or a cache snapshot refers to it.
 	ls := b.Client.LeasesService()
-	lease, err := ls.Create(ctx, leases.WithRandomID(), leases.WithExpiration(24*time.Hour))
+	lease, err := ls.Create(ctx, leases.WithRandomID(), leases.WithExpiration(24*time.Hour),
+		leases.WithLabel(buildLabel, "true"))
 	if err != nil {
 		return nil, b.timeoutOr(ctx, req, fmt.Errorf("build: create lease: %w", err))
 	}

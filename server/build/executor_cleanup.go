@@ -19,8 +19,8 @@ const buildLabel = "skiff.dev/build"
 
 // CleanUp removes what builds that never finished left in containerd —
 // their RUN containers (killed first: a shim outlives the process that
-// started it) and their half-made snapshots — and returns how many
-// things it removed. Call it when no build is running: at start.
+// started it), their leases (which hold their layers) and their
+// half-made snapshots — and returns how many things it removed. Call it when no build is running: at start.
 func (b *Builder) CleanUp(ctx context.Context) (int, error) {
 	if b.Client == nil {
 		return 0, errors.New("build: Builder.Client is nil")
@@ -45,6 +45,19 @@ func (b *Builder) CleanUp(ctx context.Context) (int, error) {
 		}
 		if err := c.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete build container %s: %w", c.ID(), err))
+			continue
+		}
+		removed++
+	}
+	// The leases of builds that never ended hold their layers.
+	ls := b.Client.LeasesService()
+	left, err := ls.List(ctx, `labels."`+buildLabel+`"==true`)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list build leases: %w", err))
+	}
+	for _, l := range left {
+		if err := ls.Delete(ctx, l); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete build lease %s: %w", l.ID, err))
 			continue
 		}
 		removed++

@@ -19,14 +19,14 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// buildPidsLimit bounds the processes of one RUN step.
+const buildPidsLimit = 4096
+
 // runStep runs a RUN step's command in a runc container whose root
 // filesystem is the active snapshot, with the base image's environment
 // under the step's, its working directory and user, the host's network,
 // resolv.conf and hosts, and Request.Memory as the memory limit. Its
 // output goes to the build log.
-// buildPidsLimit bounds the processes of one RUN step.
-const buildPidsLimit = 4096
-
 func (e *execution) runStep(ctx context.Context, cur *stageOut, step Step, active string) error {
 	c := e.b.Client
 	id := "skiff-build-" + randomID()

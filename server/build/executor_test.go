@@ -294,6 +294,10 @@ func TestBuildFailures(t *testing.T) {
 	}{
 		{"run exits non-zero", "FROM " + testBase + "\nRUN echo about to fail && exit 3\n", 0, 0,
 			[]string{"line 2: RUN echo about to fail && exit 3: exit code 3"}},
+		// The host's network is shared, so no raw sockets (CAP_NET_RAW
+		// dropped): busybox ping needs one.
+		{"raw sockets", "FROM " + testBase + "\nRUN ping -c 1 -W 1 127.0.0.1\n", 0, 0,
+			[]string{"line 2: RUN ping -c 1 -W 1 127.0.0.1: exit code"}},
 		{"missing base image", "FROM skiff.test/nosuch:1\nRUN true\n", 0, 0,
 			[]string{"line 1: FROM skiff.test/nosuch:1", "not in containerd", "skiff images import"}},
 		{"missing copy source", "FROM " + testBase + "\nCOPY nothere /x\n", 0, 0,

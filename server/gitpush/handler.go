@@ -59,7 +59,7 @@ type Config struct {
 	DeployBranches []string
 	// AppBranch, when set, names an app's own deploy branch ("" = the
 	// DeployBranches).
-	AppBranch func(ctx context.Context, app string) string
+	AppBranch func(ctx context.Context, app string) (string, error)
 	// SocketPath is the unix socket hooks reach the Handler on. Default:
 	// <Repos.Root>/.hook.sock.
 	SocketPath string

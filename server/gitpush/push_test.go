@@ -285,3 +285,27 @@ func TestNonDeployBranchIsStored(t *testing.T) {
 		t.Errorf("clone checked out %q, want master:\n%s", got, out)
 	}
 }
+
+func TestAppBranchDeploys(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.AppBranch = func(_ context.Context, app string) (string, error) {
+			if app == "broken" {
+				return "", errors.New("the app could not be read")
+			}
+			return "production", nil
+		}
+	})
+	w := ts.newWorkTree(t)
+	w.commit("a.txt", "a\n")
+	out := w.must("push", ts.url("tok-dev", "web"), "main")
+	if !strings.Contains(out, "stored main without deploying; push to production to deploy") {
+		t.Errorf("a push to main when the app deploys production:\n%s", out)
+	}
+	w.must("push", ts.url("tok-dev", "web"), "main:production")
+	if n := len(ts.receivedPushes()); n != 1 {
+		t.Errorf("Receive called %d times after pushing production, want 1", n)
+	}
+	if out, err := w.run("push", ts.url("tok-dev", "broken"), "main"); err == nil || !strings.Contains(out, "the deploy branch of app broken") {
+		t.Errorf("a push when the app's branch cannot be read: err %v\n%s", err, out)
+	}
+}

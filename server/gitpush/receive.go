@@ -53,7 +53,11 @@ func (h *Handler) receive(st *pushState, req hookRequest, out io.Writer) error {
 	ctx := st.ctx
 	branches := h.cfg.DeployBranches
 	if h.cfg.AppBranch != nil {
-		if b := h.cfg.AppBranch(ctx, st.app); b != "" {
+		b, err := h.cfg.AppBranch(ctx, st.app)
+		if err != nil {
+			return fmt.Errorf("the deploy branch of app %s: %w", st.app, err)
+		}
+		if b != "" {
 			branches = []string{b}
 		}
 	}

@@ -170,6 +170,7 @@ func deploymentFor(a *api.App, r *api.Release, proc string) *api.Deployment {
 				Spec: api.PodSpec{
 					Containers:                    []api.Container{c},
 					TerminationGracePeriodSeconds: grace,
+					NodeSelector:                  imageNode(r),
 				},
 			},
 			// Old pods serve until new ones are ready.
@@ -187,6 +188,15 @@ func deploymentFor(a *api.App, r *api.Release, proc string) *api.Deployment {
 	n := replicas(a, proc)
 	d.Spec.Replicas = &n
 	return d
+}
+
+// imageNode pins a release's pods to the node that holds its built image
+// (nil: the image comes from a registry, any node will do).
+func imageNode(r *api.Release) map[string]string {
+	if n := r.Annotations[api.AnnotationImageNode]; n != "" {
+		return map[string]string{"kubernetes.io/hostname": n}
+	}
+	return nil
 }
 
 // specHash hashes s without its replicas.

@@ -230,3 +230,16 @@ func TestForeignErrorSaysWhatToDo(t *testing.T) {
 		})
 	}
 }
+
+func TestPodsRunWhereTheImageWasBuilt(t *testing.T) {
+	a := &api.App{ObjectMeta: api.ObjectMeta{Name: "shop", Namespace: "default"}}
+	r := &api.Release{ObjectMeta: api.ObjectMeta{Name: "shop-v1", Annotations: map[string]string{api.AnnotationImageNode: "pi-1"}},
+		Spec: api.ReleaseSpec{App: "shop", Version: 1, Image: "skiff.local/apps/shop@sha256:" + strings.Repeat("a", 64), Processes: map[string]string{"web": ""}}}
+	if got := deploymentFor(a, r, "web").Spec.Template.Spec.NodeSelector; got["kubernetes.io/hostname"] != "pi-1" || len(got) != 1 {
+		t.Errorf("node selector of a built image's pods = %v, want kubernetes.io/hostname=pi-1", got)
+	}
+	r.Annotations = nil
+	if got := deploymentFor(a, r, "web").Spec.Template.Spec.NodeSelector; got != nil {
+		t.Errorf("node selector of a registry image's pods = %v, want none", got)
+	}
+}
