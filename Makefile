@@ -35,7 +35,9 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/logs/ ./runtime/probe/ ./runtime/gc/
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./server/scheduler/ ./runtime/hollow/
 	$(GO) test -run='^$$' -bench=. -benchtime=5x ./server/controller/...
-	$(GO) test -run='^$$' -bench='PodStart|JoinedAgent|Hollow' -benchtime=1x ./cmd/skiff/
+	$(GO) test -run='^$$' -bench='PodStart|JoinedAgent|Hollow|AppPush' -benchtime=1x ./cmd/skiff/
+	$(GO) test -run='^$$' -bench=Build -benchtime=20x ./server/build/
+	$(GO) test -run='^$$' -bench=EndpointsToRouter -benchtime=200x ./netstack/ingress/routes/
 
 lint:
 	$(GO) vet ./...

@@ -3,12 +3,15 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v5"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/skiffhq/skiff/server/accounts"
+	"github.com/skiffhq/skiff/server/audit"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/gitpush"
@@ -102,7 +105,36 @@ func (s *Server) GitSSH(addr, hostKeyPath string) (*gitpush.SSHServer, error) {
 	if s.accounts == nil {
 		return nil, errors.New("git over SSH signs people in with their SSH keys, and this server has no user accounts")
 	}
-	return gitpush.NewSSHServer(s.git, gitpush.SSHConfig{Addr: addr, HostKeyPath: hostKeyPath, AuthenticateKey: s.sshAuthenticate, Log: s.log})
+	return gitpush.NewSSHServer(s.git, gitpush.SSHConfig{Addr: addr, HostKeyPath: hostKeyPath, AuthenticateKey: s.sshAuthenticate,
+		Record: s.recordSSH, Log: s.log})
+}
+
+// recordSSH puts a git command over SSH in the audit log, as a request
+// to /git/<app>.git would be: pushes always, fetches when refused.
+func (s *Server) recordSSH(r gitpush.SSHRecord) {
+	push := r.Service == "git-receive-pack"
+	if s.audit == nil || (!push && r.Allowed) {
+		return
+	}
+	verb, code := "get", http.StatusOK
+	if push {
+		verb = "push"
+	}
+	switch {
+	case !r.Allowed:
+		code = http.StatusForbidden
+	case r.Exit != 0:
+		code = http.StatusUnprocessableEntity // the push was refused (its build or release failed)
+	}
+	e := audit.Entry{Time: time.Now().UTC(), Method: "SSH", Path: "/git/" + r.App + ".git " + r.Service, Code: code,
+		Verb: verb, Resource: "apps", Name: r.App, Allowed: r.Allowed, Reason: r.Reason}
+	if host, _, err := net.SplitHostPort(r.Address); err == nil {
+		e.Address = host
+	}
+	if id, ok := r.Identity.Server.(*auth.Identity); ok {
+		e.User, e.Groups, e.Via = id.Name, id.Groups, id.Via
+	}
+	s.audit.Record(e)
 }
 
 // sshAuthenticate is the identity of a registered SSH key, as the git

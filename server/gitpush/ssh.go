@@ -41,8 +41,27 @@ type SSHConfig struct {
 	// the person). It is asked for every key a client offers, so it should
 	// be fast. Required.
 	AuthenticateKey func(ctx context.Context, key ssh.PublicKey) (Identity, error)
+	// Record, when set, hears of every git command a signed-in person
+	// ran or was refused, for the audit log.
+	Record func(SSHRecord)
 	// Log receives the server's logs. Default: the Handler's.
 	Log *slog.Logger
+}
+
+// SSHRecord is one git command over SSH, as Config.Record hears it.
+type SSHRecord struct {
+	Identity Identity
+	// Address is the client's host:port.
+	Address string
+	App     string
+	// Service is git-receive-pack (a push) or git-upload-pack (a fetch).
+	Service string
+	// Allowed is false when the command was refused before git ran;
+	// Reason says why.
+	Allowed bool
+	Reason  string
+	// Exit is git's exit status (a refused push's is not 0).
+	Exit int
 }
 
 // Validate reports what is missing from c.
@@ -244,11 +263,15 @@ func (s *SSHServer) session(sess gssh.Session) int {
 		return 1
 	}
 	push := service == "git-receive-pack"
+	rec := SSHRecord{Identity: id, Address: sess.RemoteAddr().String(), App: app, Service: service}
 	if rf := s.h.admit(ctx, id, app, push); rf != nil {
 		s.log.Info("git request refused", "app", app, "user", id.Name, "service", service, "reason", rf.msg)
 		fmt.Fprintln(stderr, strings.TrimRight(rf.msg, "\n"))
+		rec.Reason, rec.Exit = strings.TrimSpace(rf.msg), 1
+		s.record(rec)
 		return 1
 	}
+	rec.Allowed = true
 
 	env := append(baseEnv(), s.h.gitEnv(id)...)
 	if p := gitProtocol(sess.Environ()); p != "" {
@@ -293,7 +316,16 @@ func (s *SSHServer) session(sess gssh.Session) int {
 		code = 1
 	}
 	s.log.Info("git over SSH", "app", app, "user", id.Name, "service", service, "exit", code, "took", time.Since(start).Round(time.Millisecond))
+	rec.Exit = code
+	s.record(rec)
 	return code
+}
+
+// record hands rec to Config.Record, if set.
+func (s *SSHServer) record(rec SSHRecord) {
+	if s.cfg.Record != nil {
+		s.cfg.Record(rec)
+	}
 }
 
 func (s *SSHServer) internal(stderr io.Writer, app string, err error) int {

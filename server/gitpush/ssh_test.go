@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,9 @@ type sshTest struct {
 	ts   *testServer
 	srv  *SSHServer
 	keys string // directory of the private keys, by person
+	// records are what SSHConfig.Record heard.
+	mu      sync.Mutex
+	records []SSHRecord
 }
 
 func newSSHTest(t *testing.T, ts *testServer) *sshTest {
@@ -64,6 +68,11 @@ func newSSHTest(t *testing.T, ts *testServer) *sshTest {
 				return Identity{}, fmt.Errorf("key not registered: %w", errdefs.ErrUnauthorized)
 			}
 			return Identity{Name: who}, nil
+		},
+		Record: func(r SSHRecord) {
+			st.mu.Lock()
+			st.records = append(st.records, r)
+			st.mu.Unlock()
 		},
 	})
 	if err != nil {
@@ -236,6 +245,23 @@ func TestSSHRefusals(t *testing.T) {
 	}
 	// The deployer may push to web.
 	st.must(t, w, "deployer", "push", st.url("web"), "main")
+	// Each push was recorded: allowed ones with git's exit status,
+	// refused ones with why (the unknown key never signed in).
+	st.mu.Lock()
+	recs := append([]SSHRecord(nil), st.records...)
+	st.mu.Unlock()
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s %s %s %v %d", r.Identity.Name, r.App, r.Service, r.Allowed, r.Exit))
+		if !r.Allowed && r.Reason == "" || r.Address == "" {
+			t.Errorf("record %+v lacks a reason or an address", r)
+		}
+	}
+	want := []string{"dev web git-receive-pack true 0", "viewer web git-receive-pack false 1", "deployer api git-receive-pack false 1",
+		"stranger web git-receive-pack false 1", "deployer web git-receive-pack true 0"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 
 	// Anything but git is refused, with exit status 1.
 	for _, command := range [][]string{{"ls", "-la"}, {}, {"git-upload-archive", "'web.git'"}, {"git-receive-pack", "'../etc.git'"}} {
