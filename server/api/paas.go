@@ -271,6 +271,10 @@ const (
 	// holds the release's built image: until images are shared between
 	// nodes, the release's pods run there.
 	AnnotationImageNode = "skiff.dev/image-node"
+	// AppImageRepository prefixes the images skiff builds: app shop's are
+	// AppImageRepository + "/shop". They run only in their app's
+	// namespace.
+	AppImageRepository = "skiff.local/apps"
 )
 
 // AppConfigSecretName is the name of the Secret holding app's config vars.

@@ -52,6 +52,7 @@ func (s *Server) setUpApps(e *echo.Echo, cfg *AppsConfig) error {
 		CreateApp:    s.gitCreateApp,
 		Receive:      cfg.Service.Receive,
 		AppBranch:    s.appBranch,
+		Track:        s.gitTrack,
 		MaxPushBytes: cfg.MaxPushBytes,
 		Log:          s.log,
 	})
@@ -97,6 +98,16 @@ func (s *Server) gitAuthenticate(r *http.Request, _, password string) (gitpush.I
 	}
 	infoFrom(r.Context()).id = id
 	return gitpush.Identity{Name: id.Name, Server: id}, nil
+}
+
+// gitTrack ends a push's context when its credentials end, as any
+// request's (authenticate does the same for the API).
+func (s *Server) gitTrack(ctx context.Context, id gitpush.Identity) (context.Context, func()) {
+	aid, ok := id.Server.(*auth.Identity)
+	if !ok || s.accounts == nil {
+		return ctx, func() {}
+	}
+	return s.accounts.Track(ctx, aid)
 }
 
 // gitIdentity is the server identity behind a git identity.

@@ -122,7 +122,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("apps: a build directory is required")
 	}
 	if cfg.ImageRepository == "" {
-		cfg.ImageRepository = "skiff.local/apps"
+		cfg.ImageRepository = api.AppImageRepository
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 200 * time.Millisecond

@@ -57,6 +57,11 @@ type Config struct {
 	// preference when one push updates several; others are only stored.
 	// Default: main, master.
 	DeployBranches []string
+	// Track, when set, is given each signed-in request's context and
+	// returns one that ends when the identity's credentials do (a token
+	// revoked, a user disabled), so that a push in progress stops; stop
+	// is called when the request ends.
+	Track func(ctx context.Context, id Identity) (tracked context.Context, stop func())
 	// AppBranch, when set, names an app's own deploy branch ("" = the
 	// DeployBranches).
 	AppBranch func(ctx context.Context, app string) (string, error)
@@ -245,6 +250,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if h.cfg.Track != nil {
+		var stop func()
+		ctx, stop = h.cfg.Track(ctx, id)
+		defer stop()
+		r = r.WithContext(ctx)
+	}
 	if rf := h.admit(ctx, id, app, push); rf != nil {
 		h.refuseWith(w, r, app, rf)
 		return

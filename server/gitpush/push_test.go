@@ -309,3 +309,38 @@ func TestAppBranchDeploys(t *testing.T) {
 		t.Errorf("a push when the app's branch cannot be read: err %v\n%s", err, out)
 	}
 }
+
+// TestRevokedCredentialsStopAPush: Track's context ends mid-build (a
+// token revoked, say), the push's Receive sees it end, and the push is
+// refused with its refs unmoved.
+func TestRevokedCredentialsStopAPush(t *testing.T) {
+	revoke := make(chan struct{})
+	ts := newTestServer(t, func(c *Config) {
+		c.Track = func(ctx context.Context, id Identity) (context.Context, func()) {
+			ctx, cancel := context.WithCancelCause(ctx)
+			go func() {
+				select {
+				case <-revoke:
+					cancel(errors.New("the token was revoked"))
+				case <-ctx.Done():
+				}
+			}()
+			return ctx, func() { cancel(context.Canceled) }
+		}
+	})
+	ts.setReceive(func(ctx context.Context, p Push, out io.Writer) error {
+		fmt.Fprintln(out, "building")
+		close(revoke)
+		<-ctx.Done()
+		return fmt.Errorf("stopped: %w", context.Cause(ctx))
+	})
+	w := ts.newWorkTree(t)
+	w.commit("a.txt", "a\n")
+	out, err := w.run("push", ts.url("tok-dev", "web"), "main")
+	if err == nil || !strings.Contains(out, "the token was revoked") {
+		t.Errorf("a push whose credentials ended mid-build: err %v\n%s", err, out)
+	}
+	if got := ts.bareRef("web", "refs/heads/main"); got != "" {
+		t.Errorf("main moved to %q", got)
+	}
+}

@@ -242,7 +242,7 @@ func (s *SSHServer) serve(sess gssh.Session) {
 
 // session admits and runs one git command and returns its exit status.
 func (s *SSHServer) session(sess gssh.Session) int {
-	ctx := sess.Context()
+	var ctx context.Context = sess.Context()
 	stderr := &drainWriter{w: sess.Stderr()}
 	// The key the connection signed in with: asked again, so that the
 	// identity is the verified key's and a key removed since is refused.
@@ -255,6 +255,11 @@ func (s *SSHServer) session(sess gssh.Session) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "skiff: sign-in failed: %v\n", err)
 		return 1
+	}
+	if s.h.cfg.Track != nil {
+		var stop func()
+		ctx, stop = s.h.cfg.Track(ctx, id)
+		defer stop()
 	}
 	service, app, err := parseSSHCommand(sess.RawCommand())
 	if err != nil {

@@ -208,6 +208,12 @@ func (r *Registry) Create(ctx context.Context, resource, namespace string, obj a
 		return nil, err
 	}
 	if p, ok := obj.(*api.Pod); ok {
+		if err := r.checkAppImages(ctx, p); err != nil {
+			if errs, ok := err.(api.FieldErrors); ok {
+				return nil, invalid(k, obj, errs)
+			}
+			return nil, err
+		}
 		if err := r.admitPod(ctx, p); err != nil {
 			if errs, ok := err.(api.FieldErrors); ok {
 				return nil, invalid(k, obj, errs)
