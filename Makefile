@@ -23,7 +23,7 @@ dist:
 	cd dist && sha256sum skiff-* > SHA256SUMS
 
 test:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 40m ./...
 
 # The figures in docs/benchmarks.md come from these commands.
 bench:
