@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/snapshots"
@@ -37,11 +38,9 @@ func (b *Builder) CleanUp(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("list build containers: %w", err)
 	}
 	for _, c := range ctrs {
-		if t, err := c.Task(ctx, nil); err == nil {
-			if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("stop build container %s: %w", c.ID(), err))
-				continue
-			}
+		if err := stopTask(ctx, c); err != nil {
+			errs = append(errs, fmt.Errorf("stop build container %s: %w", c.ID(), err))
+			continue
 		}
 		if err := c.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete build container %s: %w", c.ID(), err))
@@ -81,4 +80,28 @@ func (b *Builder) CleanUp(ctx context.Context) (int, error) {
 		removed++
 	}
 	return removed, errors.Join(errs...)
+}
+
+// stopTask kills and deletes c's task, if it has one. The shim may go
+// while the task dies, failing the delete ("ttrpc: closed") with the
+// task gone all the same: it looks again before it says so.
+func stopTask(ctx context.Context, c containerd.Container) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		t, terr := c.Task(ctx, nil)
+		if cerrdefs.IsNotFound(terr) {
+			return nil
+		}
+		if terr != nil {
+			err = terr
+		} else if _, err = t.Delete(ctx, containerd.WithProcessKill); err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return err
 }
