@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -455,7 +456,7 @@ func newPsScaleCommand(io streams) *cobra.Command {
 				return nil
 			}, func(a *api.App) {
 				var parts []string
-				for _, t := range slices.Sorted(mapKeys(scale)) {
+				for _, t := range slices.Sorted(maps.Keys(scale)) {
 					parts = append(parts, fmt.Sprintf("%s=%d", t, scale[t]))
 				}
 				fmt.Fprintf(io.out, "scaled %s: %s\n", a.Name, strings.Join(parts, " "))
@@ -464,17 +465,6 @@ func newPsScaleCommand(io streams) *cobra.Command {
 	}
 	f.add(cmd)
 	return cmd
-}
-
-// mapKeys returns m's keys.
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // updateApp changes an App with fn, retrying on conflicts.
@@ -632,19 +622,14 @@ func newBuildsCommand(io streams) *cobra.Command {
 				return err
 			}
 			defer rc.Close()
-			return copyOut(io.out, rc)
+			_, err = streamCopy(io.out, rc)
+			return err
 		},
 	}
 	gf.add(logs)
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "go on until the build ends")
 	cmd.AddCommand(list, logs)
 	return cmd
-}
-
-// copyOut copies a stream to the terminal.
-func copyOut(w io.Writer, r io.Reader) error {
-	_, err := io.Copy(w, r)
-	return err
 }
 
 // appBuilds lists an app's builds, newest first.

@@ -113,15 +113,10 @@ func BenchmarkAppPush(b *testing.B) {
 	// Scale from zero: idle for a minute, then one request.
 	apps := client.For[*api.App](n.client, "default")
 	ctx := context.Background()
-	if err := client.RetryOnConflict(ctx, func() error {
-		a, err := apps.Get(ctx, "bench")
-		if err != nil {
-			return err
-		}
+	if err := updateApp(ctx, n.client, "default", "bench", func(a *api.App) error {
 		a.Spec.ScaleToZero = &api.AppScaleToZero{IdleMinutes: 1}
-		_, err = apps.Update(ctx, a)
-		return err
-	}); err != nil {
+		return nil
+	}, func(*api.App) {}); err != nil {
 		b.Fatal(err)
 	}
 	n.eventually(3*time.Minute, "bench idle with no pods", func() (bool, string) {

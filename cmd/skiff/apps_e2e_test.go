@@ -287,15 +287,10 @@ func TestAppsGitPushE2E(t *testing.T) {
 	// Scale to zero: idle for a minute, the pods stop; the next request
 	// is held while the app starts, and succeeds.
 	apps := client.For[*api.App](n.client, "default")
-	if err := client.RetryOnConflict(context.Background(), func() error {
-		a, err := apps.Get(context.Background(), "procs")
-		if err != nil {
-			return err
-		}
+	if err := updateApp(context.Background(), n.client, "default", "procs", func(a *api.App) error {
 		a.Spec.ScaleToZero = &api.AppScaleToZero{IdleMinutes: 1}
-		_, err = apps.Update(context.Background(), a)
-		return err
-	}); err != nil {
+		return nil
+	}, func(*api.App) {}); err != nil {
 		t.Fatal(err)
 	}
 	n.eventually(3*time.Minute, "procs idle with no pods", func() (bool, string) {
@@ -369,18 +364,10 @@ func destroyApps(t *testing.T, n *testNode, names ...string) {
 // setDeadline sets an app's rollout deadline.
 func setDeadline(t *testing.T, b client.Backend, app string, seconds int32) {
 	t.Helper()
-	ctx := context.Background()
-	apps := client.For[*api.App](b, "default")
-	err := client.RetryOnConflict(ctx, func() error {
-		a, err := apps.Get(ctx, app)
-		if err != nil {
-			return err
-		}
+	if err := updateApp(context.Background(), b, "default", app, func(a *api.App) error {
 		a.Spec.HealthCheck.DeadlineSeconds = seconds
-		_, err = apps.Update(ctx, a)
-		return err
-	})
-	if err != nil {
+		return nil
+	}, func(*api.App) {}); err != nil {
 		t.Fatal(err)
 	}
 }

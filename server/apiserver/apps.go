@@ -175,7 +175,11 @@ func (s *Server) removeRepo(app *api.App, why string) error {
 	if err := os.Rename(dir, trash); err != nil {
 		return fmt.Errorf("remove the repository a deleted app %s left: %w", app.Name, err)
 	}
-	go os.RemoveAll(trash)
+	go func() {
+		if err := os.RemoveAll(trash); err != nil {
+			s.log.Warn("could not delete a removed repository", "path", trash, "err", err)
+		}
+	}()
 	return nil
 }
 
