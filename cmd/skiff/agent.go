@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skiffhq/skiff/netstack/overlay"
+	runtimecd "github.com/skiffhq/skiff/runtime/containerd"
 	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
@@ -167,6 +168,7 @@ func runAgent(ctx context.Context, o agentOptions, log *slog.Logger) error {
 	})
 	g.Go(func() error {
 		return runNode(ctx, o.node, o.dataDir, nodeDeps{backend: c, lease: c, cert: cert.Load, ca: pool,
+			mirrors:  []runtimecd.Mirror{appImageMirror(c)},
 			activate: func(ctx context.Context, ns, name string) error { return app.Activate(ctx, c, ns, name) },
 			touch: func(ctx context.Context, ns, name string) error {
 				return app.Touch(ctx, c, ns, name, time.Now())

@@ -3,23 +3,27 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
+	"runtime"
 	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
 
 	runtimecd "github.com/skiffhq/skiff/runtime/containerd"
+	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/apiserver"
+	"github.com/skiffhq/skiff/server/appimages"
 	"github.com/skiffhq/skiff/server/apps"
 	"github.com/skiffhq/skiff/server/build"
+	"github.com/skiffhq/skiff/server/build/remote"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/gitpush"
 )
@@ -59,7 +63,7 @@ func appRepos(dataDir string) (*gitpush.Repos, error) {
 // service that builds (on the embedded node's containerd, once it is up)
 // and releases. Without an embedded node a push is refused: this server
 // has nowhere to build.
-func newAppService(cfg ServerConfig, b client.Backend, log *slog.Logger) (*apps.Service, *gitpush.Repos, *builderSlot, error) {
+func newAppService(cfg ServerConfig, b client.Backend, agents apiserver.AgentProxyConfig, log *slog.Logger) (*apps.Service, *gitpush.Repos, *builderSlot, error) {
 	repos, err := appRepos(cfg.DataDir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -71,13 +75,39 @@ func newAppService(cfg ServerConfig, b client.Backend, log *slog.Logger) (*apps.
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		// RUN steps' cgroups go under the node's, beside its pods'.
-		builder = appBuilder(slot, recipes, path.Join(cfg.Node.cgroupRoot(), "builds"),
-			time.Duration(cfg.BuildTimeoutSeconds)*time.Second, int64(cfg.BuildMemoryMB)<<20, log.With("component", "build"))
+		builder = (&serverBuilds{slot: slot, recipes: recipes, cgroupParent: buildCgroup(cfg.Node),
+			timeout: time.Duration(cfg.BuildTimeoutSeconds) * time.Second, memory: int64(cfg.BuildMemoryMB) << 20,
+			backend: b, agents: agents, log: log.With("component", "build")}).build
 	}
 	svc, err := apps.New(apps.Config{Backend: b, Builder: builder, BuildDir: filepath.Join(cfg.DataDir, "builds"),
 		NodeName: cfg.Node.NodeName, Log: log.With("component", "apps")})
 	return svc, repos, slot, err
+}
+
+// buildCgroup is where a node's RUN steps' cgroups go: under the node's,
+// beside its pods'.
+func buildCgroup(n NodeConfig) string { return path.Join(n.cgroupRoot(), "builds") }
+
+// appsConfig is the API server's part of apps: git push, and the built
+// images served to the nodes from the embedded node's containerd (none
+// without one: nothing is built).
+func appsConfig(cfg ServerConfig, svc *apps.Service, repos *gitpush.Repos, slot *builderSlot) *apiserver.AppsConfig {
+	c := &apiserver.AppsConfig{Service: svc, Repos: repos}
+	if !cfg.DisableAgent {
+		c.Images = slot.get
+	}
+	return c
+}
+
+// appImageMirror makes a joined node fetch apps' images (skiff.local/…)
+// from its server, over its own connection and certificate.
+func appImageMirror(c *client.HTTP) runtimecd.Mirror {
+	return appImageMirrorAt(c.Server(), c.HTTPClient())
+}
+
+// appImageMirrorAt fetches apps' images from the /v2/ API at u through hc.
+func appImageMirrorAt(u *url.URL, hc *http.Client) runtimecd.Mirror {
+	return runtimecd.Mirror{Host: api.AppImageHost, URL: u, Client: hc}
 }
 
 // builderSlot hands the embedded node's containerd to the server's
@@ -96,18 +126,40 @@ func (b *builderSlot) set(c *containerd.Client) {
 	b.once.Do(func() { b.c = c; close(b.ready) })
 }
 
-// setter is what the node calls with its containerd: what builds a
-// stopped server left in it is removed first.
-func (b *builderSlot) setter(ctx context.Context, log *slog.Logger) func(*containerd.Client) {
-	return func(c *containerd.Client) {
-		n, err := (&build.Builder{Client: c, Namespace: runtimecd.Namespace}).CleanUp(ctx)
-		if err != nil {
-			log.Warn("could not remove what unfinished builds left", "err", err)
-		} else if n > 0 {
-			log.Info("removed what unfinished builds left", "objects", n)
-		}
-		b.set(c)
+// cleanUpBuilds removes from a node's containerd what builds a stopped
+// server or agent left in it (the node does it once connected, before
+// any build).
+func cleanUpBuilds(ctx context.Context, c *containerd.Client, log *slog.Logger) {
+	n, err := (&build.Builder{Client: c, Namespace: runtimecd.Namespace}).CleanUp(ctx)
+	if err != nil {
+		log.Warn("could not remove what unfinished builds left", "err", err)
+	} else if n > 0 {
+		log.Info("removed what unfinished builds left", "objects", n)
 	}
+}
+
+// builderRoutes are a node agent's part of the server's builds, behind
+// its endpoint's API-server-only check: POST /build runs one on this
+// node, and GET /v2/ serves the images built here for the server to
+// fetch.
+func builderRoutes(c *containerd.Client, cfg NodeConfig, dataDir string, log *slog.Logger) (map[string]http.Handler, error) {
+	builds, err := remote.NewHandler(remote.HandlerConfig{
+		Builder: func(context.Context) (*build.Builder, error) { return newExecutor(c, buildCgroup(cfg), nil, log), nil },
+		// Not <data-dir>/builds: a server keeps its checkouts there.
+		Dir: filepath.Join(dataDir, "node-builds"),
+		Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	images, err := appimages.New(appimages.Config{
+		Containerd: func(context.Context) (*containerd.Client, error) { return c, nil },
+		Namespace:  runtimecd.Namespace, Host: api.AppImageHost, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]http.Handler{"POST /build": builds, "GET /v2/": images}, nil
 }
 
 // get waits for the containerd, or for ctx.
@@ -120,59 +172,124 @@ func (b *builderSlot) get(ctx context.Context) (*containerd.Client, error) {
 	}
 }
 
-// appBuilder builds on the node's containerd with server/build's
-// executor. The image it returns is named by digest as well
-// (repo@sha256:…), the name releases run, so that a pod finds it in
-// containerd without a registry.
-func appBuilder(slot *builderSlot, recipes build.Recipes, cgroupParent string, timeout time.Duration, memory int64, log *slog.Logger) apps.Builder {
-	return func(ctx context.Context, req apps.BuildRequest) (apps.BuildResult, error) {
-		select {
-		case <-slot.ready:
-		default:
-			fmt.Fprintln(req.Out, "-----> Waiting for the node's containerd to start")
-		}
-		c, err := slot.get(ctx)
-		if err != nil {
-			return apps.BuildResult{}, err
-		}
-		b := &build.Builder{Client: c, Namespace: runtimecd.Namespace, CgroupParent: cgroupParent, Log: log,
-			Pull: func(ctx context.Context, ref string) (containerd.Image, error) {
-				// Base images not on the board come from their
-				// registry, anonymously.
-				fmt.Fprintf(req.Out, "Pulling %s\n", ref)
-				return runtimecd.PullImage(ctx, c, "", ref)
-			}}
-		res, err := b.Build(ctx, build.Request{
-			ContextDir: req.ContextDir, Dockerfile: req.Dockerfile, Recipes: recipes, BuildArgs: req.BuildArgs,
-			Image: req.Image, Out: req.Out, Timeout: timeout, Memory: memory,
-		})
-		if err != nil {
-			return apps.BuildResult{}, err
-		}
-		repo := req.Image // without its tag
-		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-			repo = repo[:i]
-		}
-		pinned := repo + "@" + res.Digest.String()
-		if err := nameImage(ctx, c, req.Image, pinned); err != nil {
-			return apps.BuildResult{}, fmt.Errorf("name the image %s: %w", pinned, err)
-		}
-		return apps.BuildResult{Image: pinned, Kind: res.Kind, Processes: res.Processes, Port: res.Port,
-			Steps: res.Steps, CachedSteps: res.CachedSteps}, nil
-	}
+// serverBuilds runs the server's builds: on a Ready node labelled
+// skiff.dev/builder=true if there is one (natively on its architecture,
+// through its agent), else on the server's own node. An image built
+// elsewhere is fetched into the server's containerd at once, from the
+// builder's agent: the server's /v2/ serves every node from there.
+type serverBuilds struct {
+	slot         *builderSlot
+	recipes      build.Recipes
+	cgroupParent string
+	timeout      time.Duration
+	memory       int64
+	// backend finds the builder nodes; agents reaches them.
+	backend client.Backend
+	agents  apiserver.AgentProxyConfig
+	log     *slog.Logger
 }
 
-// nameImage gives the image named from a second name, to.
-func nameImage(ctx context.Context, c *containerd.Client, from, to string) error {
-	ctx = namespaces.WithNamespace(ctx, runtimecd.Namespace)
-	is := c.ImageService()
-	img, err := is.Get(ctx, from)
+// build is an apps.Builder.
+func (a *serverBuilds) build(ctx context.Context, req apps.BuildRequest) (apps.BuildResult, error) {
+	select {
+	case <-a.slot.ready:
+	default:
+		fmt.Fprintln(req.Out, "-----> Waiting for the node's containerd to start")
+	}
+	c, err := a.slot.get(ctx)
 	if err != nil {
-		return err
+		return apps.BuildResult{}, err
 	}
-	_, err = is.Create(ctx, images.Image{Name: to, Target: img.Target, Labels: img.Labels})
-	if cerrdefs.IsAlreadyExists(err) {
-		return nil
+	node, err := a.builderNode(ctx, req.Out)
+	if err != nil {
+		return apps.BuildResult{}, err
 	}
-	return err
+	if node != nil {
+		return a.buildOn(ctx, c, node, req)
+	}
+	res, err := newExecutor(c, a.cgroupParent, req.Out, a.log).Build(ctx, build.Request{
+		ContextDir: req.ContextDir, Dockerfile: req.Dockerfile, Recipes: a.recipes, BuildArgs: req.BuildArgs,
+		Image: req.Image, Out: req.Out, Timeout: a.timeout, Memory: a.memory,
+	})
+	if err != nil {
+		return apps.BuildResult{}, err
+	}
+	// Built natively: for this host's architecture.
+	return apps.BuildResult{Image: res.Image, Kind: res.Kind, Processes: res.Processes, Port: res.Port,
+		Steps: res.Steps, CachedSteps: res.CachedSteps, Arch: runtime.GOARCH}, nil
+}
+
+// builderNode is the Ready builder node builds go to, or nil: none is
+// labelled, or none labelled is Ready (then out hears that the server
+// builds instead).
+func (a *serverBuilds) builderNode(ctx context.Context, out io.Writer) (*api.Node, error) {
+	nodes, _, _, err := client.For[*api.Node](a.backend, "").List(ctx, api.ListOptions{LabelSelector: api.LabelBuilder + "=true"})
+	if err != nil {
+		return nil, fmt.Errorf("find the builder nodes: %w", err)
+	}
+	n := pickBuilder(nodes)
+	if n == nil && len(nodes) > 0 {
+		fmt.Fprintf(out, "-----> No builder node is ready (%d labelled %s=true); building on the server's node\n", len(nodes), api.LabelBuilder)
+	}
+	return n, nil
+}
+
+// pickBuilder is the first by name of the Ready, not deleted nodes, or
+// nil.
+func pickBuilder(nodes []*api.Node) *api.Node {
+	var best *api.Node
+	for _, n := range nodes {
+		if nodeReady(n) && n.DeletionTimestamp == nil && (best == nil || n.Name < best.Name) {
+			best = n
+		}
+	}
+	return best
+}
+
+// nodeReady says whether n's Ready condition is True.
+func nodeReady(n *api.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == api.NodeReady {
+			return c.Status == api.ConditionTrue
+		}
+	}
+	return false
+}
+
+// buildOn builds on node through its agent, then fetches the image from
+// the agent's /v2/ into c, the server's containerd.
+func (a *serverBuilds) buildOn(ctx context.Context, c *containerd.Client, node *api.Node, req apps.BuildRequest) (apps.BuildResult, error) {
+	u, err := apiserver.AgentURL(node)
+	if err != nil {
+		return apps.BuildResult{}, err
+	}
+	hc := &http.Client{Transport: a.agents.Transport(node.Name)}
+	defer hc.CloseIdleConnections()
+	fmt.Fprintf(req.Out, "-----> Building on node %s\n", node.Name)
+	res, err := remote.Build(ctx, hc, u.String()+"/build", req.ContextDir, remote.Request{
+		Dockerfile: req.Dockerfile, BuildArgs: req.BuildArgs, Image: req.Image, Recipes: a.recipes,
+		TimeoutSeconds: int(a.timeout / time.Second), MemoryBytes: a.memory,
+	}, req.Out)
+	if err != nil {
+		return apps.BuildResult{}, err
+	}
+	fmt.Fprintf(req.Out, "-----> Fetching the image from %s\n", node.Name)
+	if _, err := runtimecd.PullImage(ctx, c, "", res.Image, appImageMirrorAt(u, hc)); err != nil {
+		return apps.BuildResult{}, fmt.Errorf("fetch the image built on %s: %w", node.Name, err)
+	}
+	return apps.BuildResult{Image: res.Image, Kind: res.Kind, Processes: res.Processes, Port: res.Port,
+		Steps: res.Steps, CachedSteps: res.CachedSteps, Node: node.Name, Arch: res.Arch}, nil
+}
+
+// newExecutor is server/build's executor on c, RUN steps' cgroups under
+// cgroupParent; a base image not in containerd is pulled from its
+// registry, anonymously (out, if set, hears so).
+func newExecutor(c *containerd.Client, cgroupParent string, out io.Writer, log *slog.Logger) *build.Builder {
+	return &build.Builder{Client: c, Namespace: runtimecd.Namespace, CgroupParent: cgroupParent, Log: log,
+		Pull: func(ctx context.Context, ref string) (containerd.Image, error) {
+			if out != nil {
+				fmt.Fprintf(out, "Pulling %s\n", ref)
+			}
+			return runtimecd.PullImage(ctx, c, "", ref)
+		}}
 }

@@ -52,26 +52,45 @@ func (g *appImageGC) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended
 	}
-	t := time.NewTimer(appGCFirst)
+	repeat(ctx, appGCFirst, appGCEvery, func() { g.collect(ctx, c) })
+	return nil
+}
+
+// repeat runs fn first after first, then every period, until ctx ends.
+func repeat(ctx context.Context, first, period time.Duration, fn func()) {
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
-		g.collect(ctx, c)
-		t.Reset(appGCEvery)
+		fn()
+		t.Reset(period)
+	}
+}
+
+// pruneBuildCache drops a joined node's build cache (what it built as a
+// builder node) that no build used for appGCBuildCacheAge, on the app
+// GC's schedule, until ctx ends. The server's own node is the app GC's.
+func pruneBuildCache(ctx context.Context, c *containerd.Client, log *slog.Logger) {
+	repeat(ctx, appGCFirst, appGCEvery, func() { pruneCache(ctx, c, log) })
+}
+
+// pruneCache drops the build cache no build used for appGCBuildCacheAge;
+// a failure is logged and the next round tries again.
+func pruneCache(ctx context.Context, c *containerd.Client, log *slog.Logger) {
+	b := &build.Builder{Client: c, Namespace: runtimecd.Namespace, Log: log}
+	if _, err := b.Prune(ctx, appGCBuildCacheAge); err != nil && ctx.Err() == nil {
+		log.Warn("prune the build cache", "err", err)
 	}
 }
 
 // collect runs one round; a failure is logged and the next round tries
 // again.
 func (g *appImageGC) collect(ctx context.Context, c *containerd.Client) {
-	b := &build.Builder{Client: c, Namespace: runtimecd.Namespace, Log: g.log}
-	if _, err := b.Prune(ctx, appGCBuildCacheAge); err != nil && ctx.Err() == nil {
-		g.log.Warn("prune the build cache", "err", err)
-	}
+	pruneCache(ctx, c, g.log)
 	removed, err := g.pruneImages(ctx, c, time.Now())
 	if err != nil && ctx.Err() == nil {
 		g.log.Warn("remove unused app images", "err", err)

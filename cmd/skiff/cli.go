@@ -41,6 +41,7 @@ func addClientCommands(root *cobra.Command, io streams) {
 		newVersionCommand(io),
 		newRolloutCommand(io),
 		newScaleCommand(io),
+		newLabelCommand(io),
 		newJoinTokenCommand(io),
 		newWhoAmICommand(io),
 		newAuditCommand(io),

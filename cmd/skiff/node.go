@@ -197,6 +197,9 @@ type nodeDeps struct {
 	// last request, for the node's app router (nil: apps are not scaled
 	// to zero from this node).
 	activate, touch func(ctx context.Context, namespace, app string) error
+	// mirrors are registries whose images come from elsewhere: a joined
+	// node's apps' images, from its server.
+	mirrors []containerd.Mirror
 	// server is set for the server's own node, whose backend is the
 	// registry itself (it reads what joined nodes may not).
 	server bool
@@ -239,6 +242,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		if err != nil {
 			return err
 		}
+		cleanUpBuilds(ctx, c, log.With("component", "build"))
 		if deps.containerd != nil {
 			deps.containerd(c)
 		}
@@ -249,6 +253,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		rt, err := containerd.NewRuntime(ctx, containerd.RuntimeConfig{
 			Client:  c,
 			FIFODir: filepath.Join(cfg.RunDir, "fifo"),
+			Mirrors: deps.mirrors,
 			Log:     log.With("component", "runtime"),
 		})
 		if err != nil {
@@ -273,6 +278,10 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		if err != nil {
 			return err
 		}
+		builds, err := builderRoutes(c, cfg, dataDir, log.With("component", "build"))
+		if err != nil {
+			return err
+		}
 		a, err := agent.New(agent.Config{
 			NodeName:    cfg.NodeName,
 			NodeIP:      cfg.NodeIP,
@@ -288,6 +297,7 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 			Lease:       deps.lease,
 			Port:        cfg.AgentPort,
 			ClusterDNS:  clusterDNSOf(cfg),
+			Routes:      builds,
 			Log:         log.With("component", "agent"),
 		})
 		if err != nil {
@@ -318,6 +328,9 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 		ag.Go(func() error { return serveAgent(ctx, ln, a.Handler(), deps, log) })
 		ag.Go(func() error { return a.Run(ctx) })
 		ag.Go(func() error { return collector.Run(ctx) })
+		if !deps.server {
+			ag.Go(func() error { pruneBuildCache(ctx, c, log.With("component", "build")); return nil })
+		}
 		// The node's network parts, over one set of informers: one
 		// that cannot start (port 53 taken, say) is said and tried
 		// again; the node runs on.

@@ -270,7 +270,8 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 		return err
 	}
 	defer auditLog.Close()
-	appSvc, repos, slot, err := newAppService(cfg, reg, log)
+	agents := apiserver.AgentProxyConfig{ClientCert: apiClient.Get, CAs: pki.CAPool()}
+	appSvc, repos, slot, err := newAppService(cfg, reg, agents, log)
 	if err != nil {
 		return err
 	}
@@ -284,9 +285,9 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 			Tokens: auth.NewJoinTokens(joinToken.Secret, func(ctx context.Context, name string) (*api.Secret, error) {
 				return client.For[*api.Secret](reg, auth.JoinTokenNamespace).Get(ctx, name)
 			})},
-		Apps:    &apiserver.AppsConfig{Service: appSvc, Repos: repos},
+		Apps:    appsConfig(cfg, appSvc, repos, slot),
 		Leases:  leases,
-		Agents:  &apiserver.AgentProxyConfig{ClientCert: apiClient.Get, CAs: pki.CAPool()},
+		Agents:  &agents,
 		Version: apiserver.VersionInfo{Version: version, Commit: commit},
 		Network: &client.ClusterNetwork{ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
 			ClusterDNS: cfg.clusterDNS(), Overlay: cfg.Overlay, WireGuardPort: cfg.WireGuardPort, AppsDomain: cfg.AppsDomain},
@@ -358,7 +359,7 @@ func runServer(ctx context.Context, cfg ServerConfig, io streams) error {
 	if !cfg.DisableAgent {
 		g.Go(func() error {
 			return runNode(ctx, cfg.Node, cfg.DataDir, nodeDeps{backend: reg, lease: localLease{leases}, cert: nodeCert.Get, ca: pki.CAPool(),
-				containerd: slot.setter(ctx, log.With("component", "build")), server: true,
+				containerd: slot.set, server: true,
 				activate: func(ctx context.Context, ns, name string) error { return app.Activate(ctx, reg, ns, name) },
 				touch: func(ctx context.Context, ns, name string) error {
 					return app.Touch(ctx, reg, ns, name, time.Now())

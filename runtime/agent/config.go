@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/skiffhq/skiff/netstack/cni"
@@ -90,7 +91,11 @@ type Config struct {
 	// Port is the agent's HTTPS port (logs, exec), published in the node's
 	// status; 0 means the agent serves none.
 	Port int
-	Log  *slog.Logger
+	// Routes are more routes of the endpoint (pattern → handler, as
+	// http.ServeMux takes them), answered, as the others, to the API
+	// server only: what the server's builds use on a builder node.
+	Routes map[string]http.Handler
+	Log    *slog.Logger
 }
 
 func (c *Config) setDefaults() {

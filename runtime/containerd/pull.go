@@ -3,6 +3,9 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,10 +21,25 @@ import (
 	"github.com/skiffhq/skiff/runtime/container"
 )
 
+// Mirror fetches the images of one registry host from elsewhere: a joined
+// node gets apps' images (skiff.local/apps/…, which no registry serves)
+// from its server's /v2/ API, with the node's certificate.
+type Mirror struct {
+	// Host is the registry host in image references ("skiff.local").
+	Host string
+	// URL is where the /v2/ API is: https://<server>:8443.
+	URL *url.URL
+	// Client sends the requests (the node's, which carries its
+	// certificate and trusts the cluster CA).
+	Client *http.Client
+}
+
 // Resolver finds images in their registries with auth (nil: anonymous),
 // over plain HTTP for a registry on the loopback (localhost, 127.0.0.1,
-// ::1). Pull uses it, and so do builds that pull their base images.
-func Resolver(auth *container.PullAuth) remotes.Resolver {
+// ::1), and those of a mirror's host at the mirror (auth is not sent
+// there: the mirror's client has its own credentials). Pull uses it, and
+// so do builds that pull their base images.
+func Resolver(auth *container.PullAuth, mirrors ...Mirror) remotes.Resolver {
 	creds := func(string) (string, string, error) {
 		switch {
 		case auth == nil:
@@ -31,16 +49,31 @@ func Resolver(auth *container.PullAuth) remotes.Resolver {
 		}
 		return auth.Username, auth.Password, nil
 	}
-	return docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(
+	registries := docker.ConfigureDefaultRegistries(
 		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(creds))),
 		docker.WithPlainHTTP(docker.MatchLocalhost),
-	)})
+	)
+	return docker.NewResolver(docker.ResolverOptions{Hosts: func(host string) ([]docker.RegistryHost, error) {
+		for _, m := range mirrors {
+			if m.Host == host {
+				return []docker.RegistryHost{{
+					Client:       m.Client,
+					Host:         m.URL.Host,
+					Scheme:       m.URL.Scheme,
+					Path:         strings.TrimSuffix(m.URL.Path, "/") + "/v2",
+					Capabilities: docker.HostCapabilityPull | docker.HostCapabilityResolve,
+				}}, nil
+			}
+		}
+		return registries(host)
+	}})
 }
 
-// PullImage fetches ref from its registry anonymously and unpacks it for
-// snapshotter ("" = overlayfs), in skiff's namespace: what a build whose
-// base image is not on the board does.
-func PullImage(ctx context.Context, c *containerd.Client, snapshotter, ref string) (containerd.Image, error) {
+// PullImage fetches ref from its registry (or a mirror's) anonymously and
+// unpacks it for snapshotter ("" = overlayfs), in skiff's namespace: what
+// a build whose base image is not on the board does, and the server with
+// an image built on a builder node.
+func PullImage(ctx context.Context, c *containerd.Client, snapshotter, ref string, mirrors ...Mirror) (containerd.Image, error) {
 	name, err := normalize(ref)
 	if err != nil {
 		return nil, err
@@ -48,7 +81,7 @@ func PullImage(ctx context.Context, c *containerd.Client, snapshotter, ref strin
 	if snapshotter == "" {
 		snapshotter = "overlayfs"
 	}
-	img, err := c.Pull(namespaces.WithNamespace(ctx, Namespace), name, containerd.WithResolver(Resolver(nil)),
+	img, err := c.Pull(namespaces.WithNamespace(ctx, Namespace), name, containerd.WithResolver(Resolver(nil, mirrors...)),
 		containerd.WithPullUnpack, containerd.WithPullSnapshotter(snapshotter))
 	if err != nil {
 		return nil, fmt.Errorf("pull image %s: %w", ref, classify(err))
@@ -66,7 +99,7 @@ func (r *Runtime) Pull(ctx context.Context, ref string, auth *container.PullAuth
 	if err != nil {
 		return container.Image{}, err
 	}
-	resolver := Resolver(auth)
+	resolver := Resolver(auth, r.mirrors...)
 	tr := &pullTracker{seen: map[digest.Digest]int64{}, done: map[digest.Digest]bool{}}
 	opts := []containerd.RemoteOpt{
 		containerd.WithResolver(resolver),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,5 +181,39 @@ func TestPull(t *testing.T) {
 	}
 	if _, err := PullImage(ctx, c, "", addr+"/skiff/absent:1"); !errdefs.IsNotFound(err) {
 		t.Errorf("PullImage of an absent image: got %v, want not found", err)
+	}
+
+	// A mirror: skiff.local, a name no resolver finds, is fetched from
+	// the registry (as a joined node fetches apps' images from its
+	// server), and other hosts still from their own.
+	if err := r.RemoveImage(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	c.ImageService().Delete(nctx, remote, images.SynchronousDelete())
+	mr, err := NewRuntime(ctx, RuntimeConfig{Client: c, FIFODir: filepath.Join(t.TempDir(), "fifo"),
+		Mirrors: []Mirror{{Host: "skiff.local", URL: &url.URL{Scheme: "http", Host: addr, Path: "/"}, Client: http.DefaultClient}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	mirrored := "skiff.local/skiff/pullme:1"
+	got, err = mr.Pull(ctx, mirrored, &container.PullAuth{Username: "not", Password: "sent"}, nil)
+	if err != nil {
+		t.Fatalf("pull through the mirror: %v", err)
+	}
+	if got.ID != img.Target().Digest.String() {
+		t.Errorf("pulled %s through the mirror, want %s", got.ID, img.Target().Digest)
+	}
+	if err := mr.RemoveImage(ctx, mirrored); err != nil {
+		t.Errorf("remove image %s: %v", mirrored, err)
+	}
+	if _, err := mr.Pull(ctx, remote, nil, nil); err != nil {
+		t.Errorf("pull from the registry itself with a mirror of another host: %v", err)
+	}
+	if _, err := mr.Pull(ctx, "skiff.local/skiff/absent:1", nil, nil); !errdefs.IsNotFound(err) {
+		t.Errorf("pull of an image the mirror lacks: got %v, want not found", err)
+	}
+	if _, err := NewRuntime(ctx, RuntimeConfig{Client: c, FIFODir: t.TempDir(), Mirrors: []Mirror{{Host: "skiff.local"}}}); !errdefs.IsInvalid(err) {
+		t.Errorf("a mirror without a URL: got %v, want invalid", err)
 	}
 }

@@ -33,6 +33,9 @@ type RuntimeConfig struct {
 	Log     *slog.Logger
 	// LogOptions tune the container log files (rotation).
 	LogOptions logs.Options
+	// Mirrors are registry hosts whose images Pull fetches from
+	// elsewhere (a joined node's skiff.local, from its server).
+	Mirrors []Mirror
 }
 
 // Validate says what is missing.
@@ -42,6 +45,11 @@ func (c RuntimeConfig) Validate() error {
 	}
 	if c.FIFODir == "" {
 		return fmt.Errorf("containerd runtime: FIFODir is required (for example /run/skiff/fifo): %w", errdefs.ErrInvalid)
+	}
+	for i, m := range c.Mirrors {
+		if m.Host == "" || m.URL == nil || m.URL.Host == "" || m.Client == nil {
+			return fmt.Errorf("containerd runtime: mirror %d needs a host, a URL with a host and a client: %w", i, errdefs.ErrInvalid)
+		}
 	}
 	return nil
 }
@@ -58,6 +66,7 @@ type Runtime struct {
 	fifoDir     string
 	log         *slog.Logger
 	logOpts     logs.Options
+	mirrors     []Mirror
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup // the exit monitor and the output copiers
@@ -92,6 +101,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 		fifoDir:     cfg.FIFODir,
 		log:         cfg.Log.With("component", "containerd-runtime"),
 		logOpts:     cfg.LogOptions,
+		mirrors:     cfg.Mirrors,
 		copies:      map[string]*outputCopy{},
 		podUIDs:     map[string]string{},
 		removing:    map[string]bool{},

@@ -171,7 +171,9 @@ type BuildStatus struct {
 	Phase BuildPhase `json:"phase,omitempty"`
 	// Message says why a build failed.
 	Message string `json:"message,omitempty"`
-	// Node is where the build ran (its log is there).
+	// Node is where the build runs: the server's node while it runs,
+	// the builder node's name once a build there is done. The log is
+	// the server's either way.
 	Node string `json:"node,omitempty"`
 	// Image is the image built, by digest ("name@sha256:...").
 	Image string `json:"image,omitempty"`
@@ -268,13 +270,24 @@ const (
 	// ProcessWeb is the process type that gets a Service and a route.
 	ProcessWeb = "web"
 	// AnnotationImageNode, on a Release, names the node whose containerd
-	// holds the release's built image: until images are shared between
-	// nodes, the release's pods run there.
+	// the release's image was built into (the server's); other nodes
+	// fetch it from the server's /v2/ API, and the pods run anywhere.
 	AnnotationImageNode = "skiff.dev/image-node"
+	// LabelBuilder = "true" on a Node makes it where apps are built (the
+	// first Ready one by name; none: the server's own node), natively for
+	// its architecture.
+	LabelBuilder = "skiff.dev/builder"
+	// AnnotationImageArch, on a Release, is its built image's
+	// architecture (GOARCH): its pods run only on nodes of it
+	// (kubernetes.io/arch).
+	AnnotationImageArch = "skiff.dev/image-arch"
 	// AppImageRepository prefixes the images skiff builds: app shop's are
 	// AppImageRepository + "/shop". They run only in their app's
-	// namespace.
-	AppImageRepository = "skiff.local/apps"
+	// namespace. The host part (skiff.local) is the server's /v2/ API
+	// to the nodes.
+	AppImageRepository = AppImageHost + "/apps"
+	// AppImageHost is the registry host of apps' images.
+	AppImageHost = "skiff.local"
 )
 
 // AppConfigSecretName is the name of the Secret holding app's config vars.

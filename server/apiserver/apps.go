@@ -10,10 +10,14 @@ import (
 	"strings"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/labstack/echo/v5"
+
+	runtimecd "github.com/skiffhq/skiff/runtime/containerd"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/appimages"
 	"github.com/skiffhq/skiff/server/apps"
 	"github.com/skiffhq/skiff/server/auth"
 	"github.com/skiffhq/skiff/server/client"
@@ -31,6 +35,11 @@ type AppsConfig struct {
 	DefaultNamespace string
 	// MaxPushBytes bounds one push's pack (default 512 MiB).
 	MaxPushBytes int64
+	// Images, when set, is the containerd the builds write their images
+	// into (it may wait for the node's to start): the apps' images are
+	// served from it at /v2/, read-only, to nodes and to whoever may get
+	// the app, so that any node runs them.
+	Images func(ctx context.Context) (*containerd.Client, error)
 }
 
 // DefaultMaxPushBytes bounds a push's pack when AppsConfig says nothing.
@@ -60,6 +69,18 @@ func (s *Server) setUpApps(e *echo.Echo, cfg *AppsConfig) error {
 		return err
 	}
 	s.git = h
+	if cfg.Images != nil {
+		images, err := appimages.New(appimages.Config{Containerd: cfg.Images, Namespace: runtimecd.Namespace,
+			Host: api.AppImageHost, Authorize: s.imageAuthorize, Log: s.log.With("component", "app-images")})
+		if err != nil {
+			return err
+		}
+		// Read-only: nothing but GET and HEAD is routed.
+		for _, p := range []string{"/v2/", "/v2/*"} {
+			e.GET(p, echo.WrapHandler(images))
+			e.HEAD(p, echo.WrapHandler(images))
+		}
+	}
 	e.POST("/api/v1/namespaces/:namespace/apps/:name/config", s.appConfig)
 	e.POST("/api/v1/namespaces/:namespace/apps/:name/rollback", s.appRollback)
 	e.GET("/api/v1/namespaces/:namespace/builds/:name/log", s.buildLog)
@@ -134,6 +155,22 @@ func (s *Server) gitAuthorize(ctx context.Context, id gitpush.Identity, name str
 		return err
 	}
 	return s.claimRepo(app)
+}
+
+// imageAuthorize lets through a pull of an app's image (repository
+// apps/<app>) by whoever may get the app: nodes, and the app's people.
+func (s *Server) imageAuthorize(r *http.Request, repository string) error {
+	// Apps' images are skiff.local/apps/<app>: repositories apps/<app>.
+	prefix := strings.TrimPrefix(api.AppImageRepository, api.AppImageHost+"/") + "/"
+	name, ok := strings.CutPrefix(repository, prefix)
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return fmt.Errorf("there is no repository %q here: only apps' images are, as %s<app>: %w", repository, prefix, errdefs.ErrNotFound)
+	}
+	app, err := s.apps.Service.Find(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	return s.authorize(r.Context(), auth.Attributes{Verb: "get", Resource: "apps", Namespace: app.Namespace, Name: name, Namespaced: true})
 }
 
 // appUIDFile, in an app's repository, names the App it belongs to.

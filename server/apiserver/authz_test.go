@@ -20,10 +20,12 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"golang.org/x/time/rate"
 
 	"github.com/skiffhq/skiff/server/accounts"
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/apps"
 	"github.com/skiffhq/skiff/server/audit"
 	"github.com/skiffhq/skiff/server/auth"
@@ -133,7 +135,10 @@ func startAccountsServerWith(tb testing.TB, cfg acctConfig) *acctServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	appsCfg := &AppsConfig{Service: appSvc, Repos: &gitpush.Repos{Root: filepath.Join(dir, "git"), HookCommand: []string{"false"}}}
+	appsCfg := &AppsConfig{Service: appSvc, Repos: &gitpush.Repos{Root: filepath.Join(dir, "git"), HookCommand: []string{"false"}},
+		Images: func(context.Context) (*containerd.Client, error) {
+			return nil, fmt.Errorf("these tests run no containerd: %w", errdefs.ErrUnavailable)
+		}}
 	srv, err := New(Config{Backend: reg, Auth: accts, Accounts: accts, Audit: al, OIDC: p, Apps: appsCfg,
 		Failures: cfg.failures, Leases: nodelease.New(nil), Log: cfg.log,
 		Network: &client.ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", Overlay: "vxlan"}})
@@ -323,6 +328,9 @@ func allRoutes() []routeCase {
 		routeCase{method: "POST", path: "/api/v1/namespaces/team-b/apps/x/config", body: `{"set":{"A":"1"}}`, write: true, namespace: "team-b"},
 		routeCase{method: "POST", path: "/api/v1/namespaces/team-b/apps/x/rollback", body: `{}`, write: true, namespace: "team-b"},
 		routeCase{method: "GET", path: "/api/v1/namespaces/team-b/pods/x/exec?command=sh", namespace: "team-b", write: true},
+		routeCase{method: "GET", path: "/v2/", any: true},
+		// App y is in team-b (TestEveryRouteIsAuthorized makes it).
+		routeCase{method: "GET", path: "/v2/apps/y/manifests/latest", namespace: "team-b"},
 		routeCase{method: "GET", path: "/api/v1/nodes/x/lease"},
 		routeCase{method: "PUT", path: "/api/v1/nodes/x/lease", body: `{"leaseDurationSeconds":10}`, write: true},
 		routeCase{method: "GET", path: "/audit/v1/events"},
@@ -376,6 +384,9 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 	viewer := s.addUser(t, "val", api.RoleViewer)
 	dev := s.addUser(t, "dev", api.RoleDeveloper, "team-a")
 	admin := s.addUser(t, "root", api.RoleAdmin)
+	if _, err := s.reg.Create(context.Background(), "apps", "team-b", &api.App{ObjectMeta: api.ObjectMeta{Name: "y", Namespace: "team-b"}}); err != nil {
+		t.Fatal(err)
+	}
 	cases := allRoutes()
 
 	methods := map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}

@@ -70,6 +70,60 @@ type agentTransport struct {
 // transportIdle is how long an unused agent transport is kept.
 const transportIdle = 10 * time.Minute
 
+// Transport reaches node's agent as the API server: with its client
+// certificate, and accepting only that node's certificate (whatever
+// address it is reached at). The server's builds on a builder node use
+// it too.
+func (c AgentProxyConfig) Transport(node string) *http.Transport {
+	want := auth.NodeUserPrefix + node
+	tr := &http.Transport{
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig: &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				return c.ClientCert(), nil
+			},
+			// The agent is known by its node certificate, whatever address
+			// it was reached at: verified here instead of by host name.
+			InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("the agent showed no certificate")
+				}
+				leaf := cs.PeerCertificates[0]
+				if _, err := leaf.Verify(x509.VerifyOptions{Roots: c.CAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+					return fmt.Errorf("the agent's certificate: %w", err)
+				}
+				if leaf.Subject.CommonName != want {
+					return fmt.Errorf("the agent's certificate is %q's, want %q", leaf.Subject.CommonName, want)
+				}
+				return nil
+			},
+		},
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     time.Minute,
+		MaxIdleConnsPerHost: 4,
+	}
+	return tr
+}
+
+// AgentURL is the base URL of node's agent endpoint (its InternalIP and
+// published port), or an error saying it has none.
+func AgentURL(node *api.Node) (*url.URL, error) {
+	addr := ""
+	for _, a := range node.Status.Addresses {
+		if a.Type == api.NodeInternalIP {
+			addr = a.Address
+			break
+		}
+	}
+	port := node.Status.DaemonEndpoints.AgentEndpoint.Port
+	if addr == "" || port == 0 {
+		return nil, fmt.Errorf("node %s has published no agent endpoint (is its agent running?): %w", node.Name, errdefs.ErrUnavailable)
+	}
+	return &url.URL{Scheme: "https", Host: net.JoinHostPort(addr, strconv.Itoa(int(port)))}, nil
+}
+
 func (p *agentProxy) transport(node, uid string, now time.Time) *http.Transport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -87,35 +141,7 @@ func (p *agentProxy) transport(node, uid string, now time.Time) *http.Transport 
 		at.lastUsed = now
 		return at.tr
 	}
-	want := auth.NodeUserPrefix + node
-	tr := &http.Transport{
-		DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-				return p.cfg.ClientCert(), nil
-			},
-			// The agent is known by its node certificate, whatever address
-			// it was reached at: verified here instead of by host name.
-			InsecureSkipVerify: true,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return errors.New("the agent showed no certificate")
-				}
-				leaf := cs.PeerCertificates[0]
-				if _, err := leaf.Verify(x509.VerifyOptions{Roots: p.cfg.CAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-					return fmt.Errorf("the agent's certificate: %w", err)
-				}
-				if leaf.Subject.CommonName != want {
-					return fmt.Errorf("the agent's certificate is %q's, want %q", leaf.Subject.CommonName, want)
-				}
-				return nil
-			},
-		},
-		TLSHandshakeTimeout: 10 * time.Second,
-		IdleConnTimeout:     time.Minute,
-		MaxIdleConnsPerHost: 4,
-	}
+	tr := p.cfg.Transport(node)
 	p.trs[key] = &agentTransport{tr: tr, lastUsed: now}
 	return tr
 }
@@ -183,24 +209,13 @@ func (s *Server) proxyToAgent(c *echo.Context, what string, params map[string]bo
 		return fmt.Errorf("the node of pod %s: %w", name, err)
 	}
 	node := nobj.(*api.Node)
-	addr := ""
-	for _, a := range node.Status.Addresses {
-		if a.Type == api.NodeInternalIP {
-			addr = a.Address
-			break
-		}
-	}
-	port := node.Status.DaemonEndpoints.AgentEndpoint.Port
-	if addr == "" || port == 0 {
-		return fmt.Errorf("node %s has published no agent endpoint (is its agent running?): %w", node.Name, errdefs.ErrUnavailable)
+	target, err := AgentURL(node)
+	if err != nil {
+		return err
 	}
 	q.Del("container")
-	target := &url.URL{
-		Scheme:   "https",
-		Host:     net.JoinHostPort(addr, strconv.Itoa(int(port))),
-		Path:     "/" + what + "/" + ns + "/" + name + "/" + cname, // names are DNS labels: nothing to escape
-		RawQuery: q.Encode(),
-	}
+	target.Path = "/" + what + "/" + ns + "/" + name + "/" + cname // names are DNS labels: nothing to escape
+	target.RawQuery = q.Encode()
 	id, _ := auth.IdentityFrom(r.Context())
 	if what == "exec" {
 		who := ""

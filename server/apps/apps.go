@@ -64,6 +64,10 @@ type BuildResult struct {
 	Port        int
 	Steps       int
 	CachedSteps int
+	// Node is the node that built it ("" the server's own, Config.NodeName)
+	// and Arch its architecture (GOARCH; "" unknown): the release's pods
+	// run only on nodes of that architecture.
+	Node, Arch string
 }
 
 // Builder builds an image from a source tree. cmd/skiff adapts
@@ -232,11 +236,23 @@ func configHash(key string, data map[string][]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// imageAnnotations are the annotations of r about its image, which a
+// release with the same image carries on.
+func imageAnnotations(r *api.Release) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{api.AnnotationImageNode, api.AnnotationImageArch} {
+		if v := r.Annotations[k]; v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // newRelease writes the next release of app: a snapshot of config (the
 // app's config vars when nil) and then the Release, with version one
-// above the newest; imageNode, if set, is the node whose containerd has
-// its image. Callers hold the app's lock.
-func (s *Service) newRelease(ctx context.Context, app *api.App, spec api.ReleaseSpec, config map[string][]byte, imageNode string) (*api.Release, error) {
+// above the newest, annotated with where its image was built and for
+// which architecture (imageAnnotations). Callers hold the app's lock.
+func (s *Service) newRelease(ctx context.Context, app *api.App, spec api.ReleaseSpec, config map[string][]byte, image map[string]string) (*api.Release, error) {
 	ns := app.Namespace
 	key := string(app.UID)
 	if sec, err := client.For[*api.Secret](s.cfg.Backend, ns).Get(ctx, api.AppConfigSecretName(app.Name)); err == nil {
@@ -278,8 +294,8 @@ func (s *Service) newRelease(ctx context.Context, app *api.App, spec api.Release
 			ObjectMeta: api.ObjectMeta{Name: name, Namespace: ns, Labels: labels, OwnerReferences: ownedBy(app)},
 			Spec:       spec,
 		}
-		if imageNode != "" {
-			rel.Annotations = map[string]string{api.AnnotationImageNode: imageNode}
+		if len(image) > 0 {
+			rel.Annotations = maps.Clone(image)
 		}
 		out, err := client.For[*api.Release](s.cfg.Backend, ns).Create(ctx, rel)
 		if errdefs.IsAlreadyExists(err) {
@@ -362,7 +378,7 @@ func (s *Service) SetConfig(ctx context.Context, ns, name string, set map[string
 	spec := cur.Spec
 	spec.Description = describeConfig(set, unset)
 	spec.CreatedBy = by
-	return s.newRelease(ctx, app, spec, data, cur.Annotations[api.AnnotationImageNode])
+	return s.newRelease(ctx, app, spec, data, imageAnnotations(cur))
 }
 
 // describeConfig is a release's description for a config change.
@@ -439,7 +455,7 @@ func (s *Service) Rollback(ctx context.Context, ns, name, target, by string) (*a
 	spec := to.Spec
 	spec.Description = fmt.Sprintf("Rollback to v%d", to.Spec.Version)
 	spec.CreatedBy = by
-	rel, err := s.newRelease(ctx, app, spec, config, to.Annotations[api.AnnotationImageNode])
+	rel, err := s.newRelease(ctx, app, spec, config, imageAnnotations(to))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +64,7 @@ func newEnv(t *testing.T) *env {
 				return BuildResult{}, err
 			}
 			return BuildResult{Image: req.Image + "@sha256:" + strings.Repeat("ab", 32), Kind: "dockerfile",
-				Processes: map[string]string{"web": ""}, Port: 8080, Steps: 1}, nil
+				Processes: map[string]string{"web": ""}, Port: 8080, Steps: 1, Arch: "arm64"}, nil
 		},
 	})
 	if err != nil {
@@ -176,8 +177,8 @@ func TestReceiveBuildsAndReleases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rel.Annotations[api.AnnotationImageNode] != "n1" {
-		t.Errorf("a release of an image built on n1 is not pinned there: %v", rel.Annotations)
+	if rel.Annotations[api.AnnotationImageNode] != "n1" || rel.Annotations[api.AnnotationImageArch] != "arm64" {
+		t.Errorf("a release of an arm64 image built on n1 does not say so: %v", rel.Annotations)
 	}
 	if rel.Spec.Commit != commit || rel.Spec.Port != 8080 || rel.Spec.CreatedBy != "alice" || !strings.HasPrefix(rel.Spec.Image, "skiff.local/apps/shop:shop-") {
 		t.Errorf("release spec = %+v", rel.Spec)
@@ -202,6 +203,9 @@ func TestReceiveBuildsAndReleases(t *testing.T) {
 	}
 	if rel2.Spec.Version != 2 || rel2.Spec.Image != rel.Spec.Image || rel2.Spec.Description != "Set GREETING" || rel2.Spec.ConfigHash == rel.Spec.ConfigHash {
 		t.Fatalf("v2 = %+v", rel2.Spec)
+	}
+	if !maps.Equal(rel2.Annotations, rel.Annotations) {
+		t.Errorf("v2, the same image, is annotated %v, v1 %v", rel2.Annotations, rel.Annotations)
 	}
 	// The same value again: nothing to release.
 	if r, err := e.svc.SetConfig(e.ctx, "default", "shop", map[string]string{"GREETING": "hello"}, nil, "bob"); err != nil || r != nil {

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"archive/tar"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,12 +48,22 @@ func (s *Service) Receive(ctx context.Context, p gitpush.Push, out io.Writer) er
 	rel, err := s.newRelease(ctx, app, api.ReleaseSpec{
 		Image: res.Image, Build: b.Name, Commit: commit, Processes: res.Processes, Port: int32(res.Port),
 		Description: "Deploy " + shortCommit(commit), CreatedBy: p.Pusher.Name,
-	}, nil, s.cfg.NodeName) // built here, so only here
+	}, nil, builtAnnotations(res, s.cfg.NodeName))
 	unlock()
 	if err != nil {
 		return err
 	}
 	return s.Wait(ctx, rel, out)
+}
+
+// builtAnnotations say where res was built (self: the server's node)
+// and for which architecture.
+func builtAnnotations(res BuildResult, self string) map[string]string {
+	a := map[string]string{api.AnnotationImageNode: cmp.Or(res.Node, self)}
+	if res.Arch != "" {
+		a[api.AnnotationImageArch] = res.Arch
+	}
+	return a
 }
 
 // buildSlot waits for a free build slot, telling out when it must.
@@ -161,6 +172,9 @@ func (s *Service) build(ctx context.Context, app *api.App, p gitpush.Push, out i
 		st.Phase = api.BuildSucceeded
 		st.Image, st.Kind, st.Processes = res.Image, res.Kind, res.Processes
 		st.Port, st.Steps, st.CachedSteps = int32(res.Port), int32(res.Steps), int32(res.CachedSteps)
+		if res.Node != "" { // a builder node's
+			st.Node = res.Node
+		}
 		return true
 	})
 	if err != nil {

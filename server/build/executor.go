@@ -95,7 +95,9 @@ type Request struct {
 
 // Result is what a successful build made.
 type Result struct {
-	// Image is Request.Image pinned to the manifest: name@sha256:….
+	// Image is Request.Image's repository pinned to the manifest,
+	// repo@sha256:…, an image name in containerd too (besides
+	// Request.Image).
 	Image string
 	// Digest is the image manifest's digest.
 	Digest digest.Digest
@@ -381,7 +383,7 @@ func (e *execution) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.Digest = desc.Digest
-	res.Image = e.req.Image + "@" + desc.Digest.String()
+	res.Image = pinnedName(e.req.Image, desc.Digest)
 	res.Config = cfg
 	res.Healthcheck = plan.Healthcheck
 	if p, ok := plan.Port(); ok {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -227,5 +228,21 @@ func (e *execution) writeImage(ctx context.Context, final stageOut, cfg v1.Image
 	} else if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("create image %s: %w", e.req.Image, err)
 	}
+	// And by digest, the name a release runs (no registry needed on
+	// this node, the name served to the others).
+	pin := images.Image{Name: pinnedName(e.req.Image, mdesc.Digest), Target: mdesc}
+	if _, err := is.Create(ctx, pin); err != nil && !cerrdefs.IsAlreadyExists(err) {
+		return v1.Descriptor{}, fmt.Errorf("create image %s: %w", pin.Name, err)
+	}
 	return mdesc, nil
+}
+
+// pinnedName is image's repository (its tag dropped) at digest d:
+// skiff.local/apps/shop:b1 → skiff.local/apps/shop@sha256:….
+func pinnedName(image string, d digest.Digest) string {
+	repo := image
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return repo + "@" + d.String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -146,8 +147,11 @@ CMD ["/bin/sh", "-c", "cat /app/built.txt /app/extra.txt; echo $GREETING; pwd"]
 	if res.Kind != "dockerfile" || res.Steps != 6 || res.Config.Labels["skiff.app"] != "t" || res.Config.WorkingDir != "/app" {
 		t.Errorf("result: got kind %q steps %d labels %v workdir %q", res.Kind, res.Steps, res.Config.Labels, res.Config.WorkingDir)
 	}
-	if !strings.HasPrefix(res.Image, name+"@sha256:") || res.Processes["web"] != "" || len(res.Processes) != 1 {
+	if res.Image != pinnedName(name, res.Digest) || res.Processes["web"] != "" || len(res.Processes) != 1 {
 		t.Errorf("result: got image %q processes %v", res.Image, res.Processes)
+	}
+	if img, err := b.Client.ImageService().Get(namespaces.WithNamespace(context.Background(), testNamespace), res.Image); err != nil || img.Target.Digest != res.Digest {
+		t.Errorf("the image by digest, %s: %v", res.Image, err)
 	}
 	if !strings.Contains(log, "Step 3/6 : RUN echo built") {
 		t.Errorf("log lacks the RUN step:\n%s", log)
@@ -484,5 +488,19 @@ func TestBuildConcurrent(t *testing.T) {
 	a, c := runImage(t, b.Client, names[0]), runImage(t, b.Client, names[1])
 	if a != c || !strings.HasPrefix(a, "f\n") {
 		t.Errorf("images differ or are wrong: %q and %q", a, c)
+	}
+}
+
+func TestPinnedName(t *testing.T) {
+	d := digest.FromString("x")
+	for in, want := range map[string]string{
+		"skiff.local/apps/shop:shop-b1": "skiff.local/apps/shop@" + d.String(),
+		"localhost:5000/shop:b1":        "localhost:5000/shop@" + d.String(),
+		"localhost:5000/shop":           "localhost:5000/shop@" + d.String(),
+		"shop":                          "shop@" + d.String(),
+	} {
+		if got := pinnedName(in, d); got != want {
+			t.Errorf("pinnedName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -161,6 +161,16 @@ func (t *swappableTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 	return t.cur.Load().RoundTrip(r)
 }
 
+// Server is the server's URL and HTTPClient the client the requests go
+// through (the cluster CA trusted, a node's certificate presented): what
+// talks to the server's other endpoints, such as a node fetching apps'
+// images from /v2/. Only certificate credentials ride on it; a token is
+// added per request, by this client's own calls.
+func (h *HTTP) Server() *url.URL { u := *h.base; return &u }
+
+// HTTPClient: see Server.
+func (h *HTTP) HTTPClient() *http.Client { return h.hc }
+
 // CloseIdleConnections is http.Client's, for the current transport.
 func (t *swappableTransport) CloseIdleConnections() { t.cur.Load().CloseIdleConnections() }
 

@@ -170,7 +170,7 @@ func deploymentFor(a *api.App, r *api.Release, proc string) *api.Deployment {
 				Spec: api.PodSpec{
 					Containers:                    []api.Container{c},
 					TerminationGracePeriodSeconds: grace,
-					NodeSelector:                  imageNode(r),
+					NodeSelector:                  imageArch(r),
 				},
 			},
 			// Old pods serve until new ones are ready.
@@ -190,11 +190,11 @@ func deploymentFor(a *api.App, r *api.Release, proc string) *api.Deployment {
 	return d
 }
 
-// imageNode pins a release's pods to the node that holds its built image
-// (nil: the image comes from a registry, any node will do).
-func imageNode(r *api.Release) map[string]string {
-	if n := r.Annotations[api.AnnotationImageNode]; n != "" {
-		return map[string]string{"kubernetes.io/hostname": n}
+// imageArch keeps a built image's pods on nodes of its architecture
+// (nil: an image from a registry, whose index may hold several).
+func imageArch(r *api.Release) map[string]string {
+	if a := r.Annotations[api.AnnotationImageArch]; a != "" {
+		return map[string]string{"kubernetes.io/arch": a}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -231,12 +232,15 @@ func TestForeignErrorSaysWhatToDo(t *testing.T) {
 	}
 }
 
-func TestPodsRunWhereTheImageWasBuilt(t *testing.T) {
+// A built image is fetched from the server by the node a pod lands on:
+// the pods are not tied to the node that built it, only to its
+// architecture.
+func TestPodsRunOnAnyNodeOfTheArch(t *testing.T) {
 	a := &api.App{ObjectMeta: api.ObjectMeta{Name: "shop", Namespace: "default"}}
-	r := &api.Release{ObjectMeta: api.ObjectMeta{Name: "shop-v1", Annotations: map[string]string{api.AnnotationImageNode: "pi-1"}},
+	r := &api.Release{ObjectMeta: api.ObjectMeta{Name: "shop-v1", Annotations: map[string]string{api.AnnotationImageNode: "pi-1", api.AnnotationImageArch: "arm64"}},
 		Spec: api.ReleaseSpec{App: "shop", Version: 1, Image: "skiff.local/apps/shop@sha256:" + strings.Repeat("a", 64), Processes: map[string]string{"web": ""}}}
-	if got := deploymentFor(a, r, "web").Spec.Template.Spec.NodeSelector; got["kubernetes.io/hostname"] != "pi-1" || len(got) != 1 {
-		t.Errorf("node selector of a built image's pods = %v, want kubernetes.io/hostname=pi-1", got)
+	if got := deploymentFor(a, r, "web").Spec.Template.Spec.NodeSelector; !maps.Equal(got, map[string]string{"kubernetes.io/arch": "arm64"}) {
+		t.Errorf("node selector of a built image's pods = %v, want kubernetes.io/arch=arm64 only", got)
 	}
 	r.Annotations = nil
 	if got := deploymentFor(a, r, "web").Spec.Template.Spec.NodeSelector; got != nil {
