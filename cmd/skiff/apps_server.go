@@ -15,10 +15,12 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	digest "github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
 	runtimecd "github.com/skiffhq/skiff/runtime/containerd"
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/apiserver"
 	"github.com/skiffhq/skiff/server/appimages"
 	"github.com/skiffhq/skiff/server/apps"
@@ -205,11 +207,17 @@ func (a *serverBuilds) build(ctx context.Context, req apps.BuildRequest) (apps.B
 		return apps.BuildResult{}, err
 	}
 	if node != nil {
-		return a.buildOn(ctx, c, node, req)
+		res, err := a.buildOn(ctx, c, node, req)
+		if !errdefs.IsUnavailable(err) || ctx.Err() != nil {
+			return res, err
+		}
+		// Busy, unreachable, gone mid-build or too old to build: the
+		// server builds, as when no builder is ready.
+		fmt.Fprintf(req.Out, "-----> %v\n-----> Building on the server's node instead\n", err)
 	}
 	res, err := newExecutor(c, a.cgroupParent, req.Out, a.log).Build(ctx, build.Request{
 		ContextDir: req.ContextDir, Dockerfile: req.Dockerfile, Recipes: a.recipes, BuildArgs: req.BuildArgs,
-		Image: req.Image, Out: req.Out, Timeout: a.timeout, Memory: a.memory,
+		Image: req.Image, Out: req.Out, Timeout: a.timeout, Memory: a.memory, PrivateImages: privateImages,
 	})
 	if err != nil {
 		return apps.BuildResult{}, err
@@ -257,20 +265,31 @@ func nodeReady(n *api.Node) bool {
 }
 
 // buildOn builds on node through its agent, then fetches the image from
-// the agent's /v2/ into c, the server's containerd.
+// the agent's /v2/ into c, the server's containerd. The build is bounded
+// by the build timeout (plus time to send the tree and fetch the image),
+// so that a builder that hangs does not hold the build slot; what the
+// builder says it made is checked before anything is named after it.
 func (a *serverBuilds) buildOn(ctx context.Context, c *containerd.Client, node *api.Node, req apps.BuildRequest) (apps.BuildResult, error) {
 	u, err := apiserver.AgentURL(node)
 	if err != nil {
 		return apps.BuildResult{}, err
+	}
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout+remoteBuildSlack)
+		defer cancel()
 	}
 	hc := &http.Client{Transport: a.agents.Transport(node.Name)}
 	defer hc.CloseIdleConnections()
 	fmt.Fprintf(req.Out, "-----> Building on node %s\n", node.Name)
 	res, err := remote.Build(ctx, hc, u.String()+"/build", req.ContextDir, remote.Request{
 		Dockerfile: req.Dockerfile, BuildArgs: req.BuildArgs, Image: req.Image, Recipes: a.recipes,
-		TimeoutSeconds: int(a.timeout / time.Second), MemoryBytes: a.memory,
+		TimeoutSeconds: int(a.timeout / time.Second), MemoryBytes: a.memory, PrivateImages: privateImages,
 	}, req.Out)
 	if err != nil {
+		return apps.BuildResult{}, err
+	}
+	if err := checkRemoteResult(req.Image, node, res); err != nil {
 		return apps.BuildResult{}, err
 	}
 	fmt.Fprintf(req.Out, "-----> Fetching the image from %s\n", node.Name)
@@ -279,6 +298,31 @@ func (a *serverBuilds) buildOn(ctx context.Context, c *containerd.Client, node *
 	}
 	return apps.BuildResult{Image: res.Image, Kind: res.Kind, Processes: res.Processes, Port: res.Port,
 		Steps: res.Steps, CachedSteps: res.CachedSteps, Node: node.Name, Arch: res.Arch}, nil
+}
+
+// privateImages are the names one app's build may not start from unless
+// they are its own app's: every app's images.
+const privateImages = api.AppImageRepository + "/"
+
+// remoteBuildSlack is the time a build on a builder node gets beyond the
+// build timeout: sending the tree and fetching the image back.
+const remoteBuildSlack = 5 * time.Minute
+
+// checkRemoteResult refuses what a builder node says it built unless it
+// is image's own repository at a well-formed digest, for the node's own
+// architecture: the server names an image after it in its containerd
+// and runs it on nodes of that architecture.
+func checkRemoteResult(image string, node *api.Node, res remote.Result) error {
+	d, err := digest.Parse(res.Digest)
+	switch {
+	case err != nil:
+		return fmt.Errorf("builder node %s answered a bad digest %q: %v: %w", node.Name, res.Digest, err, errdefs.ErrUnavailable)
+	case res.Image != build.PinnedName(image, d):
+		return fmt.Errorf("builder node %s answered image %q, not %s: %w", node.Name, res.Image, build.PinnedName(image, d), errdefs.ErrUnavailable)
+	case res.Arch != node.Labels["kubernetes.io/arch"]:
+		return fmt.Errorf("builder node %s says it built for %q, but it is a %q node: %w", node.Name, res.Arch, node.Labels["kubernetes.io/arch"], errdefs.ErrUnavailable)
+	}
+	return nil
 }
 
 // newExecutor is server/build's executor on c, RUN steps' cgroups under

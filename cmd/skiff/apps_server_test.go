@@ -1,9 +1,12 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/build/remote"
 )
 
 func TestPickBuilder(t *testing.T) {
@@ -36,6 +39,54 @@ func TestPickBuilder(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%s: picked %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestGCKeep(t *testing.T) {
+	app := api.AppImageRepository + "/shop@sha256:" + strings.Repeat("a", 64)
+	imported := map[string]bool{"skiff.test/busybox:latest": true}
+	for _, tc := range []struct {
+		ref    string
+		server bool
+		want   bool
+	}{
+		{"skiff.test/busybox:latest", false, true},
+		{"skiff.test/busybox:latest", true, true},
+		{app, true, true},   // the server's copy, which the nodes fetch
+		{app, false, false}, // a joined node's copy goes when unused
+		{"docker.io/library/nginx:1", true, false},
+		{"skiff.local/appsx/shop:1", true, false},
+	} {
+		if got := gcKeep(imported, tc.server)(tc.ref); got != tc.want {
+			t.Errorf("gcKeep(server %v)(%s) = %v, want %v", tc.server, tc.ref, got, tc.want)
+		}
+	}
+}
+
+func TestCheckRemoteResult(t *testing.T) {
+	node := &api.Node{ObjectMeta: api.ObjectMeta{Name: "pi-2", Labels: map[string]string{"kubernetes.io/arch": "arm64"}}}
+	d := "sha256:" + strings.Repeat("c", 64)
+	good := remote.Result{Image: "skiff.local/apps/shop@" + d, Digest: d, Arch: "arm64"}
+	for _, tc := range []struct {
+		name string
+		edit func(*remote.Result)
+		want string
+	}{
+		{"as asked", func(*remote.Result) {}, ""},
+		{"another app's repository", func(r *remote.Result) { r.Image = "skiff.local/apps/other@" + d }, "not skiff.local/apps/shop@"},
+		{"a tag", func(r *remote.Result) { r.Image = "skiff.local/apps/shop:latest" }, "not skiff.local/apps/shop@"},
+		{"a bad digest", func(r *remote.Result) { r.Digest = "sha256:xyz" }, "bad digest"},
+		{"another architecture", func(r *remote.Result) { r.Arch = "amd64" }, `"arm64" node`},
+	} {
+		res := good
+		tc.edit(&res)
+		err := checkRemoteResult("skiff.local/apps/shop:shop-b1", node, res)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errdefs.IsUnavailable(err)):
+			t.Errorf("%s: err %v, want an unavailable one with %q", tc.name, err, tc.want)
 		}
 	}
 }

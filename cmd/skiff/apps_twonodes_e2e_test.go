@@ -174,7 +174,7 @@ func TestAppsOnAJoinedNode(t *testing.T) {
 		t.Errorf("PUT manifest: %d %.200s, want 405", code, body)
 	}
 	// A viewer may get the app, so may read its image (who may not is
-	// server/apiserver's TestAppImages).
+	// server/apiserver's TestAppImagesForNodes).
 	hash, err := caHashOf(cfg.CA)
 	if err != nil {
 		t.Fatal(err)

@@ -180,6 +180,17 @@ func defaultNodeIP() string {
 	return conn.LocalAddr().(*net.UDPAddr).IP.String()
 }
 
+// gcKeep is what the node's image collector must leave: an image from
+// <data-dir>/images (not imported again once its tarball's marker is
+// written), and on the server's node apps' images, the copies the other
+// nodes fetch: the app GC, which knows every node's pods and the
+// releases, removes those.
+func gcKeep(imported map[string]bool, server bool) func(string) bool {
+	return func(ref string) bool {
+		return imported[ref] || (server && strings.HasPrefix(ref, api.AppImageRepository+"/"))
+	}
+}
+
 // nodeDeps are what a node gets from the server it belongs to.
 type nodeDeps struct {
 	// backend reaches the API: the registry in-process, or HTTPS.
@@ -312,10 +323,8 @@ func runNode(ctx context.Context, cfg NodeConfig, dataDir string, deps nodeDeps,
 			ImageFS:  imageFS,
 			LogDir:   filepath.Join(dataDir, "pods"),
 			KnownPod: a.KnownPod,
-			// An image from <data-dir>/images is not imported again
-			// once its tarball's marker is written: it must stay.
-			Keep: func(ref string) bool { return keep[ref] },
-			Log:  log, // gc.New adds component=gc
+			Keep:     gcKeep(keep, deps.server),
+			Log:      log, // gc.New adds component=gc
 		})
 		if err != nil {
 			return err

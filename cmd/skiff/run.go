@@ -187,6 +187,8 @@ func oneOffPod(a *api.App, r *api.Release, name string, command []string) *api.P
 			Containers:                    []api.Container{c},
 			RestartPolicy:                 api.RestartPolicyNever,
 			TerminationGracePeriodSeconds: &grace,
+			// Where the release's own pods may run.
+			NodeSelector: api.ReleaseNodeSelector(r),
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestOneOffPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Spec.Resources.Limits = api.ResourceList{"memory": mem}
-	r := &api.Release{ObjectMeta: api.ObjectMeta{Name: "shop-v2"}}
+	r := &api.Release{ObjectMeta: api.ObjectMeta{Name: "shop-v2", Annotations: map[string]string{api.AnnotationImageArch: "arm64"}}}
 	r.Spec = api.ReleaseSpec{App: "shop", Version: 2, Image: "img@sha256:1", Config: "release-shop-v2-config", Port: 8080}
 	p := oneOffPod(a, r, "shop-run-abcde", []string{"sh", "-c", "echo $GREETING"})
 	c := p.Spec.Containers[0]
@@ -60,6 +61,7 @@ func TestOneOffPod(t *testing.T) {
 		{"envFrom", c.EnvFrom[0].SecretRef.Name, "release-shop-v2-config"},
 		{"owner", p.OwnerReferences[0].Kind + "/" + p.OwnerReferences[0].Name + "/" + p.OwnerReferences[0].UID, "App/shop/u1"},
 		{"memory", c.Resources.Limits["memory"].String(), "256Mi"},
+		{"node selector", fmt.Sprint(p.Spec.NodeSelector), "map[kubernetes.io/arch:arm64]"}, // as the release's own pods
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.what, tc.got, tc.want)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/v2/pkg/cap"
 	"github.com/containerd/containerd/v2/pkg/netns"
@@ -104,6 +105,20 @@ func startSecure(t *testing.T, r *Runtime, sec container.Security) (container.Sp
 	ownNetNS(t, &s)
 	run(t, r, s)
 	st := waitState(t, r, s.ID, container.StateRunning)
+	// Running comes when runc's init is told to start, a moment before it
+	// execs the command: its user is set by then, but its capabilities
+	// are what they become only at the exec (flaked once: CapEff still
+	// the default set for uid 65534).
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", st.PID)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, err := os.ReadFile(cmdline); err == nil && bytes.HasPrefix(b, []byte("sleep\x00")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(cmdline)
+			t.Fatalf("the container's process is still %q, not sleep, 5 s after it was Running", b)
+		}
+	}
 	return s, procStatus(t, st.PID)
 }
 

@@ -11,13 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/skiffhq/skiff/internal/containerdtest"
 	"github.com/skiffhq/skiff/runtime/container"
 	"github.com/skiffhq/skiff/scripts/testimages"
 )
@@ -112,8 +111,8 @@ func (e *sharedEnv) start() error {
 		case <-time.After(20 * time.Second):
 			fmt.Fprintln(os.Stderr, "test containerd did not stop within 20s")
 		}
-		removeCgroup(e.cgroupParent)
-		removeCgroup("/" + e.floorNamespace)
+		containerdtest.RemoveCgroup(e.cgroupParent)
+		containerdtest.RemoveCgroup("/" + e.floorNamespace)
 		os.RemoveAll(dir)
 	}
 	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
@@ -137,17 +136,10 @@ func (e *sharedEnv) start() error {
 		return err
 	}
 	// FloorStart's namespace needs the image too.
-	fctx := namespaces.WithNamespace(cctx, e.floorNamespace)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	imgs, err := e.client.Import(fctx, f)
-	for _, img := range imgs {
-		if err == nil {
-			err = containerd.NewImage(e.client, img).Unpack(fctx, "")
-		}
-	}
-	return err
+	return containerdtest.Import(cctx, e.client, e.floorNamespace, f)
 }
 
 // cleanup kills and deletes whatever containers the tests left.
@@ -155,40 +147,15 @@ func (e *sharedEnv) cleanup() {
 	if e.client == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), Namespace), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, _ := e.client.Containers(ctx)
-	for _, c := range cs {
-		fmt.Fprintf(os.Stderr, "removing container %s left by a test\n", c.ID())
-		if t, err := c.Task(ctx, nil); err == nil {
-			t.Delete(ctx, containerd.WithProcessKill)
-		}
-		c.Delete(ctx, containerd.WithSnapshotCleanup)
-	}
+	containerdtest.RemoveContainers(ctx, e.client, Namespace)
 	e.client.Close()
 }
 
 // cgroupDirs are the directories of cgroup path in every hierarchy (v1)
 // or in the unified one (v2).
-func cgroupDirs(path string) []string {
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		return []string{filepath.Join("/sys/fs/cgroup", path)}
-	}
-	var dirs []string
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range ents {
-		if d := filepath.Join("/sys/fs/cgroup", e.Name(), path); e.IsDir() {
-			dirs = append(dirs, d)
-		}
-	}
-	return dirs
-}
-
-func removeCgroup(path string) {
-	for _, d := range cgroupDirs(path) {
-		syscall.Rmdir(d)
-	}
-}
+func cgroupDirs(path string) []string { return containerdtest.CgroupDirs(path) }
 
 // newTestRuntime is a Runtime on the shared containerd, closed when the
 // test ends.

@@ -269,9 +269,11 @@ const (
 	DefaultAppPort = 5000
 	// ProcessWeb is the process type that gets a Service and a route.
 	ProcessWeb = "web"
-	// AnnotationImageNode, on a Release, names the node whose containerd
-	// the release's image was built into (the server's); other nodes
-	// fetch it from the server's /v2/ API, and the pods run anywhere.
+	// AnnotationImageNode, on a Release, names the node that built its
+	// image (the server's, or a builder node's); the server holds every
+	// built image and other nodes fetch it from its /v2/ API. A release
+	// from before images were shared (no AnnotationImageArch) still runs
+	// only there (ReleaseNodeSelector).
 	AnnotationImageNode = "skiff.dev/image-node"
 	// LabelBuilder = "true" on a Node makes it where apps are built (the
 	// first Ready one by name; none: the server's own node), natively for
@@ -305,3 +307,17 @@ func ReleaseConfigSecretName(release string) string { return "release-" + releas
 // AppDeploymentName is the name of the Deployment running app's process
 // type proc; the web process's Service has the app's own name.
 func AppDeploymentName(app, proc string) string { return app + "-" + proc }
+
+// ReleaseNodeSelector is where r's pods may run: nodes of its built
+// image's architecture; for a release made before images were shared
+// between nodes (no architecture recorded), the node that built it, as
+// then; nil for an image from a registry.
+func ReleaseNodeSelector(r *Release) map[string]string {
+	if a := r.Annotations[AnnotationImageArch]; a != "" {
+		return map[string]string{"kubernetes.io/arch": a}
+	}
+	if n := r.Annotations[AnnotationImageNode]; n != "" {
+		return map[string]string{"kubernetes.io/hostname": n}
+	}
+	return nil
+}

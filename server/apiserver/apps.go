@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,7 +159,10 @@ func (s *Server) gitAuthorize(ctx context.Context, id gitpush.Identity, name str
 }
 
 // imageAuthorize lets through a pull of an app's image (repository
-// apps/<app>) by whoever may get the app: nodes, and the app's people.
+// apps/<app>) by whoever may get the app, and by a node only while a pod
+// bound to it runs one of the app's images (as with Secrets: a node
+// reads another team's code only if it runs it). Someone refused hears
+// what someone asking for an app that does not exist hears.
 func (s *Server) imageAuthorize(r *http.Request, repository string) error {
 	// Apps' images are skiff.local/apps/<app>: repositories apps/<app>.
 	prefix := strings.TrimPrefix(api.AppImageRepository, api.AppImageHost+"/") + "/"
@@ -166,11 +170,49 @@ func (s *Server) imageAuthorize(r *http.Request, repository string) error {
 	if !ok || name == "" || strings.Contains(name, "/") {
 		return fmt.Errorf("there is no repository %q here: only apps' images are, as %s<app>: %w", repository, prefix, errdefs.ErrNotFound)
 	}
-	app, err := s.apps.Service.Find(r.Context(), name)
+	ctx := r.Context()
+	unknown := fmt.Errorf("there is no app %q, or you may not read its images: %w", name, errdefs.ErrNotFound)
+	app, err := s.apps.Service.Find(ctx, name)
+	if errdefs.IsNotFound(err) {
+		return unknown
+	} else if err != nil {
+		return err
+	}
+	a := auth.Attributes{Verb: "get", Resource: "apps", Namespace: app.Namespace, Name: name, Namespaced: true}
+	if id, _ := auth.IdentityFrom(ctx); id != nil && id.InGroup(auth.GroupNodes) {
+		return s.nodeMayPull(ctx, id, app, a)
+	}
+	if err := s.authorize(ctx, a); errdefs.IsForbidden(err) {
+		return unknown
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// nodeMayPull lets node id pull app's images while a pod bound to it
+// runs one (recorded as the request's decision, as authorize does).
+func (s *Server) nodeMayPull(ctx context.Context, id *auth.Identity, app *api.App, a auth.Attributes) error {
+	ri := infoFrom(ctx)
+	ri.attrs = a
+	node := id.NodeName()
+	pods, err := client.ListAll(ctx, s.backend, "pods", app.Namespace, api.ListOptions{FieldSelector: "spec.nodeName=" + node})
 	if err != nil {
 		return err
 	}
-	return s.authorize(r.Context(), auth.Attributes{Verb: "get", Resource: "apps", Namespace: app.Namespace, Name: name, Namespaced: true})
+	repo := api.AppImageRepository + "/" + app.Name
+	for _, o := range pods.Items {
+		p := o.(*api.Pod)
+		for _, c := range append(slices.Clone(p.Spec.InitContainers), p.Spec.Containers...) {
+			if rest, ok := strings.CutPrefix(c.Image, repo); ok && (strings.HasPrefix(rest, "@") || strings.HasPrefix(rest, ":")) {
+				ri.allowed = true
+				return nil
+			}
+		}
+	}
+	err = fmt.Errorf("node %s may not pull the images of app %s: no pod bound to it runs one: %w", node, app.Name, errdefs.ErrForbidden)
+	ri.reason = err.Error()
+	return err
 }
 
 // appUIDFile, in an app's repository, names the App it belongs to.

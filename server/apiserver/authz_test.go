@@ -289,6 +289,10 @@ type routeCase struct {
 	public bool
 	// any: every signed-in identity may (whoami, version, the network).
 	any bool
+	// hides: a refused person hears 404, as if it did not exist.
+	hides bool
+	// nodeScoped: a node may only for its own pods (TestAppImagesForNodes).
+	nodeScoped bool
 }
 
 // allRoutes is a request to every route the server has, for every kind.
@@ -330,7 +334,7 @@ func allRoutes() []routeCase {
 		routeCase{method: "GET", path: "/api/v1/namespaces/team-b/pods/x/exec?command=sh", namespace: "team-b", write: true},
 		routeCase{method: "GET", path: "/v2/", any: true},
 		// App y is in team-b (TestEveryRouteIsAuthorized makes it).
-		routeCase{method: "GET", path: "/v2/apps/y/manifests/latest", namespace: "team-b"},
+		routeCase{method: "GET", path: "/v2/apps/y/manifests/latest", namespace: "team-b", hides: true, nodeScoped: true},
 		routeCase{method: "GET", path: "/api/v1/nodes/x/lease"},
 		routeCase{method: "PUT", path: "/api/v1/nodes/x/lease", body: `{"leaseDurationSeconds":10}`, write: true},
 		routeCase{method: "GET", path: "/audit/v1/events"},
@@ -404,8 +408,14 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		}
 	}
 
-	refused := func(code int) bool { return code == http.StatusUnauthorized || code == http.StatusForbidden }
 	for _, c := range cases {
+		refused := func(code int) bool {
+			return code == http.StatusUnauthorized || code == http.StatusForbidden || (c.hides && code == http.StatusNotFound)
+		}
+		forbidden := http.StatusForbidden
+		if c.hides {
+			forbidden = http.StatusNotFound
+		}
 		name := c.method + " " + c.path
 		hdr := []string{}
 		if c.method == "PATCH" {
@@ -438,8 +448,8 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 			if refused(a.code) {
 				t.Errorf("%s as a developer: %d %s, want it allowed (own account)", name, a.code, a.body)
 			}
-		case outside && a.code != http.StatusForbidden:
-			t.Errorf("%s as a developer of team-a: %d %s, want 403", name, a.code, a.body)
+		case outside && a.code != forbidden:
+			t.Errorf("%s as a developer of team-a: %d %s, want %d", name, a.code, a.body, forbidden)
 		}
 		// A node reads the object kinds its agent uses — not identities,
 		// not Secrets in bulk — and nothing of the identity routes, logs
@@ -448,9 +458,9 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 			a := s.nodeAsk(t, "n1", c.method, c.path, c.body, hdr...)
 			identity := strings.Contains(c.path, "/users") || strings.Contains(c.path, "/roles") || strings.Contains(c.path, "/rolebindings") ||
 				strings.HasPrefix(c.path, "/audit/") || strings.Contains(c.path, "/log") || c.secret
-			if identity && a.code != http.StatusForbidden {
+			if (identity || c.nodeScoped) && a.code != http.StatusForbidden {
 				t.Errorf("%s as a node: %d %s, want 403", name, a.code, a.body)
-			} else if !identity && refused(a.code) {
+			} else if !identity && !c.nodeScoped && refused(a.code) {
 				t.Errorf("%s as a node: %d %s, want it allowed", name, a.code, a.body)
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/skiffhq/skiff/internal/containerdtest"
 	"github.com/skiffhq/skiff/scripts/testimages"
 )
 
@@ -69,7 +70,7 @@ func newBenchImage(tb testing.TB) *benchImage {
 	// The size is of the target and all it reaches.
 	var size int64
 	var layer ocispec.Descriptor
-	reach, err := walk(ctx, c.ContentStore(), target)
+	reach, _, err := walk(ctx, c.ContentStore(), target)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -103,7 +104,10 @@ func newBenchImage(tb testing.TB) *benchImage {
 	}
 	handlerRef := testHost + "/apps/bench@" + target.Digest.String()
 
-	addr := startRegistry(tb)
+	if _, err := exec.LookPath("docker-registry"); err != nil {
+		tb.Skip("docker-registry not found: scripts/install-deps.sh installs it (Debian package docker-registry)")
+	}
+	addr := containerdtest.StartRegistry(tb)
 	registryHosts := docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost))
 	registryRef := addr + "/apps/bench@" + target.Digest.String()
 	if err := c.Push(ctx, addr+"/apps/bench:1", target, containerd.WithResolver(docker.NewResolver(docker.ResolverOptions{Hosts: registryHosts}))); err != nil {
@@ -204,7 +208,7 @@ func BenchmarkReach(b *testing.B) {
 	c := testClient(b)
 	target := importImage(b, c, testimages.Spec{Name: "busybox", Cmd: []string{"/bin/sh"}}, testHost+"/apps/reach:1", testHost+"/apps/reach@")
 	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
-	reach, err := walk(ctx, c.ContentStore(), target)
+	reach, _, err := walk(ctx, c.ContentStore(), target)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -260,58 +264,4 @@ func mustRequest(b *testing.B, method, path string) *http.Request {
 		b.Fatal(err)
 	}
 	return r
-}
-
-// startRegistry runs Debian's docker-registry on a loopback port until the
-// benchmark ends and returns its host:port (a copy of
-// runtime/containerd's pull_test.go one, for testing.TB).
-func startRegistry(tb testing.TB) string {
-	tb.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		tb.Skip("docker-registry not found: scripts/install-deps.sh installs it (Debian package docker-registry)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := tb.TempDir()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", cfgPath)
-	logPath := filepath.Join(dir, "registry.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logFile.Close()
-		if tb.Failed() {
-			b, _ := os.ReadFile(logPath)
-			tb.Logf("registry log:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("registry at %s does not answer: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

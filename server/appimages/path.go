@@ -105,12 +105,12 @@ func checkTag(tag string) error {
 	return nil
 }
 
-// Repository returns the repository named by a /v2/ path ("apps/shop" for
-// /v2/apps/shop/blobs/sha256:…), or "" for /v2/ itself or a path that
+// repositoryOf returns the repository named by a /v2/ path ("apps/shop"
+// for /v2/apps/shop/blobs/sha256:…), or "" for /v2/ itself or a path that
 // names none (not a route of this registry, or an invalid name). The
-// reference in the path is not checked. The API server uses it to find the
-// app before it lets the request through.
-func Repository(path string) string {
+// reference in the path is not checked. (Its tests and fuzzing are those
+// of the path parsing ServeHTTP does.)
+func repositoryOf(path string) string {
 	r := splitPath(path)
 	if r.kind == routeUnknown || r.kind == routeBase || checkName(r.name) != nil {
 		return ""

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestRepository(t *testing.T) {
+func TestRepositoryOf(t *testing.T) {
 	d := "sha256:" + strings.Repeat("a", 64)
 	for _, tc := range []struct {
 		path, want string
@@ -40,29 +40,29 @@ func TestRepository(t *testing.T) {
 		{"/api/v1/apps/shop", ""},
 		{"/v2/" + strings.Repeat("a", 256) + "/manifests/x", ""},
 	} {
-		if got := Repository(tc.path); got != tc.want {
-			t.Errorf("Repository(%q) = %q, want %q", tc.path, got, tc.want)
+		if got := repositoryOf(tc.path); got != tc.want {
+			t.Errorf("repositoryOf(%q) = %q, want %q", tc.path, got, tc.want)
 		}
 	}
 }
 
 // FuzzRepository checks that no path panics the parser and that every
 // repository it finds is a valid name the path starts with.
-func FuzzRepository(f *testing.F) {
+func FuzzRepositoryOf(f *testing.F) {
 	for _, s := range []string{"/v2/", "/v2/apps/shop/manifests/b1", "/v2/apps/shop/blobs/sha256:00", "/v2/a/tags/list",
 		"/v2/a/blobs/manifests/blobs/x", "/v2//manifests/", "/v2/manifests/blobs/", "/v2/a/b/tags/list/tags/list"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, path string) {
-		repo := Repository(path)
+		repo := repositoryOf(path)
 		if repo == "" {
 			return
 		}
 		if err := checkName(repo); err != nil {
-			t.Errorf("Repository(%q) = %q, an invalid name: %v", path, repo, err)
+			t.Errorf("repositoryOf(%q) = %q, an invalid name: %v", path, repo, err)
 		}
 		if !strings.HasPrefix(path, "/v2/"+repo+"/") {
-			t.Errorf("Repository(%q) = %q, not the start of the path", path, repo)
+			t.Errorf("repositoryOf(%q) = %q, not the start of the path", path, repo)
 		}
 		r := splitPath(path)
 		if r.kind == routeManifest || r.kind == routeBlob {

@@ -35,9 +35,13 @@ func (c *reachCache) reach(ctx context.Context, provider content.Provider, targe
 	if ok {
 		return got, nil
 	}
-	got, err := walk(ctx, provider, target)
+	got, partial, err := walk(ctx, provider, target)
 	if err != nil {
 		return nil, err
+	}
+	if partial {
+		// A child manifest may be fetched later: walk again next time.
+		return got, nil
 	}
 	c.mu.Lock()
 	if c.reaches == nil || len(c.reaches) >= maxCachedTargets {
@@ -51,8 +55,8 @@ func (c *reachCache) reach(ctx context.Context, provider content.Provider, targe
 // walk returns the descriptors reachable from target. A child manifest
 // missing from the content store (an index whose other platforms were
 // never stored) is counted, but not descended into: asking for it answers
-// not found when its content is read.
-func walk(ctx context.Context, provider content.Provider, target ocispec.Descriptor) (map[digest.Digest]ocispec.Descriptor, error) {
+// not found when its content is read. partial says one was.
+func walk(ctx context.Context, provider content.Provider, target ocispec.Descriptor) (_ map[digest.Digest]ocispec.Descriptor, partial bool, _ error) {
 	seen := make(map[digest.Digest]ocispec.Descriptor)
 	var mu sync.Mutex // images.Walk is sequential today; do not depend on it
 	handler := images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -67,12 +71,15 @@ func walk(ctx context.Context, provider content.Provider, target ocispec.Descrip
 		}
 		children, err := images.Children(ctx, provider, desc)
 		if cerrdefs.IsNotFound(err) && desc.Digest != target.Digest {
+			mu.Lock()
+			partial = true
+			mu.Unlock()
 			return nil, nil
 		}
 		return children, err
 	})
 	if err := images.Walk(ctx, handler, target); err != nil {
-		return nil, fmt.Errorf("read the manifests of image target %s: %w", target.Digest, err)
+		return nil, false, fmt.Errorf("read the manifests of image target %s: %w", target.Digest, err)
 	}
-	return seen, nil
+	return seen, partial, nil
 }

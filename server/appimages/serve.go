@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -143,7 +144,9 @@ func serveContent(ctx context.Context, w http.ResponseWriter, r *http.Request, c
 	h.Set("Content-Type", contentType)
 	h.Set("Docker-Content-Digest", desc.Digest.String())
 	h.Set("ETag", `"`+desc.Digest.String()+`"`)
-	http.ServeContent(w, r, "", time.Time{}, newChunkReader(ra, ra.Size()))
+	cr := newChunkReader(ra, ra.Size())
+	defer cr.release()
+	http.ServeContent(w, r, "", time.Time{}, cr)
 	return nil
 }
 
@@ -163,6 +166,20 @@ type chunkReader struct {
 	off    int64  // the next byte Read returns
 	buf    []byte // the bytes at bufOff
 	bufOff int64
+	pooled *[]byte // buf's, when it came from chunkPool
+}
+
+// chunkPool keeps chunk buffers between blobs: many nodes pulling at once
+// need not each cost a fresh MiB.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// release gives the reader's buffer back; it reads no more.
+func (c *chunkReader) release() {
+	if c.pooled != nil {
+		chunkPool.Put(c.pooled)
+		c.pooled = nil
+	}
+	c.buf, c.size = nil, 0
 }
 
 func newChunkReader(ra io.ReaderAt, size int64) *chunkReader {
@@ -175,7 +192,12 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	}
 	if c.off < c.bufOff || c.off >= c.bufOff+int64(len(c.buf)) {
 		if c.buf == nil {
-			c.buf = make([]byte, min(chunkSize, c.size))
+			if c.size >= chunkSize {
+				c.pooled = chunkPool.Get().(*[]byte)
+				c.buf = *c.pooled
+			} else {
+				c.buf = make([]byte, c.size)
+			}
 		}
 		buf := c.buf[:cap(c.buf)][:min(int64(cap(c.buf)), c.size-c.off)]
 		n, err := c.ra.ReadAt(buf, c.off)

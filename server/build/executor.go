@@ -91,6 +91,10 @@ type Request struct {
 	Memory int64
 	// Labels are added to the image config's labels.
 	Labels map[string]string
+	// PrivateImages, if set, is a name prefix ("skiff.local/apps/")
+	// under which only Image's own repository may be a base image or
+	// COPY --from source: one app's build does not read another's.
+	PrivateImages string
 }
 
 // Result is what a successful build made.
@@ -383,7 +387,7 @@ func (e *execution) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.Digest = desc.Digest
-	res.Image = pinnedName(e.req.Image, desc.Digest)
+	res.Image = PinnedName(e.req.Image, desc.Digest)
 	res.Config = cfg
 	res.Healthcheck = plan.Healthcheck
 	if p, ok := plan.Port(); ok {

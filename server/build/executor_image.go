@@ -70,6 +70,11 @@ func (e *execution) resolve(ctx context.Context, ref string, plat v1.Platform) (
 	if n, err := reference.ParseDockerRef(ref); err == nil && n.String() != ref {
 		names = append(names, n.String())
 	}
+	for _, name := range names {
+		if err := e.privateBase(name); err != nil {
+			return nil, err
+		}
+	}
 	var found containerd.Image
 	for _, name := range names {
 		img, err := c.GetImage(ctx, name)
@@ -230,19 +235,40 @@ func (e *execution) writeImage(ctx context.Context, final stageOut, cfg v1.Image
 	}
 	// And by digest, the name a release runs (no registry needed on
 	// this node, the name served to the others).
-	pin := images.Image{Name: pinnedName(e.req.Image, mdesc.Digest), Target: mdesc}
+	pin := images.Image{Name: PinnedName(e.req.Image, mdesc.Digest), Target: mdesc}
 	if _, err := is.Create(ctx, pin); err != nil && !cerrdefs.IsAlreadyExists(err) {
 		return v1.Descriptor{}, fmt.Errorf("create image %s: %w", pin.Name, err)
 	}
 	return mdesc, nil
 }
 
-// pinnedName is image's repository (its tag dropped) at digest d:
-// skiff.local/apps/shop:b1 → skiff.local/apps/shop@sha256:….
-func pinnedName(image string, d digest.Digest) string {
-	repo := image
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		repo = repo[:i]
+// privateBase refuses a base image (FROM, COPY --from) under
+// Request.PrivateImages that is not Request.Image's own repository.
+func (e *execution) privateBase(name string) error {
+	p := e.req.PrivateImages
+	if p == "" || !strings.HasPrefix(name, p) {
+		return nil
 	}
-	return repo + "@" + d.String()
+	own := repository(e.req.Image)
+	if rest, ok := strings.CutPrefix(name, own); ok && (rest == "" || rest[0] == ':' || rest[0] == '@') {
+		return nil
+	}
+	return fmt.Errorf("image %s is another app's: a build may start from its own app's images (%s) but not from others' under %s", name, own, p)
+}
+
+// repository is image without its tag or digest.
+func repository(image string) string {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	return image
+}
+
+// PinnedName is image's repository (its tag dropped) at digest d:
+// skiff.local/apps/shop:b1 → skiff.local/apps/shop@sha256:….
+func PinnedName(image string, d digest.Digest) string {
+	return repository(image) + "@" + d.String()
 }

@@ -14,12 +14,11 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/skiffhq/skiff/internal/containerdtest"
 )
 
 // testBuilder is a Builder on the private test containerd whose RUN
@@ -28,19 +27,8 @@ func testBuilder(t testing.TB) *Builder {
 	t.Helper()
 	c := testClient(t)
 	parent := fmt.Sprintf("/skiff-buildtest-%d", os.Getpid())
-	t.Cleanup(func() { removeTestCgroup(parent) })
+	t.Cleanup(func() { containerdtest.RemoveCgroup(parent) })
 	return &Builder{Client: c, Namespace: testNamespace, CgroupParent: parent}
-}
-
-func removeTestCgroup(p string) {
-	if unifiedCgroups() {
-		os.Remove(filepath.Join("/sys/fs/cgroup", p))
-		return
-	}
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range ents {
-		os.Remove(filepath.Join("/sys/fs/cgroup", e.Name(), p))
-	}
 }
 
 // writeTree writes files (slash paths → content) under a new temp dir.
@@ -74,43 +62,7 @@ func imageName(t testing.TB) string {
 // given), waits for it to exit and returns its output.
 func runImage(t testing.TB, c *containerd.Client, image string, args ...string) string {
 	t.Helper()
-	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	img, err := c.GetImage(ctx, image)
-	if err != nil {
-		t.Fatalf("get image %s: %v", image, err)
-	}
-	id := "run-" + randomID()
-	opts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithHostNamespace(specs.NetworkNamespace),
-		oci.WithCgroup(fmt.Sprintf("/skiff-buildtest-%d/%s", os.Getpid(), id))}
-	if len(args) > 0 {
-		opts = append(opts, oci.WithProcessArgs(args...))
-	}
-	ctr, err := c.NewContainer(ctx, id, containerd.WithImage(img), containerd.WithNewSnapshot(id, img), containerd.WithNewSpec(opts...))
-	if err != nil {
-		t.Fatalf("container of %s: %v", image, err)
-	}
-	defer ctr.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup)
-	var out bytes.Buffer
-	w := &lockedWriter{w: &out}
-	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, w, w)))
-	if err != nil {
-		t.Fatalf("task of %s: %v", image, err)
-	}
-	exit, err := task.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := <-exit
-	task.Delete(context.WithoutCancel(ctx))
-	if st.ExitCode() != 0 {
-		t.Fatalf("%s exited %d: %s", image, st.ExitCode(), out.String())
-	}
-	return out.String()
+	return containerdtest.RunImage(t, c, testNamespace, fmt.Sprintf("/skiff-buildtest-%d", os.Getpid()), image, args...)
 }
 
 func build(t testing.TB, b *Builder, req Request) (*Result, string) {
@@ -147,7 +99,7 @@ CMD ["/bin/sh", "-c", "cat /app/built.txt /app/extra.txt; echo $GREETING; pwd"]
 	if res.Kind != "dockerfile" || res.Steps != 6 || res.Config.Labels["skiff.app"] != "t" || res.Config.WorkingDir != "/app" {
 		t.Errorf("result: got kind %q steps %d labels %v workdir %q", res.Kind, res.Steps, res.Config.Labels, res.Config.WorkingDir)
 	}
-	if res.Image != pinnedName(name, res.Digest) || res.Processes["web"] != "" || len(res.Processes) != 1 {
+	if res.Image != PinnedName(name, res.Digest) || res.Processes["web"] != "" || len(res.Processes) != 1 {
 		t.Errorf("result: got image %q processes %v", res.Image, res.Processes)
 	}
 	if img, err := b.Client.ImageService().Get(namespaces.WithNamespace(context.Background(), testNamespace), res.Image); err != nil || img.Target.Digest != res.Digest {
@@ -499,8 +451,36 @@ func TestPinnedName(t *testing.T) {
 		"localhost:5000/shop":           "localhost:5000/shop@" + d.String(),
 		"shop":                          "shop@" + d.String(),
 	} {
-		if got := pinnedName(in, d); got != want {
-			t.Errorf("pinnedName(%q) = %q, want %q", in, got, want)
+		if got := PinnedName(in, d); got != want {
+			t.Errorf("PinnedName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// An app's build starts from its own app's images, never another's.
+func TestBuildPrivateImages(t *testing.T) {
+	b := testBuilder(t)
+	const private = "skiff.local/apps/"
+	suffix := randomID()
+	alpha, beta := private+"alpha"+suffix, private+"beta"+suffix
+	run := func(image, dockerfile string) error {
+		dir := newTree(t, map[string]string{"Dockerfile": dockerfile})
+		_, err := b.Build(context.Background(), Request{ContextDir: dir, Image: image, PrivateImages: private})
+		return err
+	}
+	if err := run(alpha+":a1", "FROM "+testBase+"\nRUN echo alpha > /secret\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(alpha+":a2", "FROM "+alpha+":a1\nRUN cat /secret\n"); err != nil {
+		t.Errorf("a build from its own app's image: %v", err)
+	}
+	for _, df := range []string{
+		"FROM " + alpha + ":a1\nRUN cat /secret\n",
+		"FROM " + testBase + "\nCOPY --from=" + alpha + ":a1 /secret /stolen\n",
+	} {
+		err := run(beta+":b1", df)
+		if err == nil || !strings.Contains(err.Error(), "another app's") || !strings.Contains(err.Error(), "line ") {
+			t.Errorf("beta built with %q: err %v, want another app's image refused with its line", df, err)
 		}
 	}
 }

@@ -137,6 +137,10 @@ func statusError(url string, resp *http.Response) error {
 		class = errdefs.ErrInvalid
 	case http.StatusServiceUnavailable:
 		class = errdefs.ErrUnavailable
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		// An agent without POST /build (an older skiff): it cannot build.
+		msg = fmt.Sprintf("the builder node at %s does not take builds (%s; is its skiff older than the server's?)", url, resp.Status)
+		class = errdefs.ErrUnavailable
 	default:
 		msg = fmt.Sprintf("the builder node at %s answered %s: %s", url, resp.Status, msg)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -70,6 +71,17 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("remote: create the build directory: %w", err)
+	}
+	// No build runs before the handler exists: trees left in Dir are a
+	// stopped agent's.
+	left, err := filepath.Glob(filepath.Join(cfg.Dir, "build-*"))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range left {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("remote: remove the tree a stopped build left: %w", err)
+		}
 	}
 	h := &handler{cfg: cfg, lim: limits{maxBytes: cfg.MaxContextBytes, maxFiles: cfg.MaxFiles}, log: cfg.Log, busy: make(chan struct{}, 1)}
 	if h.lim.maxBytes == 0 {
@@ -166,6 +178,7 @@ func (h *handler) build(ctx context.Context, dir string, req Request, out io.Wri
 		ContextDir: dir, Dockerfile: req.Dockerfile, Recipes: req.Recipes, BuildArgs: req.BuildArgs,
 		Image: req.Image, Out: out,
 		Timeout: time.Duration(req.TimeoutSeconds) * time.Second, Memory: req.MemoryBytes,
+		PrivateImages: req.PrivateImages,
 	})
 	if err != nil {
 		return nil, err

@@ -61,6 +61,29 @@ func TestNewHandlerConfig(t *testing.T) {
 	}
 }
 
+// A tree a stopped agent left is removed when the next one starts;
+// nothing else in the directory is.
+func TestNewHandlerRemovesLeftTrees(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"build-123/src/app.py", "keep/x"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewHandler(HandlerConfig{Builder: noBuilder(t), Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "build-123")); !os.IsNotExist(err) {
+		t.Errorf("the left tree is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keep", "x")); err != nil {
+		t.Errorf("another file went: %v", err)
+	}
+}
+
 func TestHandlerRefusesRequests(t *testing.T) {
 	h, err := NewHandler(HandlerConfig{Builder: noBuilder(t), Dir: t.TempDir()})
 	if err != nil {

@@ -40,6 +40,9 @@ type Request struct {
 	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
 	// MemoryBytes is the memory limit of each RUN step; 0 = none.
 	MemoryBytes int64 `json:"memoryBytes,omitempty"`
+	// PrivateImages is build.Request.PrivateImages: the prefix under
+	// which only Image's own repository may be a base.
+	PrivateImages string `json:"privateImages,omitempty"`
 }
 
 // validate checks what the builder node cannot trust the server for.

@@ -170,7 +170,7 @@ func deploymentFor(a *api.App, r *api.Release, proc string) *api.Deployment {
 				Spec: api.PodSpec{
 					Containers:                    []api.Container{c},
 					TerminationGracePeriodSeconds: grace,
-					NodeSelector:                  imageArch(r),
+					NodeSelector:                  api.ReleaseNodeSelector(r),
 				},
 			},
 			// Old pods serve until new ones are ready.
@@ -188,15 +188,6 @@ func deploymentFor(a *api.App, r *api.Release, proc string) *api.Deployment {
 	n := replicas(a, proc)
 	d.Spec.Replicas = &n
 	return d
-}
-
-// imageArch keeps a built image's pods on nodes of its architecture
-// (nil: an image from a registry, whose index may hold several).
-func imageArch(r *api.Release) map[string]string {
-	if a := r.Annotations[api.AnnotationImageArch]; a != "" {
-		return map[string]string{"kubernetes.io/arch": a}
-	}
-	return nil
 }
 
 // specHash hashes s without its replicas.

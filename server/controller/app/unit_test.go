@@ -242,6 +242,11 @@ func TestPodsRunOnAnyNodeOfTheArch(t *testing.T) {
 	if got := deploymentFor(a, r, "web").Spec.Template.Spec.NodeSelector; !maps.Equal(got, map[string]string{"kubernetes.io/arch": "arm64"}) {
 		t.Errorf("node selector of a built image's pods = %v, want kubernetes.io/arch=arm64 only", got)
 	}
+	// A release from before images were shared stays where it was built.
+	delete(r.Annotations, api.AnnotationImageArch)
+	if got := deploymentFor(a, r, "web").Spec.Template.Spec.NodeSelector; !maps.Equal(got, map[string]string{"kubernetes.io/hostname": "pi-1"}) {
+		t.Errorf("node selector of an older release's pods = %v, want kubernetes.io/hostname=pi-1 only", got)
+	}
 	r.Annotations = nil
 	if got := deploymentFor(a, r, "web").Spec.Template.Spec.NodeSelector; got != nil {
 		t.Errorf("node selector of a registry image's pods = %v, want none", got)
