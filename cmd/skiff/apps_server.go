@@ -96,7 +96,7 @@ func buildCgroup(n NodeConfig) string { return path.Join(n.cgroupRoot(), "builds
 func appsConfig(cfg ServerConfig, svc *apps.Service, repos *gitpush.Repos, slot *builderSlot) *apiserver.AppsConfig {
 	c := &apiserver.AppsConfig{Service: svc, Repos: repos}
 	if !cfg.DisableAgent {
-		c.Images = slot.get
+		c.Images = &appimages.Config{Containerd: slot.get, Namespace: runtimecd.Namespace, Host: api.AppImageHost}
 	}
 	return c
 }

@@ -11,10 +11,7 @@ import (
 	"strings"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/labstack/echo/v5"
-
-	runtimecd "github.com/skiffhq/skiff/runtime/containerd"
 
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
@@ -36,11 +33,11 @@ type AppsConfig struct {
 	DefaultNamespace string
 	// MaxPushBytes bounds one push's pack (default 512 MiB).
 	MaxPushBytes int64
-	// Images, when set, is the containerd the builds write their images
-	// into (it may wait for the node's to start): the apps' images are
-	// served from it at /v2/, read-only, to nodes and to whoever may get
-	// the app, so that any node runs them.
-	Images func(ctx context.Context) (*containerd.Client, error)
+	// Images, when set, is where the builds write their images (the
+	// embedded node's containerd, which it may wait for): they are served
+	// from it at /v2/, read-only, to nodes and to whoever may get the app,
+	// so that any node runs them. Authorize is the server's own.
+	Images *appimages.Config
 }
 
 // DefaultMaxPushBytes bounds a push's pack when AppsConfig says nothing.
@@ -71,8 +68,12 @@ func (s *Server) setUpApps(e *echo.Echo, cfg *AppsConfig) error {
 	}
 	s.git = h
 	if cfg.Images != nil {
-		images, err := appimages.New(appimages.Config{Containerd: cfg.Images, Namespace: runtimecd.Namespace,
-			Host: api.AppImageHost, Authorize: s.imageAuthorize, Log: s.log.With("component", "app-images")})
+		ic := *cfg.Images
+		ic.Authorize = s.imageAuthorize
+		if ic.Log == nil {
+			ic.Log = s.log
+		}
+		images, err := appimages.New(ic)
 		if err != nil {
 			return err
 		}

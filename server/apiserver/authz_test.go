@@ -26,6 +26,7 @@ import (
 	"github.com/skiffhq/skiff/server/accounts"
 	"github.com/skiffhq/skiff/server/api"
 	"github.com/skiffhq/skiff/server/api/errdefs"
+	"github.com/skiffhq/skiff/server/appimages"
 	"github.com/skiffhq/skiff/server/apps"
 	"github.com/skiffhq/skiff/server/audit"
 	"github.com/skiffhq/skiff/server/auth"
@@ -136,9 +137,10 @@ func startAccountsServerWith(tb testing.TB, cfg acctConfig) *acctServer {
 		tb.Fatal(err)
 	}
 	appsCfg := &AppsConfig{Service: appSvc, Repos: &gitpush.Repos{Root: filepath.Join(dir, "git"), HookCommand: []string{"false"}},
-		Images: func(context.Context) (*containerd.Client, error) {
-			return nil, fmt.Errorf("these tests run no containerd: %w", errdefs.ErrUnavailable)
-		}}
+		Images: &appimages.Config{Namespace: "skiff", Host: api.AppImageHost,
+			Containerd: func(context.Context) (*containerd.Client, error) {
+				return nil, fmt.Errorf("these tests run no containerd: %w", errdefs.ErrUnavailable)
+			}}}
 	srv, err := New(Config{Backend: reg, Auth: accts, Accounts: accts, Audit: al, OIDC: p, Apps: appsCfg,
 		Failures: cfg.failures, Leases: nodelease.New(nil), Log: cfg.log,
 		Network: &client.ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", Overlay: "vxlan"}})
