@@ -163,7 +163,10 @@ func (s *SSHServer) HostKey() ssh.PublicKey { return s.host.PublicKey() }
 
 // Run serves connections until ctx ends, then closes them all.
 func (s *SSHServer) Run(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { s.srv.Close() })
+	// The listener too: a ctx ended before Serve has begun would
+	// otherwise close a server that then serves forever (it hung a test
+	// once: Close found no listener yet).
+	stop := context.AfterFunc(ctx, func() { s.srv.Close(); s.ln.Close() })
 	defer stop()
 	s.log.Info("serving git over SSH", "addr", s.ln.Addr().String(), "hostKey", ssh.FingerprintSHA256(s.host.PublicKey()))
 	err := s.srv.Serve(s.ln)

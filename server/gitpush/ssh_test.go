@@ -436,3 +436,30 @@ func TestParseSSHCommand(t *testing.T) {
 		}
 	}
 }
+
+// A server whose context has ended before Run returns at once (its
+// listener is closed too: the server alone, closed before it serves,
+// would serve on).
+func TestSSHRunWithEndedContext(t *testing.T) {
+	ts := newTestServer(t)
+	st := newSSHTest(t, ts)
+	path := filepath.Join(st.keys, "host", "ssh_host_ed25519_key")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 20 {
+		srv, err := NewSSHServer(ts.h, SSHConfig{Addr: "127.0.0.1:0", HostKeyPath: path, AuthenticateKey: st.srv.cfg.AuthenticateKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run with an ended context: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run with an ended context still serves after 5 s")
+		}
+	}
+}
