@@ -15,6 +15,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
@@ -79,7 +80,7 @@ func newAppService(cfg ServerConfig, b client.Backend, agents apiserver.AgentPro
 		}
 		builder = (&serverBuilds{slot: slot, recipes: recipes, cgroupParent: buildCgroup(cfg.Node),
 			timeout: time.Duration(cfg.BuildTimeoutSeconds) * time.Second, memory: int64(cfg.BuildMemoryMB) << 20,
-			backend: b, agents: agents, log: log.With("component", "build")}).build
+			self: cfg.Node.NodeName, backend: b, agents: agents, log: log.With("component", "build")}).build
 	}
 	svc, err := apps.New(apps.Config{Backend: b, Builder: builder, BuildDir: filepath.Join(cfg.DataDir, "builds"),
 		NodeName: cfg.Node.NodeName, Log: log.With("component", "apps")})
@@ -185,7 +186,9 @@ type serverBuilds struct {
 	cgroupParent string
 	timeout      time.Duration
 	memory       int64
-	// backend finds the builder nodes; agents reaches them.
+	// backend finds the builder nodes; agents reaches them; self is the
+	// server's own node.
+	self    string
 	backend client.Backend
 	agents  apiserver.AgentProxyConfig
 	log     *slog.Logger
@@ -217,7 +220,8 @@ func (a *serverBuilds) build(ctx context.Context, req apps.BuildRequest) (apps.B
 	}
 	res, err := newExecutor(c, a.cgroupParent, req.Out, a.log).Build(ctx, build.Request{
 		ContextDir: req.ContextDir, Dockerfile: req.Dockerfile, Recipes: a.recipes, BuildArgs: req.BuildArgs,
-		Image: req.Image, Out: req.Out, Timeout: a.timeout, Memory: a.memory, PrivateImages: privateImages,
+		Image: req.Image, Out: req.Out, Timeout: a.timeout, Memory: a.memory,
+		PrivateImages: privateImages, ImageLabels: appImageLabels(req),
 	})
 	if err != nil {
 		return apps.BuildResult{}, err
@@ -236,6 +240,9 @@ func (a *serverBuilds) builderNode(ctx context.Context, out io.Writer) (*api.Nod
 		return nil, fmt.Errorf("find the builder nodes: %w", err)
 	}
 	n := pickBuilder(nodes)
+	if n != nil && n.Name == a.self {
+		return nil, nil // the server's own node, labelled: built here, directly
+	}
 	if n == nil && len(nodes) > 0 {
 		fmt.Fprintf(out, "-----> No builder node is ready (%d labelled %s=true); building on the server's node\n", len(nodes), api.LabelBuilder)
 	}
@@ -284,7 +291,8 @@ func (a *serverBuilds) buildOn(ctx context.Context, c *containerd.Client, node *
 	fmt.Fprintf(req.Out, "-----> Building on node %s\n", node.Name)
 	res, err := remote.Build(ctx, hc, u.String()+"/build", req.ContextDir, remote.Request{
 		Dockerfile: req.Dockerfile, BuildArgs: req.BuildArgs, Image: req.Image, Recipes: a.recipes,
-		TimeoutSeconds: int(a.timeout / time.Second), MemoryBytes: a.memory, PrivateImages: privateImages,
+		TimeoutSeconds: int(a.timeout / time.Second), MemoryBytes: a.memory,
+		PrivateImages: privateImages, ImageLabels: appImageLabels(req),
 	}, req.Out)
 	if err != nil {
 		return apps.BuildResult{}, err
@@ -293,11 +301,23 @@ func (a *serverBuilds) buildOn(ctx context.Context, c *containerd.Client, node *
 		return apps.BuildResult{}, err
 	}
 	fmt.Fprintf(req.Out, "-----> Fetching the image from %s\n", node.Name)
-	if _, err := runtimecd.PullImage(ctx, c, "", res.Image, appImageMirrorAt(u, hc)); err != nil {
+	img, err := runtimecd.PullImage(ctx, c, "", res.Image, appImageMirrorAt(u, hc))
+	if err != nil {
 		return apps.BuildResult{}, fmt.Errorf("fetch the image built on %s: %w", node.Name, err)
+	}
+	// A pull names the image without the builder's labels.
+	rec := img.Metadata()
+	rec.Labels = appImageLabels(req)
+	if _, err := c.ImageService().Update(namespaces.WithNamespace(ctx, runtimecd.Namespace), rec, "labels"); err != nil {
+		return apps.BuildResult{}, fmt.Errorf("label the image built on %s: %w", node.Name, err)
 	}
 	return apps.BuildResult{Image: res.Image, Kind: res.Kind, Processes: res.Processes, Port: res.Port,
 		Steps: res.Steps, CachedSteps: res.CachedSteps, Node: node.Name, Arch: res.Arch}, nil
+}
+
+// appImageLabels are the containerd labels of an app's built image.
+func appImageLabels(req apps.BuildRequest) map[string]string {
+	return map[string]string{api.LabelAppUID: req.AppUID}
 }
 
 // privateImages are the names one app's build may not start from unless

@@ -161,6 +161,14 @@ func TestAppsOnAJoinedNode(t *testing.T) {
 	if code, body := call(http.MethodGet, "/v2/apps/ship/manifests/"+digest, cfg.Token); code != 200 || !strings.HasPrefix(body, digest+" ") {
 		t.Errorf("admin GET manifest: %d %.200s", code, body)
 	}
+	// The image fetched back from the builder is served too (labelled
+	// as the app's on the server).
+	if newest != nil {
+		built := newest.Status.Image[strings.Index(newest.Status.Image, "@")+1:]
+		if code, body := call(http.MethodGet, "/v2/apps/ship/manifests/"+built, cfg.Token); code != 200 || !strings.HasPrefix(body, built+" ") {
+			t.Errorf("admin GET manifest of the image built on the builder: %d %.200s", code, body)
+		}
+	}
 	if code, _ := call(http.MethodGet, "/v2/apps/ship/manifests/"+digest, ""); code != http.StatusUnauthorized {
 		t.Errorf("GET manifest without credentials: %d, want 401", code)
 	}

@@ -104,7 +104,7 @@ func (g *appImageGC) collect(ctx context.Context, c *containerd.Client) {
 // their names. It deletes nothing unless it could read every release,
 // app and pod.
 func (g *appImageGC) pruneImages(ctx context.Context, c *containerd.Client, now time.Time) ([]string, error) {
-	inUse, err := appImagesInUseFrom(ctx, g.backend, appGCKeepReleases)
+	inUse, live, err := appImagesInUseFrom(ctx, g.backend, appGCKeepReleases)
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +120,9 @@ func (g *appImageGC) pruneImages(ctx context.Context, c *containerd.Client, now 
 		if img.CreatedAt.After(updated) {
 			updated = img.CreatedAt
 		}
-		imgs = append(imgs, appImage{Name: img.Name, Digest: img.Target.Digest.String(), Updated: updated})
+		imgs = append(imgs, appImage{Name: img.Name, Digest: img.Target.Digest.String(), Updated: updated, AppUID: img.Labels[api.LabelAppUID]})
 	}
-	drop := unusedAppImages(imgs, inUse, now.Add(-appGCImageGrace))
+	drop := unusedAppImages(imgs, inUse, live, now.Add(-appGCImageGrace))
 	var removed []string
 	for i, name := range drop {
 		var opts []images.DeleteOpt
@@ -146,17 +146,24 @@ type appImage struct {
 	// Digest is the target's ("sha256:…").
 	Digest  string
 	Updated time.Time
+	// AppUID is the App it was built for (api.LabelAppUID; "" for an
+	// image from before the label).
+	AppUID string
 }
 
 // unusedAppImages picks, among imgs, the app images (skiff.local/apps/…)
 // to delete: those named before cutoff whose name is not in use and whose
 // repository@digest is not either (a build's tag and its pinned
-// repo@sha256 name are one image; either in use keeps both).
-func unusedAppImages(imgs []appImage, inUse map[string]bool, cutoff time.Time) []string {
+// repo@sha256 name are one image; either in use keeps both), and those
+// built for an App that no longer exists (live: the UIDs of the Apps
+// there are), whatever names them: a pod of a new app of the same name
+// must not keep the deleted one's image.
+func unusedAppImages(imgs []appImage, inUse, live map[string]bool, cutoff time.Time) []string {
 	pinned := func(img appImage) string { return imageRepository(img.Name) + "@" + img.Digest }
+	orphan := func(img appImage) bool { return img.AppUID != "" && !live[img.AppUID] }
 	kept := map[string]bool{}
 	for _, img := range imgs {
-		if inUse[img.Name] || inUse[pinned(img)] {
+		if !orphan(img) && (inUse[img.Name] || inUse[pinned(img)]) {
 			kept[pinned(img)] = true
 		}
 	}
@@ -165,7 +172,7 @@ func unusedAppImages(imgs []appImage, inUse map[string]bool, cutoff time.Time) [
 		if !strings.HasPrefix(img.Name, appGCImageNamespace) || img.Updated.After(cutoff) {
 			continue
 		}
-		if kept[pinned(img)] {
+		if kept[pinned(img)] && !orphan(img) {
 			continue
 		}
 		out = append(out, img.Name)
@@ -235,20 +242,29 @@ func addRef(set map[string]bool, ref string) {
 
 // appImagesInUseFrom reads every app, release and pod and says which
 // images they use.
-func appImagesInUseFrom(ctx context.Context, b client.Backend, keep int) (map[string]bool, error) {
+func appImagesInUseFrom(ctx context.Context, b client.Backend, keep int) (inUse, live map[string]bool, err error) {
 	apps, err := listEvery[*api.App](ctx, b, "apps")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	releases, err := listEvery[*api.Release](ctx, b, "releases")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pods, err := listEvery[*api.Pod](ctx, b, "pods")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return appImagesInUse(apps, releases, pods, keep), nil
+	return appImagesInUse(apps, releases, pods, keep), liveApps(apps), nil
+}
+
+// liveApps are the UIDs of apps.
+func liveApps(apps []*api.App) map[string]bool {
+	live := make(map[string]bool, len(apps))
+	for _, a := range apps {
+		live[string(a.UID)] = true
+	}
+	return live
 }
 
 // listEvery reads every object of resource in every namespace.

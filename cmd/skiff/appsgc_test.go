@@ -46,8 +46,8 @@ func TestUnusedAppImages(t *testing.T) {
 	// App "api" in another namespace: two releases, both kept.
 	releases = append(releases, gcRelease("team", "api", 1, gcPinned("api", 21)), gcRelease("team", "api", 2, gcPinned("api", 22)))
 	apps := []*api.App{
-		{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "default"}, Status: api.AppStatus{Release: "web-v2"}},
-		{ObjectMeta: api.ObjectMeta{Name: "api", Namespace: "team"}, Status: api.AppStatus{Release: "api-v2"}},
+		{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "default", UID: "uid-web"}, Status: api.AppStatus{Release: "web-v2"}},
+		{ObjectMeta: api.ObjectMeta{Name: "api", Namespace: "team", UID: "uid-api"}, Status: api.AppStatus{Release: "api-v2"}},
 	}
 	// A pod still runs image 1 of web (a draining pod of an old release),
 	// and one runs a tag of a deleted app's image.
@@ -77,7 +77,8 @@ func TestUnusedAppImages(t *testing.T) {
 	}
 	// v1 is not among web's newest 5 (v3..v7) but a pod keeps its image;
 	// v2 is not either but the app runs it.
-	got := unusedAppImages(imgs, inUse, cutoff)
+	live := liveApps(apps)
+	got := unusedAppImages(imgs, inUse, live, cutoff)
 	want := []string{gcPinned("gone", 32), gcPinned("web", 9), "skiff.local/apps/web:build-9"}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
@@ -86,14 +87,30 @@ func TestUnusedAppImages(t *testing.T) {
 
 	// Keeping fewer releases frees v3's image (v3, v4 are then older
 	// than the newest 2).
-	got = unusedAppImages(imgs, appImagesInUse(apps, releases, pods, 2), cutoff)
+	got = unusedAppImages(imgs, appImagesInUse(apps, releases, pods, 2), live, cutoff)
 	if !slices.Contains(got, gcPinned("web", 3)) || !slices.Contains(got, gcPinned("web", 5)) || slices.Contains(got, gcPinned("web", 7)) {
 		t.Errorf("keep 2: unused %q; want web's images 3 and 5 but not 7", got)
 	}
 	// Nothing in use and everything old: every app image goes, nothing else.
-	got = unusedAppImages(imgs, map[string]bool{}, cutoff)
+	got = unusedAppImages(imgs, map[string]bool{}, live, cutoff)
 	if len(got) != len(imgs)-2 || slices.Contains(got, "docker.io/library/busybox:latest") {
 		t.Errorf("nothing in use: unused %q; want every app image but the one built a minute ago", got)
+	}
+
+	// An image built for an app that was deleted goes even when a pod
+	// (of a new app of the same name) names it; one of a live app stays.
+	pods = append(pods, &api.Pod{Spec: api.PodSpec{Containers: []api.Container{{Name: "web", Image: gcPinned("reborn", 50)}}}})
+	liveUID := string(apps[0].UID)
+	imgs = []appImage{
+		{Name: gcPinned("reborn", 50), Digest: gcDigest(50), Updated: old, AppUID: "uid-deleted"},
+		{Name: "skiff.local/apps/reborn:build-50", Digest: gcDigest(50), Updated: old, AppUID: "uid-deleted"},
+		{Name: gcPinned("web", 1), Digest: gcDigest(1), Updated: old, AppUID: liveUID},
+	}
+	got = unusedAppImages(imgs, appImagesInUse(apps, releases, pods, appGCKeepReleases), live, cutoff)
+	want = []string{gcPinned("reborn", 50), "skiff.local/apps/reborn:build-50"}
+	slices.Sort(want)
+	if liveUID == "" || !slices.Equal(got, want) {
+		t.Errorf("a deleted app's images (live %q): unused %q, want %q", liveUID, got, want)
 	}
 }
 

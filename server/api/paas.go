@@ -290,6 +290,11 @@ const (
 	AppImageRepository = AppImageHost + "/apps"
 	// AppImageHost is the registry host of apps' images.
 	AppImageHost = "skiff.local"
+	// LabelAppUID, on a built image in containerd (not in its config),
+	// is the UID of the App it was built for: only that App's images are
+	// served and built upon, not those a deleted app of the same name
+	// left.
+	LabelAppUID = "skiff.dev/app-uid"
 )
 
 // AppConfigSecretName is the name of the Secret holding app's config vars.

@@ -164,31 +164,42 @@ func (s *Server) gitAuthorize(ctx context.Context, id gitpush.Identity, name str
 // bound to it runs one of the app's images (as with Secrets: a node
 // reads another team's code only if it runs it). Someone refused hears
 // what someone asking for an app that does not exist hears.
-func (s *Server) imageAuthorize(r *http.Request, repository string) error {
+func (s *Server) imageAuthorize(r *http.Request, repository string) (map[string]string, error) {
+	app, err := s.imageApp(r, repository)
+	if err != nil {
+		return nil, err
+	}
+	// Its own images, not a deleted namesake's.
+	return map[string]string{api.LabelAppUID: string(app.UID)}, nil
+}
+
+// imageApp is the App whose images repository holds, if the caller may
+// read them.
+func (s *Server) imageApp(r *http.Request, repository string) (*api.App, error) {
 	// Apps' images are skiff.local/apps/<app>: repositories apps/<app>.
 	prefix := strings.TrimPrefix(api.AppImageRepository, api.AppImageHost+"/") + "/"
 	name, ok := strings.CutPrefix(repository, prefix)
 	if !ok || name == "" || strings.Contains(name, "/") {
-		return fmt.Errorf("there is no repository %q here: only apps' images are, as %s<app>: %w", repository, prefix, errdefs.ErrNotFound)
+		return nil, fmt.Errorf("there is no repository %q here: only apps' images are, as %s<app>: %w", repository, prefix, errdefs.ErrNotFound)
 	}
 	ctx := r.Context()
 	unknown := fmt.Errorf("there is no app %q, or you may not read its images: %w", name, errdefs.ErrNotFound)
 	app, err := s.apps.Service.Find(ctx, name)
 	if errdefs.IsNotFound(err) {
-		return unknown
+		return nil, unknown
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	a := auth.Attributes{Verb: "get", Resource: "apps", Namespace: app.Namespace, Name: name, Namespaced: true}
 	if id, _ := auth.IdentityFrom(ctx); id != nil && id.InGroup(auth.GroupNodes) {
-		return s.nodeMayPull(ctx, id, app, a)
+		return app, s.nodeMayPull(ctx, id, app, a)
 	}
 	if err := s.authorize(ctx, a); errdefs.IsForbidden(err) {
-		return unknown
+		return nil, unknown
 	} else if err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return app, nil
 }
 
 // nodeMayPull lets node id pull app's images while a pod bound to it
@@ -197,6 +208,11 @@ func (s *Server) nodeMayPull(ctx context.Context, id *auth.Identity, app *api.Ap
 	ri := infoFrom(ctx)
 	ri.attrs = a
 	node := id.NodeName()
+	if node == "" {
+		err := fmt.Errorf("a node certificate that names no node may not pull images: %w", errdefs.ErrForbidden)
+		ri.reason = err.Error()
+		return err
+	}
 	pods, err := client.ListAll(ctx, s.backend, "pods", app.Namespace, api.ListOptions{FieldSelector: "spec.nodeName=" + node})
 	if err != nil {
 		return err

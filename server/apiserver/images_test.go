@@ -18,7 +18,7 @@ func TestAppImagesForNodes(t *testing.T) {
 	s := startAccountsServer(t, nil)
 	ctx := context.Background()
 	digest := "sha256:" + strings.Repeat("ab", 32)
-	for _, a := range []struct{ ns, name string }{{"team-b", "ship"}, {"team-a", "shipyard"}} {
+	for _, a := range []struct{ ns, name string }{{"team-b", "ship"}, {"team-b", "shipyard"}} {
 		if _, err := s.reg.Create(ctx, "apps", a.ns, &api.App{ObjectMeta: api.ObjectMeta{Name: a.name, Namespace: a.ns}}); err != nil {
 			t.Fatal(err)
 		}
@@ -32,10 +32,10 @@ func TestAppImagesForNodes(t *testing.T) {
 		}
 	}
 	pod("team-b", "ship-web", "n1", api.AppImageRepository+"/ship@"+digest)
-	// An image of another app whose name starts the same, on n2. (No pod
-	// outside ship's namespace may run ship's image: the registry
-	// refuses it.)
-	pod("team-a", "yard-web", "n2", api.AppImageRepository+"/shipyard@"+digest)
+	// An image of another app of the same namespace whose name starts
+	// the same, on n2. (No pod outside ship's namespace may run ship's
+	// image: the registry refuses it.)
+	pod("team-b", "yard-web", "n2", api.AppImageRepository+"/shipyard@"+digest)
 
 	manifest := "/v2/apps/ship/manifests/" + digest
 	for _, tc := range []struct {

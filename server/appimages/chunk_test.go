@@ -73,3 +73,40 @@ func TestChunkReader(t *testing.T) {
 		}
 	})
 }
+
+// blockingReaderAt blocks each ReadAt until unblock is closed.
+type blockingReaderAt struct {
+	data    []byte
+	entered chan struct{}
+	unblock chan struct{}
+}
+
+func (b *blockingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	close(b.entered)
+	<-b.unblock
+	return copy(p, b.data[off:]), nil
+}
+
+// A read still running when the response ends (ServeContent's goroutine
+// of a multi-range request, its client gone) finishes before the buffer
+// goes back to the pool, and reads after that fail (run with -race).
+func TestChunkReaderReleaseDuringRead(t *testing.T) {
+	ra := &blockingReaderAt{data: make([]byte, 2*chunkSize), entered: make(chan struct{}), unblock: make(chan struct{})}
+	c := newChunkReader(ra, int64(len(ra.data)))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 10))
+		done <- err
+	}()
+	<-ra.entered
+	released := make(chan struct{})
+	go func() { c.release(); close(released) }()
+	close(ra.unblock)
+	if err := <-done; err != nil {
+		t.Fatalf("the read in flight: %v", err)
+	}
+	<-released
+	if _, err := c.Read(make([]byte, 10)); !errors.Is(err, errReaderReleased) {
+		t.Errorf("a read after release: %v, want errReaderReleased", err)
+	}
+}

@@ -35,7 +35,11 @@ type Config struct {
 	// DENIED, IsUnauthorized → 401 UNAUTHORIZED, IsNotFound → 404
 	// NAME_UNKNOWN, others 500). It is not asked for /v2/ itself, which
 	// names no repository and serves nothing.
-	Authorize func(r *http.Request, repository string) error
+	//
+	// What it returns are labels an image's containerd record must carry
+	// to be served (nil: any image of the repository): the images of the
+	// App that has the name now, not those a deleted one left.
+	Authorize func(r *http.Request, repository string) (labels map[string]string, err error)
 	// Log receives the failures answered 5xx; nil means slog.Default().
 	Log *slog.Logger
 }
@@ -128,10 +132,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		tag = rt.ref
 	}
+	var want map[string]string
 	if h.cfg.Authorize != nil {
-		if err := h.cfg.Authorize(r, rt.name); err != nil {
+		labels, err := h.cfg.Authorize(r, rt.name)
+		if err != nil {
 			return authError(err)
 		}
+		want = labels
 	}
 
 	c, err := h.cfg.Containerd(r.Context())
@@ -140,7 +147,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 			fmt.Sprintf("the image store (containerd) is not available: %v; try again", err))
 	}
 	ctx := namespaces.WithNamespace(r.Context(), h.cfg.Namespace)
-	repo, err := h.listRepo(ctx, c, rt.name)
+	repo, err := h.listRepo(ctx, c, rt.name, want)
 	if err != nil {
 		return err
 	}
@@ -162,9 +169,9 @@ type repoImages struct {
 	tags map[string]images.Image
 }
 
-// listRepo returns the images of repository name; a repository without
-// images answers 404 NAME_UNKNOWN.
-func (h *Handler) listRepo(ctx context.Context, c *containerd.Client, name string) (*repoImages, error) {
+// listRepo returns the images of repository name that carry the labels
+// want; a repository without such images answers 404 NAME_UNKNOWN.
+func (h *Handler) listRepo(ctx context.Context, c *containerd.Client, name string, want map[string]string) (*repoImages, error) {
 	prefix := h.cfg.Host + "/" + name
 	filter := "name~=" + strconv.Quote("^"+regexp.QuoteMeta(prefix)+"[:@]")
 	all, err := c.ImageService().List(ctx, filter)
@@ -174,7 +181,7 @@ func (h *Handler) listRepo(ctx context.Context, c *containerd.Client, name strin
 	repo := &repoImages{name: name, tags: map[string]images.Image{}}
 	for _, img := range all {
 		rest, ok := strings.CutPrefix(img.Name, prefix)
-		if !ok || rest == "" {
+		if !ok || rest == "" || !hasLabels(img.Labels, want) {
 			continue
 		}
 		switch rest[0] {
@@ -191,4 +198,14 @@ func (h *Handler) listRepo(ctx context.Context, c *containerd.Client, name strin
 			fmt.Sprintf("repository %s has no images: an app's image is made when its code is pushed with git push", name))
 	}
 	return repo, nil
+}
+
+// hasLabels says whether have holds every label of want.
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -432,11 +433,11 @@ func TestAuthorize(t *testing.T) {
 			var asked []string
 			var mu sync.Mutex
 			srv, calls := testServer(t, f.c, func(c *Config) {
-				c.Authorize = func(r *http.Request, repo string) error {
+				c.Authorize = func(r *http.Request, repo string) (map[string]string, error) {
 					mu.Lock()
 					asked = append(asked, repo)
 					mu.Unlock()
-					return tc.err
+					return nil, tc.err
 				}
 			})
 			paths := []string{"/v2/apps/demo/manifests/b1", "/v2/apps/demo/blobs/" + f.demoMan.Layers[0].Digest.String(), "/v2/apps/demo/tags/list"}
@@ -459,6 +460,35 @@ func TestAuthorize(t *testing.T) {
 				t.Errorf("GET /v2/: got %d, want 200 (it names no repository)", a.status)
 			}
 		})
+	}
+}
+
+// Only the images carrying the labels Authorize returns are served: a
+// deleted app's, under the name a new app now has, are not there.
+func TestAuthorizeLabels(t *testing.T) {
+	f := testFixture(t)
+	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+	for name, labels := range map[string]map[string]string{
+		testHost + "/apps/reborn:old": {"skiff.dev/app-uid": "u-deleted"},
+		testHost + "/apps/reborn:new": {"skiff.dev/app-uid": "u-now"},
+		testHost + "/apps/reborn:bare": nil,
+	} {
+		if _, err := f.c.ImageService().Create(ctx, images.Image{Name: name, Target: f.other, Labels: labels}); err != nil && !cerrdefs.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	srv, _ := testServer(t, f.c, func(c *Config) {
+		c.Authorize = func(*http.Request, string) (map[string]string, error) {
+			return map[string]string{"skiff.dev/app-uid": "u-now"}, nil
+		}
+	})
+	if a := do(t, "GET", srv.URL+"/v2/apps/reborn/tags/list"); a.status != 200 || !strings.Contains(string(a.body), `"tags":["new"]`) {
+		t.Errorf("tags/list: %d %s, want only new", a.status, a.body)
+	}
+	for tag, want := range map[string]int{"new": 200, "old": 404, "bare": 404} {
+		if a := do(t, "GET", srv.URL+"/v2/apps/reborn/manifests/"+tag); a.status != want {
+			t.Errorf("GET manifest %s: %d %s, want %d", tag, a.status, a.body, want)
+		}
 	}
 }
 

@@ -160,7 +160,13 @@ const chunkSize = 1 << 20
 
 // chunkReader is an io.ReadSeeker over an io.ReaderAt that reads ahead in
 // chunks of chunkSize.
+//
+// Its methods lock: for a multi-range request http.ServeContent reads in
+// a goroutine of its own, which may still be reading when ServeContent
+// has returned (the client gone) and release hands the buffer back.
 type chunkReader struct {
+	mu     sync.Mutex
+	closed bool // released: reads fail
 	ra     io.ReaderAt
 	size   int64
 	off    int64  // the next byte Read returns
@@ -169,12 +175,18 @@ type chunkReader struct {
 	pooled *[]byte // buf's, when it came from chunkPool
 }
 
+// errReaderReleased is a read after the response ended.
+var errReaderReleased = errors.New("the blob's response has ended")
+
 // chunkPool keeps chunk buffers between blobs: many nodes pulling at once
 // need not each cost a fresh MiB.
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
 // release gives the reader's buffer back; it reads no more.
 func (c *chunkReader) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
 	if c.pooled != nil {
 		chunkPool.Put(c.pooled)
 		c.pooled = nil
@@ -187,6 +199,11 @@ func newChunkReader(ra io.ReaderAt, size int64) *chunkReader {
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, errReaderReleased
+	}
 	if c.off >= c.size {
 		return 0, io.EOF
 	}
@@ -216,6 +233,8 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 }
 
 func (c *chunkReader) Seek(offset int64, whence int) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	switch whence {
 	case io.SeekStart:
 	case io.SeekCurrent:

@@ -48,6 +48,8 @@ type BuildRequest struct {
 	BuildArgs  map[string]string
 	// Image is the name to give the image.
 	Image string
+	// AppUID is the App's UID, to label the image with (api.LabelAppUID).
+	AppUID string
 	// Out receives the build's log as it runs.
 	Out io.Writer
 }

@@ -215,7 +215,7 @@ func (s *Service) runBuild(ctx context.Context, app *api.App, b *api.Build, p gi
 	}
 	res, err := s.cfg.Builder(ctx, BuildRequest{
 		ContextDir: src, Dockerfile: app.Spec.Build.Dockerfile, BuildArgs: app.Spec.Build.Args,
-		Image: s.cfg.ImageRepository + "/" + app.Name + ":" + b.Name, Out: w,
+		Image: s.cfg.ImageRepository + "/" + app.Name + ":" + b.Name, AppUID: string(app.UID), Out: w,
 	})
 	if err != nil {
 		fmt.Fprintf(w, "error: %v\n", err)

@@ -93,8 +93,13 @@ type Request struct {
 	Labels map[string]string
 	// PrivateImages, if set, is a name prefix ("skiff.local/apps/")
 	// under which only Image's own repository may be a base image or
-	// COPY --from source: one app's build does not read another's.
+	// COPY --from source, and only its images carrying ImageLabels: one
+	// app's build does not read another's (nor one a deleted app of the
+	// same name left).
 	PrivateImages string
+	// ImageLabels are the labels of the image's records in containerd
+	// (both names; not the image config's labels).
+	ImageLabels map[string]string
 }
 
 // Result is what a successful build made.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,11 @@ func (e *execution) resolve(ctx context.Context, ref string, plat v1.Platform) (
 		}
 		if !cerrdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("look up image %s: %w", name, err)
+		}
+	}
+	if found != nil {
+		if err := e.privateLabels(found); err != nil {
+			return nil, err
 		}
 	}
 	if found == nil {
@@ -220,13 +226,13 @@ func (e *execution) writeImage(ctx context.Context, final stageOut, cfg v1.Image
 	}
 	// Unpacked before it is named: a container started from the name
 	// finds its snapshots ready.
-	rec := images.Image{Name: e.req.Image, Target: mdesc}
+	rec := images.Image{Name: e.req.Image, Target: mdesc, Labels: e.req.ImageLabels}
 	if err := containerd.NewImageWithPlatform(c, rec, platforms.Only(e.platform)).Unpack(ctx, e.b.snapshotter()); err != nil {
 		return v1.Descriptor{}, fmt.Errorf("unpack the built image: %w", err)
 	}
 	is := c.ImageService()
 	if _, err := is.Create(ctx, rec); cerrdefs.IsAlreadyExists(err) {
-		_, err = is.Update(ctx, rec, "target")
+		_, err = is.Update(ctx, rec, "target", "labels")
 		if err != nil {
 			return v1.Descriptor{}, fmt.Errorf("update image %s: %w", e.req.Image, err)
 		}
@@ -235,8 +241,14 @@ func (e *execution) writeImage(ctx context.Context, final stageOut, cfg v1.Image
 	}
 	// And by digest, the name a release runs (no registry needed on
 	// this node, the name served to the others).
-	pin := images.Image{Name: PinnedName(e.req.Image, mdesc.Digest), Target: mdesc}
-	if _, err := is.Create(ctx, pin); err != nil && !cerrdefs.IsAlreadyExists(err) {
+	pin := images.Image{Name: PinnedName(e.req.Image, mdesc.Digest), Target: mdesc, Labels: e.req.ImageLabels}
+	if _, err := is.Create(ctx, pin); cerrdefs.IsAlreadyExists(err) {
+		// The same image again (a rebuild): its labels become this
+		// build's.
+		if _, err := is.Update(ctx, pin, "labels"); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("update image %s: %w", pin.Name, err)
+		}
+	} else if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("create image %s: %w", pin.Name, err)
 	}
 	return mdesc, nil
@@ -246,14 +258,44 @@ func (e *execution) writeImage(ctx context.Context, final stageOut, cfg v1.Image
 // Request.PrivateImages that is not Request.Image's own repository.
 func (e *execution) privateBase(name string) error {
 	p := e.req.PrivateImages
-	if p == "" || !strings.HasPrefix(name, p) {
+	if p == "" || !strings.HasPrefix(hostFolded(name), hostFolded(p)) {
 		return nil
 	}
 	own := repository(e.req.Image)
-	if rest, ok := strings.CutPrefix(name, own); ok && (rest == "" || rest[0] == ':' || rest[0] == '@') {
+	if rest, ok := strings.CutPrefix(hostFolded(name), hostFolded(own)); ok && (rest == "" || rest[0] == ':' || rest[0] == '@') {
 		return nil
 	}
 	return fmt.Errorf("image %s is another app's: a build may start from its own app's images (%s) but not from others' under %s", name, own, p)
+}
+
+// privateLabels refuses an image of Request.Image's own repository (under
+// Request.PrivateImages) that lacks Request.ImageLabels: one a deleted
+// app of the same name left.
+func (e *execution) privateLabels(img containerd.Image) error {
+	if e.req.PrivateImages == "" || !strings.HasPrefix(hostFolded(img.Name()), hostFolded(e.req.PrivateImages)) {
+		return nil
+	}
+	labels := img.Labels()
+	for k, v := range e.req.ImageLabels {
+		if labels[k] != v {
+			return fmt.Errorf("image %s was not built for this app (its %s is %q): an app of the same name that was deleted left it", img.Name(), k, labels[k])
+		}
+	}
+	return nil
+}
+
+// hostFolded is name with its registry host, if it has one, in lower
+// case and without a port: SKIFF.LOCAL:443/apps/x names what
+// skiff.local/apps/x does to a registry client.
+func hostFolded(name string) string {
+	host, rest, ok := strings.Cut(name, "/")
+	if !ok || !strings.ContainsAny(host, ".:") && host != "localhost" {
+		return name
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(host) + "/" + rest
 }
 
 // repository is image without its tag or digest.

@@ -463,9 +463,11 @@ func TestBuildPrivateImages(t *testing.T) {
 	const private = "skiff.local/apps/"
 	suffix := randomID()
 	alpha, beta := private+"alpha"+suffix, private+"beta"+suffix
+	uid := "uid-alpha"
 	run := func(image, dockerfile string) error {
 		dir := newTree(t, map[string]string{"Dockerfile": dockerfile})
-		_, err := b.Build(context.Background(), Request{ContextDir: dir, Image: image, PrivateImages: private})
+		_, err := b.Build(context.Background(), Request{ContextDir: dir, Image: image, PrivateImages: private,
+			ImageLabels: map[string]string{"skiff.dev/app-uid": uid}})
 		return err
 	}
 	if err := run(alpha+":a1", "FROM "+testBase+"\nRUN echo alpha > /secret\n"); err != nil {
@@ -474,13 +476,42 @@ func TestBuildPrivateImages(t *testing.T) {
 	if err := run(alpha+":a2", "FROM "+alpha+":a1\nRUN cat /secret\n"); err != nil {
 		t.Errorf("a build from its own app's image: %v", err)
 	}
+	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+	if img, err := b.Client.ImageService().Get(ctx, alpha+":a1"); err != nil || img.Labels["skiff.dev/app-uid"] != uid {
+		t.Errorf("the built image's labels: %v, %v", img.Labels, err)
+	}
+	// A new app of the same name (another UID) does not build on what
+	// the deleted one left.
+	uid = "uid-alpha-again"
+	if err := run(alpha+":a3", "FROM "+alpha+":a1\nRUN cat /secret\n"); err == nil || !strings.Contains(err.Error(), "not built for this app") {
+		t.Errorf("a build from a deleted namesake's image: %v, want refused", err)
+	}
+	uid = "uid-alpha"
 	for _, df := range []string{
 		"FROM " + alpha + ":a1\nRUN cat /secret\n",
+		"FROM SKIFF.LOCAL:443/apps/alpha" + suffix + ":a1\n",
+		"ARG BASE=" + alpha + ":a1\nFROM $BASE\n",
+		"FROM " + alpha + ":a1 AS a\nFROM " + testBase + "\nCOPY --from=a /secret /stolen\n",
 		"FROM " + testBase + "\nCOPY --from=" + alpha + ":a1 /secret /stolen\n",
 	} {
 		err := run(beta+":b1", df)
 		if err == nil || !strings.Contains(err.Error(), "another app's") || !strings.Contains(err.Error(), "line ") {
 			t.Errorf("beta built with %q: err %v, want another app's image refused with its line", df, err)
+		}
+	}
+}
+
+func TestHostFolded(t *testing.T) {
+	for in, want := range map[string]string{
+		"SKIFF.LOCAL:443/apps/x:1": "skiff.local/apps/x:1",
+		"skiff.local/apps/x":       "skiff.local/apps/x",
+		"Localhost:5000/a/B":       "localhost/a/B", // a port makes it a host
+		"localhost:5000/a/B":       "localhost/a/B",
+		"busybox:1":                "busybox:1",
+		"library/Busybox":          "library/Busybox",
+	} {
+		if got := hostFolded(in); got != want {
+			t.Errorf("hostFolded(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -19,8 +19,9 @@ import (
 // VOLUME: …"), of class errdefs.ErrInvalid when the build failed (its
 // Dockerfile, a RUN step, the timeout, the memory limit, a tree over the
 // node's bounds) and errdefs.ErrUnavailable when the builder node is busy,
-// not ready, or could not be reached. The tree is streamed, never held in
-// memory; out may be nil.
+// not ready, could not be reached or takes no builds — only before the
+// build started there, so that a caller may build elsewhere instead. The
+// tree is streamed, never held in memory; out may be nil.
 func Build(ctx context.Context, hc *http.Client, url, contextDir string, req Request, out io.Writer) (Result, error) {
 	if hc == nil {
 		hc = http.DefaultClient
@@ -79,11 +80,13 @@ func Build(ctx context.Context, hc *http.Client, url, contextDir string, req Req
 		if ctx.Err() != nil {
 			return Result{}, fmt.Errorf("remote build on %s: %w", url, context.Cause(ctx))
 		}
-		return Result{}, &buildError{fmt.Sprintf("the builder node at %s stopped answering during the build: %v", url, err), errdefs.ErrUnavailable}
+		// Not ErrUnavailable: the build may still run there, and the
+		// server must not start a second one.
+		return Result{}, &buildError{fmt.Sprintf("the builder node at %s stopped answering during the build: %v", url, err), nil}
 	}
 	v := resp.Trailer.Get(trailerResult)
 	if v == "" {
-		return Result{}, &buildError{fmt.Sprintf("the builder node at %s ended the build without its result; see the build log", url), errdefs.ErrUnavailable}
+		return Result{}, &buildError{fmt.Sprintf("the builder node at %s ended the build without its result; see the build log", url), nil}
 	}
 	var oc outcome
 	if err := json.Unmarshal([]byte(v), &oc); err != nil {

@@ -178,7 +178,7 @@ func (h *handler) build(ctx context.Context, dir string, req Request, out io.Wri
 		ContextDir: dir, Dockerfile: req.Dockerfile, Recipes: req.Recipes, BuildArgs: req.BuildArgs,
 		Image: req.Image, Out: out,
 		Timeout: time.Duration(req.TimeoutSeconds) * time.Second, Memory: req.MemoryBytes,
-		PrivateImages: req.PrivateImages,
+		PrivateImages: req.PrivateImages, ImageLabels: req.ImageLabels,
 	})
 	if err != nil {
 		return nil, err

@@ -43,6 +43,8 @@ type Request struct {
 	// PrivateImages is build.Request.PrivateImages: the prefix under
 	// which only Image's own repository may be a base.
 	PrivateImages string `json:"privateImages,omitempty"`
+	// ImageLabels is build.Request.ImageLabels.
+	ImageLabels map[string]string `json:"imageLabels,omitempty"`
 }
 
 // validate checks what the builder node cannot trust the server for.
