@@ -469,8 +469,8 @@ func TestAuthorizeLabels(t *testing.T) {
 	f := testFixture(t)
 	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
 	for name, labels := range map[string]map[string]string{
-		testHost + "/apps/reborn:old": {"skiff.dev/app-uid": "u-deleted"},
-		testHost + "/apps/reborn:new": {"skiff.dev/app-uid": "u-now"},
+		testHost + "/apps/reborn:old":  {"skiff.dev/app-uid": "u-deleted"},
+		testHost + "/apps/reborn:new":  {"skiff.dev/app-uid": "u-now"},
 		testHost + "/apps/reborn:bare": nil,
 	} {
 		if _, err := f.c.ImageService().Create(ctx, images.Image{Name: name, Target: f.other, Labels: labels}); err != nil && !cerrdefs.IsAlreadyExists(err) {
