@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -503,11 +504,32 @@ func TestE2EIdleWritesNothing(t *testing.T) {
 	// An idle watcher stays connected: bookmarks must not cost writes.
 	w := exec.Command(skiffBin, "get", "pods", "-A", "-w")
 	w.Env = append(os.Environ(), "SKIFF_CONFIG="+s.config)
+	out, err := w.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { w.Process.Kill(); w.Wait() }()
-	time.Sleep(time.Second) // let the apply's writes settle
+	// The watch is open once its first list is printed; then the audit
+	// log's flush of its request (every second) and the apply's writes
+	// settle. (A fixed second flaked on a loaded machine: the watcher
+	// connected late and its audit entry was written inside the window.)
+	listed := make(chan struct{})
+	go func() {
+		r := bufio.NewReader(out)
+		if _, err := r.ReadString('\n'); err == nil {
+			close(listed)
+		}
+		io.Copy(io.Discard, r)
+	}()
+	select {
+	case <-listed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("skiff get pods -w printed nothing in 30 s")
+	}
+	time.Sleep(3 * time.Second)
 
 	db := filepath.Join(data, "state.db")
 	st0, _ := os.Stat(db)
