@@ -159,7 +159,7 @@ type appImage struct {
 // there are), whatever names them: a pod of a new app of the same name
 // must not keep the deleted one's image.
 func unusedAppImages(imgs []appImage, inUse, live map[string]bool, cutoff time.Time) []string {
-	pinned := func(img appImage) string { return imageRepository(img.Name) + "@" + img.Digest }
+	pinned := func(img appImage) string { return build.Repository(img.Name) + "@" + img.Digest }
 	orphan := func(img appImage) bool { return img.AppUID != "" && !live[img.AppUID] }
 	kept := map[string]bool{}
 	for _, img := range imgs {
@@ -179,17 +179,6 @@ func unusedAppImages(imgs []appImage, inUse, live map[string]bool, cutoff time.T
 	}
 	slices.Sort(out)
 	return out
-}
-
-// imageRepository is ref without its tag or digest.
-func imageRepository(ref string) string {
-	if i := strings.Index(ref, "@"); i >= 0 {
-		ref = ref[:i]
-	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		ref = ref[:i]
-	}
-	return ref
 }
 
 // appImagesInUse are the image references that must stay: the images of

@@ -114,20 +114,6 @@ func TestUnusedAppImages(t *testing.T) {
 	}
 }
 
-func TestImageRepository(t *testing.T) {
-	for _, tc := range []struct{ ref, want string }{
-		{"skiff.local/apps/web:build-1", "skiff.local/apps/web"},
-		{"skiff.local/apps/web@" + gcDigest(1), "skiff.local/apps/web"},
-		{"skiff.local/apps/web", "skiff.local/apps/web"},
-		{"registry:5000/apps/web", "registry:5000/apps/web"},
-		{"registry:5000/apps/web:v1", "registry:5000/apps/web"},
-	} {
-		if got := imageRepository(tc.ref); got != tc.want {
-			t.Errorf("imageRepository(%q) = %q, want %q", tc.ref, got, tc.want)
-		}
-	}
-}
-
 // TestAppImageGCPrune runs a round of the GC on a real containerd: an app
 // image no release names goes, with both its names; the release's image,
 // images outside skiff.local/apps and the build cache pass stay.

@@ -261,7 +261,7 @@ func (e *execution) privateBase(name string) error {
 	if p == "" || !strings.HasPrefix(hostFolded(name), hostFolded(p)) {
 		return nil
 	}
-	own := repository(e.req.Image)
+	own := Repository(e.req.Image)
 	if rest, ok := strings.CutPrefix(hostFolded(name), hostFolded(own)); ok && (rest == "" || rest[0] == ':' || rest[0] == '@') {
 		return nil
 	}
@@ -298,8 +298,8 @@ func hostFolded(name string) string {
 	return strings.ToLower(host) + "/" + rest
 }
 
-// repository is image without its tag or digest.
-func repository(image string) string {
+// Repository is image without its tag or digest.
+func Repository(image string) string {
 	if i := strings.Index(image, "@"); i >= 0 {
 		image = image[:i]
 	}
@@ -312,5 +312,5 @@ func repository(image string) string {
 // PinnedName is image's repository (its tag dropped) at digest d:
 // skiff.local/apps/shop:b1 → skiff.local/apps/shop@sha256:….
 func PinnedName(image string, d digest.Digest) string {
-	return repository(image) + "@" + d.String()
+	return Repository(image) + "@" + d.String()
 }

@@ -515,3 +515,19 @@ func TestHostFolded(t *testing.T) {
 		}
 	}
 }
+
+func TestRepository(t *testing.T) {
+	d := digest.FromString("x").String()
+	for _, tc := range []struct{ ref, want string }{
+		{"skiff.local/apps/web:build-1", "skiff.local/apps/web"},
+		{"skiff.local/apps/web@" + d, "skiff.local/apps/web"},
+		{"skiff.local/apps/web:build-1@" + d, "skiff.local/apps/web"},
+		{"skiff.local/apps/web", "skiff.local/apps/web"},
+		{"registry:5000/apps/web", "registry:5000/apps/web"},
+		{"registry:5000/apps/web:v1", "registry:5000/apps/web"},
+	} {
+		if got := Repository(tc.ref); got != tc.want {
+			t.Errorf("Repository(%q) = %q, want %q", tc.ref, got, tc.want)
+		}
+	}
+}
