@@ -112,12 +112,7 @@ func newAppsListCommand(io streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			objs := make([]api.Object, len(list))
-			for i, a := range list {
-				objs[i] = a
-			}
-			k, _ := api.LookupKind("App")
-			return printObjects(io.out, table{kind: k, allNamespaces: all, now: time.Now()}, objs, output, false)
+			return printList(io.out, "App", list, all, output)
 		},
 	}
 	f.add(cmd)
@@ -555,12 +550,7 @@ func newReleasesCommand(io streams) *cobra.Command {
 				return err
 			}
 			slices.SortFunc(list, func(x, y *api.Release) int { return int(y.Spec.Version - x.Spec.Version) })
-			objs := make([]api.Object, len(list))
-			for i, r := range list {
-				objs[i] = r
-			}
-			k, _ := api.LookupKind("Release")
-			return printObjects(io.out, table{kind: k, now: time.Now()}, objs, output, false)
+			return printList(io.out, "Release", list, false, output)
 		},
 	}
 	f.add(cmd)
@@ -584,12 +574,7 @@ func newBuildsCommand(io streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			objs := make([]api.Object, len(builds))
-			for i, x := range builds {
-				objs[i] = x
-			}
-			k, _ := api.LookupKind("Build")
-			return printObjects(io.out, table{kind: k, now: time.Now()}, objs, "", false)
+			return printList(io.out, "Build", builds, false, "")
 		},
 	}
 	lf.add(list)
@@ -690,4 +675,15 @@ func newGitRemoteCommand(io streams) *cobra.Command {
 	f.addConfigOnly(cmd)
 	cmd.Flags().StringVar(&remote, "remote", "skiff", "the remote's name")
 	return cmd
+}
+
+// printList prints objects of one kind as get does (a table, or output
+// json/yaml), with a NAMESPACE column when all.
+func printList[T api.Object](w io.Writer, kind string, list []T, all bool, output string) error {
+	objs := make([]api.Object, len(list))
+	for i, o := range list {
+		objs[i] = o
+	}
+	k, _ := api.LookupKind(kind)
+	return printObjects(w, table{kind: k, allNamespaces: all, now: time.Now()}, objs, output, false)
 }

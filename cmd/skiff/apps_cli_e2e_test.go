@@ -77,6 +77,20 @@ func TestAppsLogsAndRunE2E(t *testing.T) {
 		return false, fout.String()
 	})
 
+	// The listings: the app, its two releases (newest first), its build.
+	for _, tc := range []struct {
+		args []string
+		want *regexp.Regexp
+	}{
+		{[]string{"apps", "list"}, regexp.MustCompile(`(?m)^talk\s`)},
+		{[]string{"releases", "talk"}, regexp.MustCompile(`(?s)talk-v2\s.*talk-v1\s`)},
+		{[]string{"builds", "list", "talk"}, regexp.MustCompile(`(?m)^talk-\S+\s+talk\s+[0-9a-f]{7}\s+Succeeded\s`)},
+	} {
+		if r := runSkiff(t, env, "", tc.args...); r.code != 0 || !tc.want.MatchString(r.out) {
+			t.Errorf("skiff %s: %d, want a match of %s:\n%s%s", strings.Join(tc.args, " "), r.code, tc.want, r.out, r.err)
+		}
+	}
+
 	// A one-off process: the release's config, its exit code, no pod left.
 	start := time.Now()
 	r := runSkiff(t, env, "", "run", "talk", "--", "sh", "-c", `echo "$GREETING on $PORT"; exit 3`)

@@ -214,14 +214,15 @@ func (a *serverBuilds) build(ctx context.Context, req apps.BuildRequest) (apps.B
 		if !errdefs.IsUnavailable(err) || ctx.Err() != nil {
 			return res, err
 		}
-		// Busy, unreachable, gone mid-build or too old to build: the
-		// server builds, as when no builder is ready.
+		// Busy, unreachable or too old to build, before the build
+		// began there (remote.Build), or its result refused: the server
+		// builds, as when no builder is ready.
 		fmt.Fprintf(req.Out, "-----> %v\n-----> Building on the server's node instead\n", err)
 	}
 	res, err := newExecutor(c, a.cgroupParent, req.Out, a.log).Build(ctx, build.Request{
 		ContextDir: req.ContextDir, Dockerfile: req.Dockerfile, Recipes: a.recipes, BuildArgs: req.BuildArgs,
 		Image: req.Image, Out: req.Out, Timeout: a.timeout, Memory: a.memory,
-		PrivateImages: privateImages, ImageLabels: appImageLabels(req),
+		PrivateImages: appImagePrefix, ImageLabels: appImageLabels(req),
 	})
 	if err != nil {
 		return apps.BuildResult{}, err
@@ -292,7 +293,7 @@ func (a *serverBuilds) buildOn(ctx context.Context, c *containerd.Client, node *
 	res, err := remote.Build(ctx, hc, u.String()+"/build", req.ContextDir, remote.Request{
 		Dockerfile: req.Dockerfile, BuildArgs: req.BuildArgs, Image: req.Image, Recipes: a.recipes,
 		TimeoutSeconds: int(a.timeout / time.Second), MemoryBytes: a.memory,
-		PrivateImages: privateImages, ImageLabels: appImageLabels(req),
+		PrivateImages: appImagePrefix, ImageLabels: appImageLabels(req),
 	}, req.Out)
 	if err != nil {
 		return apps.BuildResult{}, err
@@ -320,9 +321,10 @@ func appImageLabels(req apps.BuildRequest) map[string]string {
 	return map[string]string{api.LabelAppUID: req.AppUID}
 }
 
-// privateImages are the names one app's build may not start from unless
-// they are its own app's: every app's images.
-const privateImages = api.AppImageRepository + "/"
+// appImagePrefix starts the names of every app's built images: what one
+// app's build may not start from unless they are its own app's, what the
+// app GC collects, what the server's node keeps from disk GC.
+const appImagePrefix = api.AppImageRepository + "/"
 
 // remoteBuildSlack is the time a build on a builder node gets beyond the
 // build timeout: sending the tree and fetching the image back.

@@ -26,12 +26,11 @@ import (
 // names it, so that a build that just finished keeps its image while its
 // release is being made.
 const (
-	appGCFirst          = time.Minute
-	appGCEvery          = time.Hour
-	appGCBuildCacheAge  = 7 * 24 * time.Hour
-	appGCKeepReleases   = 5
-	appGCImageGrace     = time.Hour
-	appGCImageNamespace = "skiff.local/apps/"
+	appGCFirst         = time.Minute
+	appGCEvery         = time.Hour
+	appGCBuildCacheAge = 7 * 24 * time.Hour
+	appGCKeepReleases  = 5
+	appGCImageGrace    = time.Hour
 )
 
 // appImageGC frees what app builds leave on the builder's containerd: the
@@ -169,7 +168,7 @@ func unusedAppImages(imgs []appImage, inUse, live map[string]bool, cutoff time.T
 	}
 	var out []string
 	for _, img := range imgs {
-		if !strings.HasPrefix(img.Name, appGCImageNamespace) || img.Updated.After(cutoff) {
+		if !strings.HasPrefix(img.Name, appImagePrefix) || img.Updated.After(cutoff) {
 			continue
 		}
 		if kept[pinned(img)] && !orphan(img) {

@@ -187,7 +187,7 @@ func defaultNodeIP() string {
 // releases, removes those.
 func gcKeep(imported map[string]bool, server bool) func(string) bool {
 	return func(ref string) bool {
-		return imported[ref] || (server && strings.HasPrefix(ref, api.AppImageRepository+"/"))
+		return imported[ref] || (server && strings.HasPrefix(ref, appImagePrefix))
 	}
 }
 

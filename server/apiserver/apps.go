@@ -220,7 +220,7 @@ func (s *Server) nodeMayPull(ctx context.Context, id *auth.Identity, app *api.Ap
 	repo := api.AppImageRepository + "/" + app.Name
 	for _, o := range pods.Items {
 		p := o.(*api.Pod)
-		for _, c := range append(slices.Clone(p.Spec.InitContainers), p.Spec.Containers...) {
+		for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
 			if rest, ok := strings.CutPrefix(c.Image, repo); ok && (strings.HasPrefix(rest, "@") || strings.HasPrefix(rest, ":")) {
 				ri.allowed = true
 				return nil

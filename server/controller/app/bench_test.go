@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/skiffhq/skiff/server/api"
+	"github.com/skiffhq/skiff/server/api/errdefs"
 	"github.com/skiffhq/skiff/server/client"
 	"github.com/skiffhq/skiff/server/controller/deployment"
 	"github.com/skiffhq/skiff/server/controller/internal/controllertest"
@@ -139,21 +142,23 @@ func BenchmarkAppSync(b *testing.B) {
 	b.ReportMetric(float64(storeWrites)/float64(n*b.N), "store-writes/app")
 }
 
-// runNodeAll is runNode over every namespace.
+// runNodeAll is runNode over every namespace, with four workers; the
+// first status it cannot write (but for a pod gone) ends it.
 func (e *env) runNodeAll(ctx context.Context) error {
 	inf := client.NewInformer[*api.Pod](e.reg, "", api.ListOptions{}, nil)
 	work := make(chan *api.Pod, 100000)
 	inf.AddHandler(client.HandlerFuncs[*api.Pod]{AddFunc: func(p *api.Pod) { work <- p }})
 	go inf.Run(ctx)
-	for i := 0; i < 4; i++ {
-		go func() {
+	g, ctx := errgroup.WithContext(ctx)
+	for range 4 {
+		g.Go(func() error {
 			for {
 				select {
 				case <-ctx.Done():
-					return
+					return nil
 				case p := <-work:
 					pods := client.For[*api.Pod](e.reg, p.Namespace)
-					_ = client.RetryOnConflict(ctx, func() error {
+					err := client.RetryOnConflict(ctx, func() error {
 						fresh, err := pods.Get(ctx, p.Name)
 						if err != nil {
 							return err
@@ -161,10 +166,12 @@ func (e *env) runNodeAll(ctx context.Context) error {
 						_, err = controllertest.SetRunningReady(ctx, pods, fresh, time.Now())
 						return err
 					})
+					if err != nil && !errdefs.IsNotFound(err) && ctx.Err() == nil {
+						return fmt.Errorf("write status of pod %s/%s: %w", p.Namespace, p.Name, err)
+					}
 				}
 			}
-		}()
+		})
 	}
-	<-ctx.Done()
-	return nil
+	return g.Wait()
 }
