@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -529,11 +530,30 @@ func TestE2EIdleWritesNothing(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("skiff get pods -w printed nothing in 30 s")
 	}
-	time.Sleep(3 * time.Second)
-
+	// Then wait for the apply's tail (controllers' status writes, the
+	// audit log's flush) to settle: a quiet 3 s before the window opens.
+	// (Measuring from a fixed point flaked under -race on a loaded CI
+	// machine: a bbolt commit landed just after the first reading, inside
+	// the same coarse mtime tick, so only write_bytes saw it.)
 	db := filepath.Join(data, "state.db")
-	st0, _ := os.Stat(db)
-	io0 := writeBytes(t, s.cmd.Process.Pid)
+	quiet := func() (os.FileInfo, int64) {
+		var last string
+		since := time.Now()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+			st, _ := os.Stat(db)
+			wb := writeBytes(t, s.cmd.Process.Pid)
+			now := fmt.Sprint(st.Size(), st.ModTime().UnixNano(), wb)
+			if now != last {
+				last, since = now, time.Now()
+			} else if time.Since(since) >= 3*time.Second {
+				return st, wb
+			}
+		}
+		t.Fatalf("the server never stopped writing for 3 s in 60 s; files written:\n%s", changedSince(data, time.Now().Add(-10*time.Second)))
+		return nil, 0
+	}
+	st0, io0 := quiet()
+	begin := time.Now()
 	time.Sleep(idle)
 	st1, _ := os.Stat(db)
 	io1 := writeBytes(t, s.cmd.Process.Pid)
@@ -541,9 +561,28 @@ func TestE2EIdleWritesNothing(t *testing.T) {
 		t.Errorf("state.db changed while idle %v: size %d → %d, mtime %v → %v", idle, st0.Size(), st1.Size(), st0.ModTime(), st1.ModTime())
 	}
 	if io0 != io1 {
-		t.Errorf("server wrote %d bytes while idle %v", io1-io0, idle)
+		t.Errorf("server wrote %d bytes while idle %v; files written:\n%s", io1-io0, idle, changedSince(data, begin))
 	}
 	t.Logf("idle %v: state.db %d bytes unchanged, write_bytes %d unchanged, RSS %d kB", idle, st1.Size(), io1, rssKB(t, s.cmd.Process.Pid))
+}
+
+// changedSince lists the files under dir modified after t, with their
+// modification times, for a failure message.
+func changedSince(dir string, t time.Time) string {
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().After(t) {
+			fmt.Fprintf(&b, "  %s %s %d bytes\n", fi.ModTime().Format("15:04:05.000000"), p, fi.Size())
+		}
+		return nil
+	})
+	if b.Len() == 0 {
+		return "  (none under the data directory)\n"
+	}
+	return b.String()
 }
 
 func writeBytes(t *testing.T, pid int) int64 {
