@@ -2,9 +2,14 @@ package apiserver
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 
 	"github.com/skiffhq/skiff/server/api"
 )
@@ -69,4 +74,85 @@ func TestAppImagesForNodes(t *testing.T) {
 	if a := s.as(t, s.addUser(t, "val", api.RoleViewer), http.MethodGet, manifest, ""); a.code != http.StatusServiceUnavailable {
 		t.Errorf("a viewer: %d %s, want it let through (503 here)", a.code, a.body)
 	}
+}
+
+// TestAppImagesBasicChallenge: a registry client (containerd's resolver,
+// as docker, crane and skopeo do) is challenged for credentials at /v2/
+// and then sends an API token as the Basic password.
+func TestAppImagesBasicChallenge(t *testing.T) {
+	s := startAccountsServer(t, nil)
+	ctx := context.Background()
+	if _, err := s.reg.Create(ctx, "apps", "default", &api.App{ObjectMeta: api.ObjectMeta{Name: "ship", Namespace: "default"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v2/", "/v2/apps/ship/tags/list"} {
+		req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
+		resp, err := s.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || got != `Basic realm="skiff"` {
+			t.Errorf("GET %s without credentials: %d, WWW-Authenticate %q; want 401 with a Basic challenge", path, resp.StatusCode, got)
+		}
+	}
+	// Only /v2/ takes Basic credentials; the API wants a bearer token.
+	viewer := s.addUser(t, "val", api.RoleViewer)
+	if a := s.do(t, http.MethodGet, "/api/v1/namespaces/default/apps", "", "Authorization", basic("val", viewer)); a.code != http.StatusUnauthorized {
+		t.Errorf("the API with Basic credentials: %d %s, want 401", a.code, a.body)
+	}
+	if a := s.do(t, http.MethodGet, "/v2/", "", "Authorization", basic("val", viewer)); a.code != http.StatusOK {
+		t.Errorf("GET /v2/ with the token as a Basic password: %d %s, want 200", a.code, a.body)
+	}
+
+	resolve := func(password string) ([]int, error) {
+		rec := &statusTrail{base: s.http.Transport}
+		r := docker.NewResolver(docker.ResolverOptions{Hosts: func(string) ([]docker.RegistryHost, error) {
+			client := &http.Client{Transport: rec}
+			return []docker.RegistryHost{{
+				Client: client, Host: strings.TrimPrefix(s.url, "https://"), Scheme: "https", Path: "/v2",
+				Capabilities: docker.HostCapabilityPull | docker.HostCapabilityResolve,
+				Authorizer: docker.NewDockerAuthorizer(docker.WithAuthClient(client),
+					docker.WithAuthCreds(func(string) (string, string, error) { return "val", password, nil })),
+			}}, nil
+		}})
+		_, _, err := r.Resolve(ctx, api.AppImageRepository+"/ship:v1")
+		return rec.codes(), err
+	}
+	// Let through: the containerd behind it is absent here (503).
+	codes, err := resolve(viewer)
+	if len(codes) < 2 || codes[0] != http.StatusUnauthorized || codes[len(codes)-1] != http.StatusServiceUnavailable {
+		t.Errorf("resolve with a viewer's token: answers %v (%v), want 401 then 503 (let through)", codes, err)
+	}
+	codes, err = resolve("not-a-token")
+	if err == nil || slices.Contains(codes, http.StatusServiceUnavailable) {
+		t.Errorf("resolve with a bad token: answers %v, error %v; want refused", codes, err)
+	}
+}
+
+func basic(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// statusTrail is a RoundTripper that notes the status of each answer.
+type statusTrail struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	seen []int
+}
+
+func (s *statusTrail) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.base.RoundTrip(r)
+	if err == nil {
+		s.mu.Lock()
+		s.seen = append(s.seen, resp.StatusCode)
+		s.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (s *statusTrail) codes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seen)
 }

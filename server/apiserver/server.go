@@ -209,6 +209,11 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	writeError(c.Response(), err)
 }
 
+// registryPath reports whether p is under /v2/, the apps' images, where
+// credentials also come as HTTP Basic (an API token as the password) after
+// a WWW-Authenticate challenge, as registry clients send them.
+func registryPath(p string) bool { return p == "/v2" || strings.HasPrefix(p, "/v2/") }
+
 // publicPaths are answered without credentials: health, the CA, joining
 // (joinNode checks the join secret itself), and signing in. A sign-in
 // page given credentials still sees who they are (the CLI's sign-in
@@ -239,6 +244,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		id, cookie, err := s.identify(r)
 		if err != nil && cookie {
 			clearSession(w) // the browser stops sending a dead session
+		}
+		if !public && registryPath(r.URL.Path) && (errdefs.IsUnauthorized(err) || err == nil && id == nil) {
+			// Registry clients (docker, crane, skopeo, containerd) send
+			// the credentials they were given only when challenged.
+			w.Header().Set("WWW-Authenticate", `Basic realm="skiff"`)
 		}
 		if err != nil && !public {
 			ri.reason = err.Error()
@@ -315,7 +325,13 @@ func (s *Server) identify(r *http.Request) (id *auth.Identity, cookie bool, err 
 		}
 		return id, false, nil
 	}
-	if token, ok := auth.BearerToken(r); ok {
+	token, ok := auth.BearerToken(r)
+	if !ok && registryPath(r.URL.Path) {
+		// docker login's user and password: the password is the token.
+		_, token, ok = r.BasicAuth()
+		ok = ok && token != ""
+	}
+	if ok {
 		done, err := s.fails.Attempt(r.RemoteAddr)
 		if err != nil {
 			return nil, false, err
