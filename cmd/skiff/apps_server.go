@@ -218,6 +218,9 @@ func (a *serverBuilds) build(ctx context.Context, req apps.BuildRequest) (apps.B
 		// began there (remote.Build), or its result refused: the server
 		// builds, as when no builder is ready.
 		fmt.Fprintf(req.Out, "-----> %v\n-----> Building on the server's node instead\n", err)
+		if req.Node != nil {
+			req.Node(a.self)
+		}
 	}
 	res, err := newExecutor(c, a.cgroupParent, req.Out, a.log).Build(ctx, build.Request{
 		ContextDir: req.ContextDir, Dockerfile: req.Dockerfile, Recipes: a.recipes, BuildArgs: req.BuildArgs,
@@ -290,6 +293,9 @@ func (a *serverBuilds) buildOn(ctx context.Context, c *containerd.Client, node *
 	hc := &http.Client{Transport: a.agents.Transport(node.Name)}
 	defer hc.CloseIdleConnections()
 	fmt.Fprintf(req.Out, "-----> Building on node %s\n", node.Name)
+	if req.Node != nil {
+		req.Node(node.Name)
+	}
 	res, err := remote.Build(ctx, hc, u.String()+"/build", req.ContextDir, remote.Request{
 		Dockerfile: req.Dockerfile, BuildArgs: req.BuildArgs, Image: req.Image, Recipes: a.recipes,
 		TimeoutSeconds: int(a.timeout / time.Second), MemoryBytes: a.memory,

@@ -52,6 +52,11 @@ type BuildRequest struct {
 	AppUID string
 	// Out receives the build's log as it runs.
 	Out io.Writer
+	// Node, if set, is told the node the build goes to, before it starts
+	// there, when the Builder sends it to a node other than the server's
+	// own (and again, with Config.NodeName, if it falls back): the
+	// Build's status names the node while it runs.
+	Node func(name string)
 }
 
 // BuildResult is what a build made.
@@ -86,7 +91,8 @@ type Config struct {
 	Builder Builder
 	// BuildDir holds the builds' logs and checkouts (<data-dir>/builds).
 	BuildDir string
-	// NodeName is the node builds run on, recorded in their status.
+	// NodeName is the server's node, where builds run unless the Builder
+	// sends them elsewhere (BuildRequest.Node); recorded in their status.
 	NodeName string
 	// ImageRepository prefixes the names of built images; default
 	// "skiff.local/apps".

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,8 @@ type env struct {
 	builds []BuildRequest
 	// buildErr, when set, fails the next build.
 	buildErr error
+	// builderNodes are the nodes a test's Builder says the build went to.
+	builderNodes []string
 }
 
 func newEnv(t *testing.T) *env {
@@ -317,6 +321,61 @@ func TestReceiveRefusesFailedBuildsAndReleases(t *testing.T) {
 	}
 }
 
+// TestBuildStatusNamesItsNode: while a build runs on a builder node, and
+// after it failed there, its status names that node; one that fell back
+// to the server's node names the server's.
+func TestBuildStatusNamesItsNode(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.svc.Create(e.ctx, "default", "shop"); err != nil {
+		t.Fatal(err)
+	}
+	builds := client.For[*api.Build](e.reg, "default")
+	var running []string // the node the status named during each build
+	e.svc.cfg.Builder = func(ctx context.Context, req BuildRequest) (BuildResult, error) {
+		for _, n := range e.builderNodes {
+			req.Node(n)
+		}
+		bs, _, _, err := builds.List(ctx, api.ListOptions{})
+		if err != nil {
+			return BuildResult{}, err
+		}
+		for _, b := range bs {
+			if b.Status.Phase == api.BuildRunning {
+				running = append(running, b.Status.Node)
+			}
+		}
+		return BuildResult{}, errors.New("line 2: RUN false: exit status 1")
+	}
+	dir, commit := repo(t, "FROM busybox\nRUN false\n")
+	for _, tc := range []struct {
+		nodes []string
+		want  string
+	}{
+		{nil, "n1"},
+		{[]string{"builder-1"}, "builder-1"},
+		{[]string{"builder-1", "n1"}, "n1"}, // busy: built on the server's node
+	} {
+		e.builderNodes, running = tc.nodes, nil
+		before, _, _, _ := builds.List(e.ctx, api.ListOptions{})
+		if err := e.svc.Receive(e.ctx, push(dir, commit), io.Discard); err == nil {
+			t.Fatal("a failing build was accepted")
+		}
+		after, _, _, _ := builds.List(e.ctx, api.ListOptions{})
+		if len(after) != len(before)+1 {
+			t.Fatalf("%d builds before the push, %d after", len(before), len(after))
+		}
+		last := after[0]
+		for _, b := range after {
+			if !slices.ContainsFunc(before, func(o *api.Build) bool { return o.Name == b.Name }) {
+				last = b
+			}
+		}
+		if !slices.Equal(running, []string{tc.want}) || last.Status.Phase != api.BuildFailed || last.Status.Node != tc.want {
+			t.Errorf("builder sent to %v: status named %v while running, %s on %q after; want %s", tc.nodes, running, last.Status.Phase, last.Status.Node, tc.want)
+		}
+	}
+}
+
 func TestSetConfigRefusesBadNames(t *testing.T) {
 	e := newEnv(t)
 	if _, err := e.svc.Create(e.ctx, "default", "shop"); err != nil {
@@ -423,10 +482,15 @@ func TestRecoverEndsBuildsOfAStoppedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	builds := client.For[*api.Build](e.reg, "default")
-	for _, node := range []string{"n1", "other"} {
-		if _, err := builds.Create(e.ctx, &api.Build{ObjectMeta: api.ObjectMeta{Name: "b-" + node, Namespace: "default", OwnerReferences: ownedBy(a)},
+	// One built here, one on a builder node (through its agent, which
+	// ended it when the server's request did), one done.
+	for _, b := range []struct {
+		node  string
+		phase api.BuildPhase
+	}{{"n1", api.BuildRunning}, {"builder", api.BuildRunning}, {"done", api.BuildSucceeded}} {
+		if _, err := builds.Create(e.ctx, &api.Build{ObjectMeta: api.ObjectMeta{Name: "b-" + b.node, Namespace: "default", OwnerReferences: ownedBy(a)},
 			Spec:   api.BuildSpec{App: "shop", Commit: strings.Repeat("a", 40)},
-			Status: api.BuildStatus{Phase: api.BuildRunning, Node: node}}); err != nil {
+			Status: api.BuildStatus{Phase: b.phase, Node: b.node}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -435,12 +499,14 @@ func TestRecoverEndsBuildsOfAStoppedServer(t *testing.T) {
 	if err := e.svc.Recover(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	mine, _ := builds.Get(e.ctx, "b-n1")
-	if mine.Status.Phase != api.BuildFailed || !strings.Contains(mine.Status.Message, "server stopped") || mine.Status.CompletionTime == nil {
-		t.Errorf("this node's running build after Recover: %+v", mine.Status)
+	for _, name := range []string{"b-n1", "b-builder"} {
+		b, _ := builds.Get(e.ctx, name)
+		if b.Status.Phase != api.BuildFailed || !strings.Contains(b.Status.Message, "server stopped") || b.Status.CompletionTime == nil {
+			t.Errorf("running build %s after Recover: %+v", name, b.Status)
+		}
 	}
-	if other, _ := builds.Get(e.ctx, "b-other"); other.Status.Phase != api.BuildRunning {
-		t.Errorf("another node's build was ended: %+v", other.Status)
+	if done, _ := builds.Get(e.ctx, "b-done"); done.Status.Phase != api.BuildSucceeded || done.Status.CompletionTime != nil {
+		t.Errorf("a finished build was rewritten: %+v", done.Status)
 	}
 	if _, err := os.Stat(left); err == nil {
 		t.Error("a checkout was left")

@@ -84,8 +84,8 @@ func (s *Service) buildSlot(ctx context.Context, out io.Writer) (release func(),
 	}
 }
 
-// Recover ends what a stopped server left behind on this node: its
-// Builds still Running are marked Failed, and their checkouts removed.
+// Recover ends what a stopped server left behind: Builds still Running
+// (here or on a builder node) are marked Failed, and checkouts removed.
 // Call it once at start, before pushes are taken.
 func (s *Service) Recover(ctx context.Context) error {
 	builds, _, _, err := client.For[*api.Build](s.cfg.Backend, "").List(ctx, api.ListOptions{})
@@ -94,7 +94,10 @@ func (s *Service) Recover(ctx context.Context) error {
 	}
 	var errs []error
 	for _, b := range builds {
-		if b.Status.Phase != api.BuildRunning || b.Status.Node != s.cfg.NodeName {
+		// The server runs every build, on its node or through a
+		// builder's agent (whose build ended with the request): all of
+		// them stopped with it.
+		if b.Status.Phase != api.BuildRunning {
 			continue
 		}
 		err := s.finishBuild(ctx, b, func(st *api.BuildStatus) bool {
@@ -186,6 +189,27 @@ func (s *Service) build(ctx context.Context, app *api.App, p gitpush.Push, out i
 	return b, res, nil
 }
 
+// buildNode records the node a running build went to; the build goes on
+// if it cannot be written (its end is written with the result).
+func (s *Service) buildNode(ctx context.Context, b *api.Build, node string) {
+	builds := client.For[*api.Build](s.cfg.Backend, b.Namespace)
+	err := client.RetryOnConflict(ctx, func() error {
+		cur, err := builds.Get(ctx, b.Name)
+		if err != nil {
+			return err
+		}
+		if cur.Status.Phase != api.BuildRunning || cur.Status.Node == node {
+			return nil
+		}
+		cur.Status.Node = node
+		_, err = builds.UpdateStatus(ctx, cur)
+		return err
+	})
+	if err != nil {
+		s.log.Warn("could not record a build's node", "build", b.Name, "node", node, "err", err)
+	}
+}
+
 // LogPath is where build's log is kept.
 func (s *Service) LogPath(ns, build string) string {
 	return filepath.Join(s.cfg.BuildDir, ns, build+".log")
@@ -216,6 +240,7 @@ func (s *Service) runBuild(ctx context.Context, app *api.App, b *api.Build, p gi
 	res, err := s.cfg.Builder(ctx, BuildRequest{
 		ContextDir: src, Dockerfile: app.Spec.Build.Dockerfile, BuildArgs: app.Spec.Build.Args,
 		Image: s.cfg.ImageRepository + "/" + app.Name + ":" + b.Name, AppUID: string(app.UID), Out: w,
+		Node: func(node string) { s.buildNode(ctx, b, node) },
 	})
 	if err != nil {
 		fmt.Fprintf(w, "error: %v\n", err)
