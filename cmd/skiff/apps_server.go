@@ -230,9 +230,9 @@ func (a *serverBuilds) build(ctx context.Context, req apps.BuildRequest) (apps.B
 	if err != nil {
 		return apps.BuildResult{}, err
 	}
-	// Built natively: for this host's architecture.
+	// Built natively: here, for this host's architecture.
 	return apps.BuildResult{Image: res.Image, Kind: res.Kind, Processes: res.Processes, Port: res.Port,
-		Steps: res.Steps, CachedSteps: res.CachedSteps, Arch: runtime.GOARCH}, nil
+		Steps: res.Steps, CachedSteps: res.CachedSteps, Node: a.self, Arch: runtime.GOARCH}, nil
 }
 
 // builderNode is the Ready builder node builds go to, or nil: none is

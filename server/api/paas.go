@@ -171,9 +171,9 @@ type BuildStatus struct {
 	Phase BuildPhase `json:"phase,omitempty"`
 	// Message says why a build failed.
 	Message string `json:"message,omitempty"`
-	// Node is where the build runs: the server's node while it runs,
-	// the builder node's name once a build there is done. The log is
-	// the server's either way.
+	// Node is where the build runs or ran: the server's node, or the
+	// builder node it was sent to (the server's again if that one could
+	// not take it). The log is the server's either way.
 	Node string `json:"node,omitempty"`
 	// Image is the image built, by digest ("name@sha256:...").
 	Image string `json:"image,omitempty"`

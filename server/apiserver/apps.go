@@ -149,19 +149,19 @@ func (s *Server) gitAuthorize(ctx context.Context, id gitpush.Identity, name str
 	if err != nil {
 		return err
 	}
-	a := auth.Attributes{Verb: "get", Resource: "apps", Namespace: app.Namespace, Name: name, Namespaced: true}
-	// Someone who may not see the app is not told its namespace (app
-	// names are unique, so that it exists cannot be hidden).
-	if err := s.authorize(ctx, a); errdefs.IsForbidden(err) {
-		return fmt.Errorf("it belongs to a namespace you have no role in: %w", errdefs.ErrForbidden)
-	} else if err != nil {
-		return err
-	}
+	get := auth.Attributes{Verb: "get", Resource: "apps", Namespace: app.Namespace, Name: name, Namespaced: true}
+	a := get
 	if push {
-		a.Verb = "push"
-		if err := s.authorize(ctx, a); err != nil {
-			return err
-		}
+		a.Verb = "push" // a role may grant push alone
+	}
+	err = s.authorize(ctx, a)
+	if errdefs.IsForbidden(err) && (!push || !s.allowed(ctx, get)) {
+		// Someone who may not see the app is not told its namespace (app
+		// names are unique, so that it exists cannot be hidden).
+		return fmt.Errorf("you may not see the apps of its namespace: %w", errdefs.ErrForbidden)
+	}
+	if err != nil {
+		return err
 	}
 	return s.claimRepo(app)
 }

@@ -96,7 +96,20 @@ func TestAppImagesBasicChallenge(t *testing.T) {
 			t.Errorf("GET %s without credentials: %d, WWW-Authenticate %q; want 401 with a Basic challenge", path, resp.StatusCode, got)
 		}
 	}
-	// Only /v2/ takes Basic credentials; the API wants a bearer token.
+	// Only /v2/ challenges, and takes Basic credentials; the API wants a
+	// bearer token.
+	if a := s.do(t, http.MethodGet, "/api/v1/namespaces/default/apps", "", "Authorization", ""); a.code != http.StatusUnauthorized {
+		t.Errorf("the API without credentials: %d %s, want 401", a.code, a.body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/v1/namespaces/default/apps", nil)
+	if resp, err := s.http.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("the API challenges for Basic credentials: %q", resp.Header.Get("WWW-Authenticate"))
+	}
+	if a := s.do(t, http.MethodGet, "/v2/", "", "Authorization", basic("val", "not-a-token")); a.code != http.StatusUnauthorized || !strings.Contains(string(a.body), "skiff token create") {
+		t.Errorf("GET /v2/ with a bad Basic password: %d %s, want 401 saying what the password is", a.code, a.body)
+	}
 	viewer := s.addUser(t, "val", api.RoleViewer)
 	if a := s.do(t, http.MethodGet, "/api/v1/namespaces/default/apps", "", "Authorization", basic("val", viewer)); a.code != http.StatusUnauthorized {
 		t.Errorf("the API with Basic credentials: %d %s, want 401", a.code, a.body)

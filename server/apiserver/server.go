@@ -258,6 +258,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if id == nil {
 			if !public {
 				ri.reason = "no credentials"
+				if registryPath(r.URL.Path) {
+					// A registry client's first request, before the
+					// challenge; told apart from guessing in the log.
+					ri.reason = "no credentials (a registry client is challenged first)"
+				}
 				writeError(w, fmt.Errorf("sign in first: send a bearer token (skiff login, or an API token), a session cookie or a client certificate: %w", errdefs.ErrUnauthorized))
 				return
 			}
@@ -326,10 +331,12 @@ func (s *Server) identify(r *http.Request) (id *auth.Identity, cookie bool, err 
 		return id, false, nil
 	}
 	token, ok := auth.BearerToken(r)
+	basic := false
 	if !ok && registryPath(r.URL.Path) {
 		// docker login's user and password: the password is the token.
 		_, token, ok = r.BasicAuth()
 		ok = ok && token != ""
+		basic = ok
 	}
 	if ok {
 		done, err := s.fails.Attempt(r.RemoteAddr)
@@ -338,11 +345,17 @@ func (s *Server) identify(r *http.Request) (id *auth.Identity, cookie bool, err 
 		}
 		id, err := s.auth.AuthenticateToken(r.Context(), token)
 		done(errdefs.IsUnauthorized(err))
+		if err != nil && basic {
+			err = fmt.Errorf("the password is not a token this server knows (log in with an API token, `skiff token create`, as the password): %w", err)
+		}
 		if err != nil {
 			return nil, false, err
 		}
 		if id.Via == "" {
 			id.Via = "token"
+			if basic {
+				id.Via = "basic"
+			}
 		}
 		return id, false, nil
 	}
