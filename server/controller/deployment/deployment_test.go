@@ -153,8 +153,11 @@ func TestRollingUpdateNeverDropsReadyPods(t *testing.T) {
 	for _, f := range w.failures() {
 		t.Error(f)
 	}
-	if maxTotal != 4 {
-		t.Errorf("at most %d pods at once, want 4 (3 + maxSurge 1)", maxTotal)
+	w.mu.Lock() // check runs in the watch's goroutine, under w.mu
+	most := maxTotal
+	w.mu.Unlock()
+	if most != 4 {
+		t.Errorf("at most %d pods at once, want 4 (3 + maxSurge 1)", most)
 	}
 	if d.Annotations[RevisionAnnotation] != "2" {
 		t.Errorf("deployment revision %q, want 2", d.Annotations[RevisionAnnotation])
