@@ -585,12 +585,21 @@ func TestIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(idx), Size: int64(len(idx))}
-	if err := content.WriteBlob(ctx, f.c.ContentStore(), "test-index", bytes.NewReader(idx), desc,
+	// Under a lease until the image names it: content nothing references
+	// is containerd's garbage (another test's delete runs its GC).
+	lctx, done, err := f.c.WithLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := content.WriteBlob(lctx, f.c.ContentStore(), "test-index", bytes.NewReader(idx), desc,
 		content.WithLabels(map[string]string{"containerd.io/gc.ref.content.m.0": child.Digest.String()})); err != nil {
 		t.Fatal(err)
 	}
 	name := testHost + "/apps/idx:1"
 	if _, err := f.c.ImageService().Create(ctx, images.Image{Name: name, Target: desc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := done(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.c.ImageService().Delete(ctx, name) })
