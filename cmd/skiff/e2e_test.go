@@ -554,7 +554,7 @@ func TestE2EIdleWritesNothing(t *testing.T) {
 	}
 	st0, io0 := quiet()
 	// One page charged to the server with no file written is let pass
-	// once, if a second window is then silent: seen once in ~8 CI runs
+	// once, if a second window is then silent: seen twice in ~8 CI runs
 	// (4 KiB, state.db and every file under the data directory untouched;
 	// not reproduced here in 8 runs under load with the kernel's
 	// writeback_dirty_folio tracepoint on). On ext4 without a journal, as
