@@ -531,7 +531,8 @@ func TestE2EIdleWritesNothing(t *testing.T) {
 		t.Fatal("skiff get pods -w printed nothing in 30 s")
 	}
 	// Then wait for the apply's tail (controllers' status writes, the
-	// audit log's flush) to settle: a quiet 3 s before the window opens.
+	// audit log's flush) to settle: a quiet 3 s (nothing under the data
+	// directory changed, no byte charged) before the window opens.
 	// (Measuring from a fixed point flaked under -race on a loaded CI
 	// machine: a bbolt commit landed just after the first reading, inside
 	// the same coarse mtime tick, so only write_bytes saw it.)
@@ -542,7 +543,7 @@ func TestE2EIdleWritesNothing(t *testing.T) {
 		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 			st, _ := os.Stat(db)
 			wb := writeBytes(t, s.cmd.Process.Pid)
-			now := fmt.Sprint(st.Size(), st.ModTime().UnixNano(), wb)
+			now := fmt.Sprint(st.Size(), st.ModTime().UnixNano(), wb, lastChange(data).UnixNano())
 			if now != last {
 				last, since = now, time.Now()
 			} else if time.Since(since) >= 3*time.Second {
@@ -589,6 +590,28 @@ func TestE2EIdleWritesNothing(t *testing.T) {
 // nothing, for a failure message.
 func changedSince(dir string, t time.Time) string {
 	var b strings.Builder
+	walkChanges(dir, func(p string, at time.Time, size int64) {
+		if at.After(t) {
+			fmt.Fprintf(&b, "  %s %s %d bytes\n", at.Format("15:04:05.000000"), p, size)
+		}
+	})
+	return b.String()
+}
+
+// lastChange is the latest mtime or ctime under dir.
+func lastChange(dir string) time.Time {
+	var last time.Time
+	walkChanges(dir, func(_ string, at time.Time, _ int64) {
+		if at.After(last) {
+			last = at
+		}
+	})
+	return last
+}
+
+// walkChanges calls fn with the later of the mtime and ctime of
+// everything under dir, itself included.
+func walkChanges(dir string, fn func(path string, at time.Time, size int64)) {
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
@@ -603,12 +626,9 @@ func changedSince(dir string, t time.Time) string {
 				at = c
 			}
 		}
-		if at.After(t) {
-			fmt.Fprintf(&b, "  %s %s %d bytes\n", at.Format("15:04:05.000000"), p, fi.Size())
-		}
+		fn(p, at, fi.Size())
 		return nil
 	})
-	return b.String()
 }
 
 func writeBytes(t *testing.T, pid int) int64 {
