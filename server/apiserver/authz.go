@@ -41,11 +41,8 @@ func infoFrom(ctx context.Context) *requestInfo {
 	return &requestInfo{}
 }
 
-// authorize decides whether the request's identity may do a. Nodes are
-// decided by nodeMay (and their writes by nodeMayWrite); everyone else by
-// adminOnly, then the roles. A server without an authorizer (the
-// foundation's single admin token) allows every other authenticated
-// request.
+// authorize decides whether the request's identity may do a (decide),
+// and records the decision for the request's audit entry.
 func (s *Server) authorize(ctx context.Context, a auth.Attributes) error {
 	ri := infoFrom(ctx)
 	ri.attrs = a
@@ -54,21 +51,7 @@ func (s *Server) authorize(ctx context.Context, a auth.Attributes) error {
 		ri.reason = "not authenticated"
 		return fmt.Errorf("sign in first (skiff login): %w", errdefs.ErrUnauthorized)
 	}
-	err := func() error {
-		if id.InGroup(auth.GroupNodes) {
-			return s.nodeMay(ctx, id, a)
-		}
-		// Only what adminOnly refuses asks whether the caller is an
-		// admin (the roles allow admins everything else on their own).
-		if err := adminOnly(id, a); err != nil && !auth.IsAdmin(ctx, s.authz, id) {
-			return err
-		}
-		if s.authz == nil {
-			return nil
-		}
-		return s.authz.Authorize(ctx, id, a)
-	}()
-	if err != nil {
+	if err := s.decide(ctx, id, a); err != nil {
 		ri.reason = err.Error()
 		return err
 	}
@@ -76,14 +59,30 @@ func (s *Server) authorize(ctx context.Context, a auth.Attributes) error {
 	return nil
 }
 
-// allowed is authorize without a trace in the request's audit record: it
-// asks what the caller could do, to word a refusal.
+// allowed says whether the request's identity may do a, recording
+// nothing: it asks what the caller could do, to word a refusal.
 func (s *Server) allowed(ctx context.Context, a auth.Attributes) bool {
-	ri := infoFrom(ctx)
-	saved := *ri
-	err := s.authorize(ctx, a)
-	*ri = saved
-	return err == nil
+	id, _ := auth.IdentityFrom(ctx)
+	return id != nil && s.decide(ctx, id, a) == nil
+}
+
+// decide is whether id may do a. Nodes are decided by nodeMay (and their
+// writes by nodeMayWrite); everyone else by adminOnly, then the roles. A
+// server without an authorizer (the foundation's single admin token)
+// allows every other authenticated request.
+func (s *Server) decide(ctx context.Context, id *auth.Identity, a auth.Attributes) error {
+	if id.InGroup(auth.GroupNodes) {
+		return s.nodeMay(ctx, id, a)
+	}
+	// Only what adminOnly refuses asks whether the caller is an admin
+	// (the roles allow admins everything else on their own).
+	if err := adminOnly(id, a); err != nil && !auth.IsAdmin(ctx, s.authz, id) {
+		return err
+	}
+	if s.authz == nil {
+		return nil
+	}
+	return s.authz.Authorize(ctx, id, a)
 }
 
 // adminOnly refuses, to all but full admins (auth.IsAdmin: skiff:admins,
